@@ -1,0 +1,4 @@
+/** Public API of @fleetnet/testkit: helpers for integration and netns tests. */
+export * from "./lab.js";
+export * from "./netns.js";
+export * from "./services.js";

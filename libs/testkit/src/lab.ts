@@ -1,0 +1,2 @@
+/** Test helpers (lab): not built yet. */
+export {};

@@ -1,0 +1,2 @@
+/** Test helpers (netns): not built yet. */
+export {};

@@ -1,0 +1,2 @@
+/** Test helpers (services): not built yet. */
+export {};
