@@ -8,6 +8,7 @@
  * 2 usage or I/O error.
  */
 import { Command, CommanderError } from "commander";
+import { registerDemo } from "./commands/demo.js";
 import { registerFlows } from "./commands/flows.js";
 import { registerHost } from "./commands/host.js";
 import { registerIntent } from "./commands/intent.js";
@@ -29,6 +30,7 @@ registerHost(program);
 registerRollout(program);
 registerTelemetry(program);
 registerFlows(program);
+registerDemo(program);
 
 try {
   await program.parseAsync(process.argv);
