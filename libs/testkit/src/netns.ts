@@ -88,12 +88,54 @@ export function runIn(ns: string, argv: readonly string[], opts: RunOptions = {}
 }
 
 /** Feed `lines` to `ip [-n NS] -batch -` (one spawn for many steps). */
-export function ipBatch(lines: readonly string[], opts: { ns?: string; force?: boolean } = {}): Promise<RunResult> {
+export function ipBatch(
+  lines: readonly string[],
+  opts: { ns?: string; force?: boolean } = {},
+): Promise<RunResult> {
   const argv = ["ip"];
   if (opts.force) argv.push("-force");
   if (opts.ns) argv.push("-n", opts.ns);
   argv.push("-batch", "-");
   return run(argv, { input: `${lines.join("\n")}\n`, allowFailure: opts.force === true });
+}
+
+/**
+ * Fixed probe program run by {@link reachable} inside a namespace (argv: port, timeout ms,
+ * addresses). A TCP SYN to a closed port that comes back as RST (`ECONNREFUSED`) proves the
+ * round trip; a timeout or `EHOSTUNREACH` means unreachable. No responder and no `ping`
+ * binary are needed (Debian's minimal images lack iputils-ping).
+ */
+const PROBE = `
+const net = require("node:net");
+const [port, timeout, ...targets] = process.argv.slice(1);
+const out = {};
+Promise.all(targets.map((host) => new Promise((done) => {
+  const s = net.connect({ host, port: Number(port) });
+  const end = (ok) => { out[host] = ok; s.destroy(); clearTimeout(t); done(); };
+  const t = setTimeout(() => end(false), Number(timeout));
+  s.on("connect", () => end(true));
+  s.on("error", (e) => end(e.code === "ECONNREFUSED"));
+}))).then(() => process.stdout.write(JSON.stringify(out)));
+`;
+
+/**
+ * Which of `addresses` answer from inside namespace `ns` (one `node` process for all of them).
+ * Probes TCP `port` (default 9, normally closed: the peer kernel's RST is the answer).
+ */
+export async function reachable(
+  ns: string,
+  addresses: readonly string[],
+  opts: { port?: number; timeoutMs?: number } = {},
+): Promise<Record<string, boolean>> {
+  const r = await runIn(ns, [
+    process.execPath,
+    "-e",
+    PROBE,
+    String(opts.port ?? 9),
+    String(opts.timeoutMs ?? 1000),
+    ...addresses,
+  ]);
+  return JSON.parse(r.stdout) as Record<string, boolean>;
 }
 
 let counter = 0;
@@ -108,7 +150,8 @@ export function uniqueName(prefix: string, maxLength = 15): string {
   if (name.length > maxLength) {
     throw new RangeError(`namespace name ${name} is longer than ${maxLength} chars; use a shorter prefix`);
   }
-  if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new RangeError(`namespace name ${JSON.stringify(name)} is invalid`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(name))
+    throw new RangeError(`namespace name ${JSON.stringify(name)} is invalid`);
   return name;
 }
 
@@ -332,7 +375,11 @@ function v4(n: number): string {
  * await lab.run(lab.hosts[0].ns, ["ping", "-c1", "-W1", lab.hosts[1].address]);
  * ```
  */
-export async function netnsFabric(opts: { prefix: string; hosts: number; subnet: string }): Promise<NetnsFabric> {
+export async function netnsFabric(opts: {
+  prefix: string;
+  hosts: number;
+  subnet: string;
+}): Promise<NetnsFabric> {
   const { base, bits } = parseV4Subnet(opts.subnet);
   const capacity = 2 ** (32 - bits) - 2;
   if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > Math.min(capacity, 250)) {
@@ -351,15 +398,25 @@ export async function netnsFabric(opts: { prefix: string; hosts: number; subnet:
     await createNamespaces(names);
     await ipBatch(["link add br0 type bridge", "link set br0 up"], { ns: fabric });
     // Root-namespace batch: create every veth with both ends placed directly.
-    await ipBatch(hosts.map((h, i) => `link add veth0 netns ${h.ns} address ${h.mac} type veth peer name p${i + 1} netns ${fabric}`));
-    await ipBatch(hosts.map((_, i) => `link set p${i + 1} master br0 up`), { ns: fabric });
+    await ipBatch(
+      hosts.map(
+        (h, i) =>
+          `link add veth0 netns ${h.ns} address ${h.mac} type veth peer name p${i + 1} netns ${fabric}`,
+      ),
+    );
+    await ipBatch(
+      hosts.map((_, i) => `link set p${i + 1} master br0 up`),
+      { ns: fabric },
+    );
     await Promise.all(
       hosts.map((h) =>
         ipBatch(
           [
             `addr add ${h.cidr} dev veth0`,
             "link set veth0 up",
-            ...hosts.filter((o) => o !== h).map((o) => `neigh replace ${o.address} lladdr ${o.mac} dev veth0 nud permanent`),
+            ...hosts
+              .filter((o) => o !== h)
+              .map((o) => `neigh replace ${o.address} lladdr ${o.mac} dev veth0 nud permanent`),
           ],
           { ns: h.ns },
         ),
