@@ -1,2 +1,8 @@
-/** Public API of @fleetnet/netstate. */
-export {};
+/**
+ * Public API of @fleetnet/netstate: the `HostState` model and its zod schema, typed ops
+ * (`Op`, `OpSchema`, `invertOp`), `diff`/`applyOps`, `compile` (intents → desired state
+ * per host, IPAM) and the plan (`buildPlan`, `formatPlan`). Pure: no I/O.
+ */
+export * from "./canonical.js";
+export * from "./model.js";
+export * from "./ops.js";
