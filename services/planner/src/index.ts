@@ -1,2 +1,5 @@
-/** Public API of @fleetnet/planner. */
-export {};
+/**
+ * Public API of @fleetnet/planner: wave planning, host locks, the rollout state machine
+ * and the BullMQ rollout runner.
+ */
+export * from "./waves.js";
