@@ -1,0 +1,66 @@
+/**
+ * The host driver contract: how the executor reaches one host. Three implementations
+ * (local, netns, ssh) pass one conformance suite (`drivers/conformance.testlib.ts`).
+ *
+ * Paths: every file path a caller hands to a driver is a *host path* ("/etc/frr/frr.conf").
+ * A driver maps it under its `fsRoot` ("/" on a real host; `<stateDir>/hosts/<host>` for
+ * a network namespace, which shares the machine's filesystem and must never write the
+ * machine's /etc). Commands that name files must use {@link HostDriver.hostPath}.
+ */
+
+/** Outcome of one command. `code` is the exit status (128+n when killed by signal n). */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@link HostDriver.run}. */
+export interface RunOptions {
+  /** Written to the command's stdin, then stdin is closed. */
+  stdin?: string;
+  /** Kill the command after this many milliseconds (code 124 then). */
+  timeoutMs?: number;
+}
+
+/** Which kind of driver; decides defaults such as how daemons are managed. */
+export type DriverKind = "local" | "netns" | "ssh";
+
+/** One reachable host. */
+export interface HostDriver {
+  readonly kind: DriverKind;
+  /** The inventory name of the host. */
+  readonly host: string;
+  /** Where host paths live on the machine the driver writes to ("/" on real hosts). */
+  readonly fsRoot: string;
+  /** Run one argv on the host (never through a shell built from input). */
+  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  /** Contents of a host file, or `undefined` when it does not exist. */
+  readFile(path: string): Promise<string | undefined>;
+  /** Write a host file atomically: temp file in the same directory, mode, rename. Creates parents. */
+  writeFileAtomic(path: string, content: string, mode?: number): Promise<void>;
+  /** Remove a host file; absent is fine. */
+  removeFile(path: string): Promise<void>;
+  /**
+   * Start a process on the host that outlives this driver, the executor process and (for
+   * ssh) the session: own session (setsid), stdio closed. Used for the revert timer.
+   */
+  spawnDetached(argv: readonly string[]): Promise<void>;
+  /** Map a host path to the path the host's commands must use (fsRoot + path). */
+  hostPath(path: string): string;
+  /** Release the connection (ssh); idempotent. */
+  close(): Promise<void>;
+}
+
+/** A driver-level failure to run the process at all (not a non-zero exit). */
+export function isOk(r: RunResult): boolean {
+  return r.code === 0;
+}
+
+/** Join fsRoot and a host path ("/" root returns the path unchanged). */
+export function joinRoot(fsRoot: string, path: string): string {
+  if (!path.startsWith("/")) throw new Error(`host path must be absolute: ${path}`);
+  if (path.split("/").includes("..")) throw new Error(`host path must not contain "..": ${path}`);
+  if (fsRoot === "/" || fsRoot === "") return path;
+  return `${fsRoot.replace(/\/+$/, "")}${path}`;
+}

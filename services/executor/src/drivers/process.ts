@@ -1,0 +1,182 @@
+/**
+ * Drivers for hosts this machine reaches by starting processes: `local` (the executor
+ * runs on the host itself) and `netns` (a host is a network namespace on this machine).
+ *
+ * The netns driver prefixes commands with `ip netns exec NS`, except `ip`/`bridge`
+ * which take `-n NS` directly (saves the mount-namespace setup `ip netns exec` does,
+ * ~40 ms per call here). Its files live under `<stateDir>/hosts/<host>/`.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { constants } from "node:os";
+import type { DriverKind, HostDriver, RunOptions, RunResult } from "../driver.js";
+import { joinRoot } from "../driver.js";
+import { ExecutorError } from "../errors.js";
+
+/** Run argv on this machine, feeding stdin, collecting output. Never uses a shell. */
+export function runProcess(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const [cmd, ...args] = argv;
+  if (cmd === undefined) return Promise.reject(new ExecutorError("UNSAFE_ARGUMENT", "empty argv"));
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, opts.timeoutMs);
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.stdin.on("error", () => {}); // EPIPE when the command does not read stdin
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      if (timer) clearTimeout(timer);
+      // Like a shell: a missing command is exit status 127 (uniform across drivers).
+      if (e.code === "ENOENT") resolve({ code: 127, stdout: "", stderr: `${cmd}: not found\n` });
+      else reject(new ExecutorError("COMMAND_FAILED", `cannot start ${cmd}: ${e.message}`, false, { cause: e }));
+    });
+    child.on("close", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const sig = signal ? ((constants.signals as Record<string, number>)[signal] ?? 0) : 0;
+      resolve({
+        code: timedOut ? 124 : (code ?? 128 + sig),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      });
+    });
+    child.stdin.end(opts.stdin ?? "");
+  });
+}
+
+/** Options shared by the process-based drivers. */
+interface ProcessDriverOptions {
+  kind: DriverKind;
+  host: string;
+  fsRoot: string;
+  /** Prefix for every argv (e.g. `ip netns exec NS`). */
+  prefix: readonly string[];
+  /** Namespace for the `ip -n` / `bridge -n` fast path. */
+  netns?: string;
+}
+
+class ProcessDriver implements HostDriver {
+  readonly kind: DriverKind;
+  readonly host: string;
+  readonly fsRoot: string;
+  readonly #prefix: readonly string[];
+  readonly #netns: string | undefined;
+
+  constructor(o: ProcessDriverOptions) {
+    this.kind = o.kind;
+    this.host = o.host;
+    this.fsRoot = o.fsRoot;
+    this.#prefix = o.prefix;
+    this.#netns = o.netns;
+  }
+
+  #argv(argv: readonly string[]): string[] {
+    const [cmd, ...rest] = argv;
+    if (this.#netns !== undefined && (cmd === "ip" || cmd === "bridge")) {
+      return [cmd, "-n", this.#netns, ...rest];
+    }
+    return [...this.#prefix, ...argv];
+  }
+
+  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
+    return runProcess(this.#argv(argv), opts);
+  }
+
+  hostPath(path: string): string {
+    return joinRoot(this.fsRoot, path);
+  }
+
+  async readFile(path: string): Promise<string | undefined> {
+    try {
+      return await readFile(this.hostPath(path), "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  async writeFileAtomic(path: string, content: string, mode = 0o644): Promise<void> {
+    const target = this.hostPath(path);
+    await mkdir(dirname(target), { recursive: true });
+    const tmp = `${target}.fleetnet-tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    try {
+      await writeFile(tmp, content, { mode, flush: true });
+      await chmod(tmp, mode); // umask may have narrowed it
+      await rename(tmp, target);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  async removeFile(path: string): Promise<void> {
+    await rm(this.hostPath(path), { force: true });
+  }
+
+  async spawnDetached(argv: readonly string[]): Promise<void> {
+    const [cmd, ...args] = [...this.#prefix, ...argv];
+    if (cmd === undefined) throw new ExecutorError("UNSAFE_ARGUMENT", "empty argv");
+    await new Promise<void>((resolve, reject) => {
+      // detached: setsid() in the child — its own session and process group, so neither
+      // SIGKILL of the executor nor its process group's signals reach it.
+      const child = spawn(cmd, args, { detached: true, stdio: "ignore" });
+      child.once("error", (e) =>
+        reject(new ExecutorError("COMMAND_FAILED", `cannot start ${cmd}: ${e.message}`, false, { cause: e })),
+      );
+      child.once("spawn", () => {
+        child.unref();
+        resolve();
+      });
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Options of {@link localDriver}. */
+export interface LocalDriverOptions {
+  /** Inventory name of this host (default: "local"). */
+  host?: string;
+  /** Where host paths live (default "/"; tests point it at a temp dir). */
+  fsRoot?: string;
+}
+
+/** A driver for the machine the executor runs on. */
+export function localDriver(o: LocalDriverOptions = {}): HostDriver {
+  return new ProcessDriver({ kind: "local", host: o.host ?? "local", fsRoot: o.fsRoot ?? "/", prefix: [] });
+}
+
+/** Options of {@link netnsDriver}. */
+export interface NetnsDriverOptions {
+  /** Inventory name of the host. */
+  host: string;
+  /** The network namespace that is the host (default: the host name). */
+  netns?: string;
+  /** The lab's state dir: the host's files live under `<stateDir>/hosts/<host>/`. */
+  stateDir: string;
+}
+
+const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** A driver for a host that is a network namespace on this machine. */
+export function netnsDriver(o: NetnsDriverOptions): HostDriver {
+  const ns = o.netns ?? o.host;
+  if (!NETNS_NAME.test(ns)) throw new ExecutorError("INVALID_INPUT", `invalid netns name ${JSON.stringify(ns)}`);
+  if (!NETNS_NAME.test(o.host)) throw new ExecutorError("INVALID_INPUT", `invalid host name ${JSON.stringify(o.host)}`);
+  return new ProcessDriver({
+    kind: "netns",
+    host: o.host,
+    fsRoot: `${o.stateDir.replace(/\/+$/, "")}/hosts/${o.host}`,
+    prefix: ["ip", "netns", "exec", ns],
+    netns: ns,
+  });
+}
