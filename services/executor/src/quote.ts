@@ -10,7 +10,10 @@ import { ExecutorError } from "./errors.js";
 /** Quote one argument for a POSIX shell. Throws `UNSAFE_ARGUMENT` for NUL or newlines. */
 export function shQuote(arg: string): string {
   if (/[\0\n\r]/.test(arg)) {
-    throw new ExecutorError("UNSAFE_ARGUMENT", `argument ${JSON.stringify(arg)} contains NUL or a line break`);
+    throw new ExecutorError(
+      "UNSAFE_ARGUMENT",
+      `argument ${JSON.stringify(arg)} contains NUL or a line break`,
+    );
   }
   if (arg !== "" && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
   return `'${arg.replaceAll("'", `'\\''`)}'`;

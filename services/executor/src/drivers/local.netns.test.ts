@@ -47,7 +47,11 @@ if (inner) {
           "json",
           file,
         ],
-        { cwd: repo, env: { ...process.env, FNX_LOCAL_DRIVER_NETNS: ns.name }, stdio: ["ignore", "pipe", "pipe"] },
+        {
+          cwd: repo,
+          env: { ...process.env, FNX_LOCAL_DRIVER_NETNS: ns.name },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
       );
       let out = "";
       let err = "";

@@ -9,8 +9,8 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
 import { constants } from "node:os";
+import { dirname } from "node:path";
 import type { DriverKind, HostDriver, RunOptions, RunResult } from "../driver.js";
 import { joinRoot } from "../driver.js";
 import { ExecutorError } from "../errors.js";
@@ -38,7 +38,8 @@ export function runProcess(argv: readonly string[], opts: RunOptions = {}): Prom
       if (timer) clearTimeout(timer);
       // Like a shell: a missing command is exit status 127 (uniform across drivers).
       if (e.code === "ENOENT") resolve({ code: 127, stdout: "", stderr: `${cmd}: not found\n` });
-      else reject(new ExecutorError("COMMAND_FAILED", `cannot start ${cmd}: ${e.message}`, false, { cause: e }));
+      else
+        reject(new ExecutorError("COMMAND_FAILED", `cannot start ${cmd}: ${e.message}`, false, { cause: e }));
     });
     child.on("close", (code, signal) => {
       if (timer) clearTimeout(timer);
@@ -170,8 +171,10 @@ const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 /** A driver for a host that is a network namespace on this machine. */
 export function netnsDriver(o: NetnsDriverOptions): HostDriver {
   const ns = o.netns ?? o.host;
-  if (!NETNS_NAME.test(ns)) throw new ExecutorError("INVALID_INPUT", `invalid netns name ${JSON.stringify(ns)}`);
-  if (!NETNS_NAME.test(o.host)) throw new ExecutorError("INVALID_INPUT", `invalid host name ${JSON.stringify(o.host)}`);
+  if (!NETNS_NAME.test(ns))
+    throw new ExecutorError("INVALID_INPUT", `invalid netns name ${JSON.stringify(ns)}`);
+  if (!NETNS_NAME.test(o.host))
+    throw new ExecutorError("INVALID_INPUT", `invalid host name ${JSON.stringify(o.host)}`);
   return new ProcessDriver({
     kind: "netns",
     host: o.host,

@@ -71,7 +71,9 @@ describe("ssh host key pinning", () => {
   });
 
   it("refuses a wrong pinned key with HOSTKEY_MISMATCH before any command runs", async () => {
-    const e = await refused(sshDriver({ ...base(), hostKey: sshd.otherHostKey }).then((d) => d.run(["touch", canary()])));
+    const e = await refused(
+      sshDriver({ ...base(), hostKey: sshd.otherHostKey }).then((d) => d.run(["touch", canary()])),
+    );
     expect(e.code).toBe("HOSTKEY_MISMATCH");
     expect(e.message).toMatch(/differs from the pinned key/);
     expect(existsSync(canary())).toBe(false);

@@ -157,9 +157,18 @@ class SshDriver implements HostDriver {
         client.end();
         if (hostKeyError) return reject(hostKeyError);
         if (e.level === "client-authentication") {
-          return reject(new ExecutorError("SSH_AUTH", `ssh key authentication to ${this.host} as ${this.o.user} failed`));
+          return reject(
+            new ExecutorError("SSH_AUTH", `ssh key authentication to ${this.host} as ${this.o.user} failed`),
+          );
         }
-        reject(new ExecutorError("CONNECT_FAILED", `cannot connect to ${this.host} (${this.o.address}:${port}): ${e.message}`, true, { cause: e }));
+        reject(
+          new ExecutorError(
+            "CONNECT_FAILED",
+            `cannot connect to ${this.host} (${this.o.address}:${port}): ${e.message}`,
+            true,
+            { cause: e },
+          ),
+        );
       };
       const onReady = () => {
         client.removeListener("error", onError);
@@ -170,7 +179,11 @@ class SshDriver implements HostDriver {
       client.connect(cfg);
     });
     client.on("error", (e) => {
-      this.#lost ??= new ExecutorError("CONNECTION_LOST", `ssh session to ${this.host} lost: ${e.message}`, true);
+      this.#lost ??= new ExecutorError(
+        "CONNECTION_LOST",
+        `ssh session to ${this.host} lost: ${e.message}`,
+        true,
+      );
     });
     client.on("close", () => {
       this.#lost ??= new ExecutorError("CONNECTION_LOST", `ssh session to ${this.host} closed`, true);
@@ -181,22 +194,29 @@ class SshDriver implements HostDriver {
   #exec(command: string, opts: RunOptions = {}): Promise<RunResult> {
     const client = this.#client;
     if (this.#lost) return Promise.reject(this.#lost);
-    if (!client || this.#closed) return Promise.reject(new ExecutorError("CONNECTION_LOST", `ssh driver for ${this.host} is closed`, true));
+    if (!client || this.#closed)
+      return Promise.reject(
+        new ExecutorError("CONNECTION_LOST", `ssh driver for ${this.host} is closed`, true),
+      );
     return new Promise((resolve, reject) => {
       client.exec(command, (err, stream) => {
-        if (err) return reject(this.#lost ?? new ExecutorError("CONNECTION_LOST", `ssh exec on ${this.host}: ${err.message}`, true));
+        if (err)
+          return reject(
+            this.#lost ??
+              new ExecutorError("CONNECTION_LOST", `ssh exec on ${this.host}: ${err.message}`, true),
+          );
         const out: Buffer[] = [];
         const errb: Buffer[] = [];
         let done = false;
         const timer =
-          opts.timeoutMs === undefined
-            ? undefined
-            : setTimeout(() => finish(124), opts.timeoutMs);
+          opts.timeoutMs === undefined ? undefined : setTimeout(() => finish(124), opts.timeoutMs);
         const onLost = () => {
           if (done) return;
           done = true;
           if (timer) clearTimeout(timer);
-          reject(this.#lost ?? new ExecutorError("CONNECTION_LOST", `ssh session to ${this.host} closed`, true));
+          reject(
+            this.#lost ?? new ExecutorError("CONNECTION_LOST", `ssh session to ${this.host} closed`, true),
+          );
         };
         const finish = (code: number) => {
           if (done) return;
@@ -204,7 +224,11 @@ class SshDriver implements HostDriver {
           if (timer) clearTimeout(timer);
           client.removeListener("close", onLost);
           if (code === 124) stream.close();
-          resolve({ code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(errb).toString("utf8") });
+          resolve({
+            code,
+            stdout: Buffer.concat(out).toString("utf8"),
+            stderr: Buffer.concat(errb).toString("utf8"),
+          });
         };
         client.once("close", onLost);
         stream.on("data", (b: Buffer) => out.push(b));
@@ -229,22 +253,27 @@ class SshDriver implements HostDriver {
     const p = shQuote(this.hostPath(path));
     const r = await this.#exec(`if [ -e ${p} ]; then cat -- ${p}; else exit 3; fi`);
     if (r.code === 3) return undefined;
-    if (r.code !== 0) throw new ExecutorError("COMMAND_FAILED", `read ${path} on ${this.host}: ${r.stderr.trim()}`);
+    if (r.code !== 0)
+      throw new ExecutorError("COMMAND_FAILED", `read ${path} on ${this.host}: ${r.stderr.trim()}`);
     return r.stdout;
   }
 
   async writeFileAtomic(path: string, content: string, mode = 0o644): Promise<void> {
     const target = this.hostPath(path);
     const m = (mode & 0o7777).toString(8);
-    const tmp = shQuote(`${target}.fleetnet-tmp-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`);
+    const tmp = shQuote(
+      `${target}.fleetnet-tmp-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`,
+    );
     const cmd = `mkdir -p -- ${shQuote(dirname(target))} && (umask 077 && cat > ${tmp}) && chmod ${m} ${tmp} && mv -f -- ${tmp} ${shQuote(target)} || { rm -f -- ${tmp}; exit 1; }`;
     const r = await this.#exec(cmd, { stdin: content });
-    if (r.code !== 0) throw new ExecutorError("COMMAND_FAILED", `write ${path} on ${this.host}: ${r.stderr.trim()}`);
+    if (r.code !== 0)
+      throw new ExecutorError("COMMAND_FAILED", `write ${path} on ${this.host}: ${r.stderr.trim()}`);
   }
 
   async removeFile(path: string): Promise<void> {
     const r = await this.#exec(`rm -f -- ${shQuote(this.hostPath(path))}`);
-    if (r.code !== 0) throw new ExecutorError("COMMAND_FAILED", `remove ${path} on ${this.host}: ${r.stderr.trim()}`);
+    if (r.code !== 0)
+      throw new ExecutorError("COMMAND_FAILED", `remove ${path} on ${this.host}: ${r.stderr.trim()}`);
   }
 
   async spawnDetached(argv: readonly string[]): Promise<void> {

@@ -18,14 +18,20 @@ let subnetCounter = 0;
  * root side `<unique>` 10.213.X.1/30, namespace side `mgmt0` 10.213.X.2/30. The pair
  * disappears with the namespace.
  */
-export async function rootLink(ns: ScratchNamespace): Promise<{ address: string; rootAddress: string; iface: string }> {
+export async function rootLink(
+  ns: ScratchNamespace,
+): Promise<{ address: string; rootAddress: string; iface: string }> {
   const x = (process.pid * 7 + subnetCounter++ * 4) % 16384;
   const third = (x >> 6) & 255;
   const fourth = (x & 63) * 4;
   const rootAddress = `10.213.${third}.${fourth + 1}`;
   const address = `10.213.${third}.${fourth + 2}`;
   const rootIf = uniqueName("fnxv");
-  await ipBatch([`link add ${rootIf} type veth peer name mgmt0 netns ${ns.name}`, `addr add ${rootAddress}/30 dev ${rootIf}`, `link set ${rootIf} up`]);
+  await ipBatch([
+    `link add ${rootIf} type veth peer name mgmt0 netns ${ns.name}`,
+    `addr add ${rootAddress}/30 dev ${rootIf}`,
+    `link set ${rootIf} up`,
+  ]);
   await ipBatch([`addr add ${address}/30 dev mgmt0`, "link set mgmt0 up", "link set lo up"], { ns: ns.name });
   return { address, rootAddress, iface: "mgmt0" };
 }
@@ -110,7 +116,8 @@ export async function startSshd(ns: ScratchNamespace, address: string, port = 22
     if (Date.now() > deadline) throw new Error(`sshd in ${ns.name} did not start`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  const pub = (f: string) => readFile(join(dir, f), "utf8").then((s) => s.trim().split(/\s+/).slice(0, 2).join(" "));
+  const pub = (f: string) =>
+    readFile(join(dir, f), "utf8").then((s) => s.trim().split(/\s+/).slice(0, 2).join(" "));
   return {
     address,
     port,
