@@ -1,0 +1,62 @@
+import { createServer, type Server } from "node:net";
+import { describe, expect, it } from "vitest";
+import { FleetnetError } from "./errors.js";
+import { startTelemetry } from "./telemetry.js";
+
+/** A port nobody listens on right now (the OS picks it). */
+async function listenAnywhere(): Promise<Server> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return server;
+}
+const portOf = (s: Server) => (s.address() as { port: number }).port;
+
+describe("Prometheus endpoint", () => {
+  it("serves a metric registered on the service meter", async () => {
+    const probe = await listenAnywhere();
+    const port = portOf(probe);
+    await new Promise((r) => probe.close(r));
+    const telemetry = await startTelemetry({
+      metrics: { port, host: "127.0.0.1" },
+      otel: { serviceName: "runtime-metrics-test", otlpEndpoint: undefined },
+    });
+    try {
+      expect(telemetry.metricsUrl).toBe(`http://127.0.0.1:${port}/metrics`);
+      const jobs = telemetry.meter.createCounter("fleetnet_test_jobs", {
+        description: "jobs seen by the test",
+      });
+      jobs.add(3, { host: "h1" });
+      jobs.add(1, { host: "h2" });
+      const res = await fetch(telemetry.metricsUrl ?? "");
+      expect(res.status).toBe(200);
+      const body = await res.text();
+      expect(body).toContain("# HELP fleetnet_test_jobs_total jobs seen by the test");
+      expect(body).toMatch(/^fleetnet_test_jobs_total\{[^}]*host="h1"[^}]*\} 3\b/m);
+      expect(body).toMatch(/^fleetnet_test_jobs_total\{[^}]*host="h2"[^}]*\} 1\b/m);
+      expect(body).toMatch(/service_name="runtime-metrics-test"/);
+    } finally {
+      await telemetry.shutdown();
+    }
+    // The endpoint is gone after shutdown.
+    await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  });
+
+  it("fails with METRICS_UNAVAILABLE naming METRICS_PORT when the port is taken", async () => {
+    const busy = await listenAnywhere();
+    try {
+      const err = await startTelemetry({
+        metrics: { port: portOf(busy), host: "127.0.0.1" },
+        otel: { serviceName: "runtime-metrics-test", otlpEndpoint: undefined },
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FleetnetError);
+      expect(err).toMatchObject({ code: "METRICS_UNAVAILABLE", retryable: false });
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `^METRICS_PORT: cannot serve Prometheus metrics on 127\\.0\\.0\\.1:${portOf(busy)}: .*EADDRINUSE`,
+        ),
+      );
+    } finally {
+      await new Promise((r) => busy.close(r));
+    }
+  });
+});
