@@ -1,0 +1,231 @@
+import { describe, expect, it } from "vitest";
+import {
+  AuditEventSchema,
+  decodeMessage,
+  ErrorEnvelopeSchema,
+  encodeMessage,
+  FleetnetError,
+  HeartbeatSchema,
+  isFleetnetError,
+  JobSchema,
+  ProgressSchema,
+  parseMessage,
+  ResultSchema,
+  StateReportSchema,
+  toErrorEnvelope,
+} from "./index.js";
+
+const at = "2026-11-29T22:00:00.000Z";
+const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+
+const result = {
+  v: 1,
+  jobId: "j-1",
+  host: "h1",
+  rolloutId: "r-1",
+  planHash: "abc",
+  kind: "apply",
+  status: "applied",
+  ops: [{ op: "link.add", name: "br0" }],
+  at,
+  durationMs: 12.5,
+};
+
+describe("parseMessage", () => {
+  it("parses bytes, text and objects into typed values", () => {
+    for (const input of [enc(result), JSON.stringify(result), result]) {
+      const r = parseMessage(ResultSchema, input);
+      expect(r.ok).toBe(true);
+      if (r.ok) expect(r.value.status).toBe("applied");
+    }
+  });
+
+  it("names the field and value problem, with every issue in details", () => {
+    const r = parseMessage(ResultSchema, enc({ ...result, durationMs: "fast", host: "H1" }), {
+      what: "result",
+    });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error.code).toBe("MESSAGE_MALFORMED");
+    expect(r.error.message).toMatch(/^result is malformed: /);
+    expect(r.error.message).toMatch(/field host: must be a DNS label/);
+    expect(r.error.message).toMatch(/field durationMs: .*expected number/);
+    expect(r.error.details?.issues).toHaveLength(2);
+  });
+
+  it("names nested fields with dots and indexes", () => {
+    const r = parseMessage(ResultSchema, { ...result, ops: [{ op: "" }] });
+    expect(!r.ok && r.error.message).toMatch(/field ops\[0\]\.op/);
+  });
+
+  it("refuses unknown fields (strict), missing fields and bad JSON", () => {
+    expect(parseMessage(ResultSchema, { ...result, extra: 1 }).ok).toBe(false);
+    const { jobId: _omit, ...noId } = result;
+    const r = parseMessage(ResultSchema, noId);
+    expect(!r.ok && r.error.message).toMatch(/field jobId/);
+    const bad = parseMessage(ResultSchema, "{oops", { code: "JOB_MALFORMED" });
+    expect(!bad.ok && bad.error.code).toBe("JOB_MALFORMED");
+  });
+
+  it("requires an error exactly when a result failed", () => {
+    expect(parseMessage(ResultSchema, { ...result, status: "failed" }).ok).toBe(false);
+    const error = { code: "APPLY_FAILED", message: "ip said no", retryable: true };
+    expect(parseMessage(ResultSchema, { ...result, status: "failed", error }).ok).toBe(true);
+    expect(parseMessage(ResultSchema, { ...result, error }).ok).toBe(false);
+  });
+
+  it("decodeMessage throws the FleetnetError", () => {
+    expect(() => decodeMessage(HeartbeatSchema, {}, { what: "heartbeat" })).toThrow(FleetnetError);
+    expect(() => decodeMessage(HeartbeatSchema, {}, { what: "heartbeat" })).toThrow(
+      /heartbeat is malformed: field v/,
+    );
+  });
+});
+
+describe("message schemas", () => {
+  it("accepts each message kind", () => {
+    const ok = (schema: { safeParse(v: unknown): { success: boolean } }, v: unknown) =>
+      expect(schema.safeParse(v).success).toBe(true);
+    ok(ProgressSchema, { v: 1, jobId: "j", host: "h1", rolloutId: "r", at, phase: "applying" });
+    ok(HeartbeatSchema, {
+      v: 1,
+      host: "h1",
+      at,
+      seq: 3,
+      executor: { id: "pool-1", mode: "pool", version: "0.1.0" },
+      uptimeS: 10,
+      awaitingConfirm: { applyJobId: "j-1", deadline: at },
+    });
+    ok(StateReportSchema, {
+      v: 1,
+      host: "h1",
+      at,
+      state: { links: [] },
+      sysctls: {
+        "net.ipv4.ip_forward": { status: "ok", value: "1" },
+        "net.core.rmem_max": { status: "read-only", value: "212992" },
+        "net.core.netdev_max_backlog": { status: "absent" },
+      },
+    });
+    ok(AuditEventSchema, {
+      v: 1,
+      id: "e-1",
+      at,
+      actor: { kind: "executor", id: "h1" },
+      action: "job.refused",
+      target: { host: "h1", jobId: "j-9" },
+      result: "refused",
+      error: { code: "JOB_EXPIRED", message: "expired", retryable: false },
+    });
+    for (const kind of ["confirm", "revert", "observe"] as const) {
+      const payload =
+        kind === "confirm"
+          ? { applyJobId: "j-1" }
+          : kind === "revert"
+            ? { applyJobId: "j-1", reason: "wave failed" }
+            : { sysctls: ["net.ipv4.ip_forward"] };
+      ok(JobSchema, {
+        v: 1,
+        jobId: "j-2",
+        host: "h1",
+        rolloutId: "r",
+        planHash: "p",
+        issuer: "planner",
+        issuedAt: at,
+        expiresAt: "2026-11-29T22:01:00.000Z",
+        nonce: "AAAAAAAAAAAAAAAAAAAAAA",
+        kind,
+        payload,
+      });
+    }
+  });
+
+  it("refuses an absent sysctl with a value, a payload of the wrong kind, a bad audit action", () => {
+    expect(
+      StateReportSchema.safeParse({
+        v: 1,
+        host: "h1",
+        at,
+        state: {},
+        sysctls: { "a.b": { status: "absent", value: "1" } },
+      }).success,
+    ).toBe(false);
+    const job = {
+      v: 1,
+      jobId: "j-2",
+      host: "h1",
+      rolloutId: "r",
+      planHash: "p",
+      issuer: "planner",
+      issuedAt: at,
+      expiresAt: "2026-11-29T22:01:00.000Z",
+      nonce: "AAAAAAAAAAAAAAAAAAAAAA",
+      kind: "confirm",
+      payload: { sysctls: [] },
+    };
+    const r = parseMessage(JobSchema, job);
+    expect(!r.ok && r.error.message).toMatch(/field payload/);
+    expect(
+      AuditEventSchema.safeParse({
+        v: 1,
+        id: "e",
+        at,
+        actor: { kind: "user", id: "u" },
+        action: "Bad Action",
+        target: {},
+        result: "ok",
+      }).success,
+    ).toBe(false);
+  });
+});
+
+describe("encodeMessage", () => {
+  it("validates before sending", () => {
+    const bytes = encodeMessage(ProgressSchema, {
+      v: 1,
+      jobId: "j",
+      host: "h1",
+      rolloutId: "r",
+      at,
+      phase: "verifying",
+    });
+    expect(JSON.parse(new TextDecoder().decode(bytes)).phase).toBe("verifying");
+    expect(() =>
+      encodeMessage(
+        ProgressSchema,
+        { v: 1, jobId: "j", host: "h1", rolloutId: "r", at, phase: "dancing" } as never,
+        "progress",
+      ),
+    ).toThrow(/refusing to send progress: field phase/);
+  });
+});
+
+describe("error envelope", () => {
+  it("round-trips a FleetnetError through the wire form", () => {
+    const err = new FleetnetError("HOST_LOCKED", "host h1 is locked by rollout r-7", {
+      retryable: true,
+      details: { holder: "r-7" },
+    });
+    const env = toErrorEnvelope(err);
+    expect(ErrorEnvelopeSchema.parse(env)).toEqual({
+      code: "HOST_LOCKED",
+      message: "host h1 is locked by rollout r-7",
+      retryable: true,
+      details: { holder: "r-7" },
+    });
+    const back = FleetnetError.fromEnvelope(env);
+    expect(isFleetnetError(back, "HOST_LOCKED")).toBe(true);
+    expect(back.retryable).toBe(true);
+  });
+
+  it("wraps unknown errors as retryable INTERNAL and refuses bad codes", () => {
+    expect(toErrorEnvelope(new Error("boom"))).toEqual({
+      code: "INTERNAL",
+      message: "boom",
+      retryable: true,
+    });
+    expect(toErrorEnvelope("x")).toMatchObject({ code: "INTERNAL", message: "x" });
+    expect(() => new FleetnetError("lower-case", "m")).toThrow(TypeError);
+    expect(ErrorEnvelopeSchema.safeParse({ code: "X", message: "m", retryable: true }).success).toBe(false);
+  });
+});
