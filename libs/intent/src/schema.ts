@@ -27,6 +27,19 @@ export const DNS_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 /** A sysctl key as a dot path of `[a-z0-9_-]` segments, e.g. `net.ipv4.ip_forward`. */
 export const SYSCTL_KEY_RE = /^[a-z0-9_-]+(\.[a-z0-9_-]+)+$/;
+/** Top-level directories of /proc/sys. */
+export const SYSCTL_ROOTS: readonly string[] = [
+  "abi",
+  "crypto",
+  "debug",
+  "dev",
+  "fs",
+  "kernel",
+  "net",
+  "sunrpc",
+  "user",
+  "vm",
+];
 /** Label key (`rack`, `example.com/role`) and label value. */
 export const LABEL_KEY_RE =
   /^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
@@ -117,10 +130,16 @@ export const InterfaceAddressSchema = coded(
 /** A sysctl key. */
 export const SysctlKeySchema = coded(
   "BAD_SYSCTL_KEY",
-  (v) =>
-    SYSCTL_KEY_RE.test(v)
-      ? undefined
-      : `"${v}" is not a sysctl key (a dot path of [a-z0-9_-] segments like net.ipv4.ip_forward)`,
+  (v) => {
+    if (!SYSCTL_KEY_RE.test(v)) {
+      return `"${v}" is not a sysctl key (a dot path of [a-z0-9_-] segments like net.ipv4.ip_forward)`;
+    }
+    const root = v.slice(0, v.indexOf("."));
+    if (!SYSCTL_ROOTS.includes(root)) {
+      return `"${v}" is not a sysctl key: there is no /proc/sys/${root} (known roots: ${SYSCTL_ROOTS.join(", ")})`;
+    }
+    return undefined;
+  },
   { description: "sysctl key", pattern: SYSCTL_KEY_RE.source },
 );
 
@@ -168,11 +187,33 @@ export type Metadata = z.infer<typeof MetadataSchema>;
 // ---------------------------------------------------------------------------------------
 
 /** `{key, operator, values}` of a `matchExpressions` selector. */
-export const SelectorExpressionSchema = z.strictObject({
-  key: LabelKeySchema,
-  operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
-  values: z.array(LabelValueSchema).optional(),
-});
+export const SelectorExpressionSchema = z
+  .strictObject({
+    key: LabelKeySchema,
+    operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
+    values: z.array(LabelValueSchema).optional(),
+  })
+  .check((ctx) => {
+    const { operator, values } = ctx.value;
+    const needs = operator === "In" || operator === "NotIn";
+    if (needs && (values === undefined || values.length === 0)) {
+      ctx.issues.push({
+        code: "custom",
+        input: ctx.value,
+        path: ["values"],
+        message: `operator ${operator} needs a non-empty "values" list`,
+        params: { code: "BAD_SELECTOR" },
+      });
+    } else if (!needs && values !== undefined) {
+      ctx.issues.push({
+        code: "custom",
+        input: ctx.value,
+        path: ["values"],
+        message: `operator ${operator} takes no "values"`,
+        params: { code: "BAD_SELECTOR" },
+      });
+    }
+  });
 export type SelectorExpression = z.infer<typeof SelectorExpressionSchema>;
 
 /** `hosts: {names: [...]}`. */
@@ -466,7 +507,7 @@ export const KeepalivedPairSpecSchema = z.strictObject({
     .strictObject({ primary: PrioritySchema, backup: PrioritySchema })
     .default({ primary: 150, backup: 100 }),
   advertInterval: z.number().min(0.01).max(255).default(1),
-  version: z.union([z.literal(2), z.literal(3)]).default(3),
+  version: z.literal([2, 3]).default(3),
   preempt: z.boolean().default(true),
   authPassword: SecretRefSchema.optional(),
 });
