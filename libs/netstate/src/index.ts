@@ -3,6 +3,10 @@
  * (`Op`, `OpSchema`, `invertOp`), `diff`/`applyOps`, `compile` (intents → desired state
  * per host, IPAM) and the plan (`buildPlan`, `formatPlan`). Pure: no I/O.
  */
+
+export * from "./apply.js";
 export * from "./canonical.js";
+export * from "./diff.js";
+export * from "./errors.js";
 export * from "./model.js";
 export * from "./ops.js";

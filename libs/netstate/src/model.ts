@@ -175,11 +175,11 @@ export const SysctlSchema = z.strictObject({
    */
   persist: z.boolean(),
   /**
-   * Observed states only: the key's value before fleetnet first set it. Present exactly when
-   * the executor's ledger says fleetnet owns the key; `diff` restores it when no intent
-   * names the key any more.
+   * Observed states only: the key's value before fleetnet first set it (`null`: the key could
+   * not be read then). Present exactly when the executor's ledger says fleetnet owns the
+   * key; `diff` restores it when no intent names the key any more.
    */
-  original: z.string().optional(),
+  original: z.string().nullable().optional(),
 });
 export type Sysctl = z.infer<typeof SysctlSchema>;
 

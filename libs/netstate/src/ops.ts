@@ -100,12 +100,14 @@ export const FdbDelOpSchema = FdbOp("fdb.del");
  * `sysctl.set`: write `value` to `key`. `previous` is the value before (null: the key was
  * not readable/absent). `ownership`: `acquire` = fleetnet starts owning the key (the executor
  * records `previous` as the original in its ledger), `keep` = it already owns it,
- * `release` = `value` is the original and fleetnet stops owning the key.
+ * `release` = `value` is the original and fleetnet stops owning the key (the executor drops
+ * it from its ledger). `value` is `null` only on `release` of a key whose original was
+ * unreadable: nothing is written then.
  */
 export const SysctlSetOpSchema = z.strictObject({
   op: z.literal("sysctl.set"),
   key: z.string(),
-  value: z.string(),
+  value: z.string().nullable(),
   previous: z.string().nullable(),
   persist: z.boolean(),
   ownership: z.enum(["acquire", "keep", "release"]),
@@ -236,7 +238,7 @@ export function invertOp(op: Op): Op {
       return {
         op: "sysctl.set",
         key: op.key,
-        value: op.previous ?? "",
+        value: op.previous,
         previous: op.value,
         persist: op.persist,
         ownership: op.ownership === "acquire" ? "release" : op.ownership === "release" ? "acquire" : "keep",
