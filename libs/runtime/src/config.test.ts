@@ -1,6 +1,6 @@
+import { FleetnetError } from "@fleetnet/protocol";
 import { describe, expect, it } from "vitest";
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from "./config.js";
-import { FleetnetError } from "./errors.js";
 
 function configError(env: Record<string, string>): ConfigError {
   try {

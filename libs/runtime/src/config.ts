@@ -9,8 +9,8 @@
  * missing secret file is reported by the connector, again naming the variable.
  */
 import { isAbsolute } from "node:path";
+import { FleetnetError } from "@fleetnet/protocol";
 import { z } from "zod";
-import { FleetnetError } from "./errors.js";
 
 /** pino log levels accepted by `LOG_LEVEL`. */
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -240,21 +240,20 @@ export interface ConfigIssue {
 
 /** Invalid configuration: code `CONFIG_INVALID`, not retryable; `details.issues` lists every problem. */
 export class ConfigError extends FleetnetError {
+  override name = "ConfigError";
   readonly issues: readonly ConfigIssue[];
 
   constructor(issues: readonly ConfigIssue[]) {
-    super({
-      code: "CONFIG_INVALID",
-      message: issues
+    super(
+      "CONFIG_INVALID",
+      issues
         .map(
           (i) =>
             `${i.variable}: expected ${i.expected}${i.got === undefined ? "" : `, got ${JSON.stringify(i.got)}`}`,
         )
         .join("\n"),
-      retryable: false,
-      details: { issues: issues.map((i) => ({ ...i })) },
-    });
-    this.name = "ConfigError";
+      { retryable: false, details: { issues: issues.map((i) => ({ ...i })) } },
+    );
     this.issues = issues;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Public API of @fleetnet/runtime: what every fleetnet process shares — configuration from the
- * environment, the base error type, NATS/JetStream and Redis connections, graceful shutdown, logging
+ * environment (errors are `FleetnetError`s of @fleetnet/protocol), NATS/JetStream and Redis connections, graceful shutdown, logging
  * and OpenTelemetry.
  */
 export {
@@ -13,14 +13,6 @@ export {
   loadConfig,
   type RuntimeConfig,
 } from "./config.js";
-export {
-  type ErrorEnvelope,
-  ErrorEnvelopeSchema,
-  FleetnetError,
-  type FleetnetErrorInit,
-  fromEnvelope,
-  toEnvelope,
-} from "./errors.js";
 export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
 export {
   type ConnectNatsOptions,

@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
+import { FleetnetError } from "@fleetnet/protocol";
 import { AckPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { SpanKind } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "./config.js";
-import { FleetnetError } from "./errors.js";
 import { createLogger } from "./logger.js";
 import {
   connectJetStream,

@@ -9,6 +9,7 @@
  * lost ack is stored once. Trace context travels in W3C `traceparent`/`tracestate` message headers.
  */
 import { readFile } from "node:fs/promises";
+import { FleetnetError } from "@fleetnet/protocol";
 import {
   JetStreamApiError,
   type JetStreamClient,
@@ -39,7 +40,6 @@ import {
 } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { RuntimeConfig } from "./config.js";
-import { FleetnetError } from "./errors.js";
 
 export type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 export type { NatsConnection } from "@nats-io/transport-node";
@@ -60,13 +60,15 @@ async function readSecret(variable: string, file: string): Promise<string> {
   try {
     return (await readFile(file, "utf8")).trim();
   } catch (err) {
-    throw new FleetnetError({
-      code: "CONFIG_INVALID",
-      message: `${variable}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      retryable: false,
-      details: { variable, file },
-      cause: err,
-    });
+    throw new FleetnetError(
+      "CONFIG_INVALID",
+      `${variable}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        retryable: false,
+        details: { variable, file },
+        cause: err,
+      },
+    );
   }
 }
 
@@ -75,12 +77,14 @@ async function authenticator(nats: RuntimeConfig["nats"]): Promise<Authenticator
     try {
       return credsAuthenticator(new Uint8Array(await readFile(nats.credsFile)));
     } catch (err) {
-      throw new FleetnetError({
-        code: "CONFIG_INVALID",
-        message: `NATS_CREDS_FILE: cannot read ${nats.credsFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        details: { variable: "NATS_CREDS_FILE", file: nats.credsFile },
-        cause: err,
-      });
+      throw new FleetnetError(
+        "CONFIG_INVALID",
+        `NATS_CREDS_FILE: cannot read ${nats.credsFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        {
+          details: { variable: "NATS_CREDS_FILE", file: nats.credsFile },
+          cause: err,
+        },
+      );
     }
   }
   if (nats.user !== undefined && nats.passwordFile !== undefined) {
@@ -117,13 +121,15 @@ export async function connectNats(
       ...(auth ? { authenticator: auth } : {}),
     });
   } catch (err) {
-    throw new FleetnetError({
-      code: "NATS_UNAVAILABLE",
-      message: `NATS_URL: cannot connect to ${config.nats.servers.join(", ")}: ${(err as Error).message}`,
-      retryable: true,
-      details: { servers: config.nats.servers },
-      cause: err,
-    });
+    throw new FleetnetError(
+      "NATS_UNAVAILABLE",
+      `NATS_URL: cannot connect to ${config.nats.servers.join(", ")}: ${(err as Error).message}`,
+      {
+        retryable: true,
+        details: { servers: config.nats.servers },
+        cause: err,
+      },
+    );
   }
   log.info({ server: nc.getServer() }, "connected to NATS");
   void (async () => {
@@ -217,13 +223,15 @@ export async function publishDurably(
       const refused = err instanceof JetStreamApiError && err.status !== 503;
       const closed = err instanceof ClosedConnectionError;
       if (refused || closed || Date.now() + delay > deadline) {
-        throw new FleetnetError({
-          code: "PUBLISH_FAILED",
-          message: `publish to ${subject} (msg id ${options.msgID}) failed after ${attempt} attempt(s): ${(err as Error).message}`,
-          retryable: !refused && !closed,
-          details: { subject, msgID: options.msgID, attempts: attempt },
-          cause: err,
-        });
+        throw new FleetnetError(
+          "PUBLISH_FAILED",
+          `publish to ${subject} (msg id ${options.msgID}) failed after ${attempt} attempt(s): ${(err as Error).message}`,
+          {
+            retryable: !refused && !closed,
+            details: { subject, msgID: options.msgID, attempts: attempt },
+            cause: err,
+          },
+        );
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 1_000);

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { FleetnetError } from "@fleetnet/protocol";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "./config.js";
-import { FleetnetError } from "./errors.js";
 import { createLogger } from "./logger.js";
 import { connectRedis } from "./redis.js";
 

@@ -7,10 +7,10 @@
  * with a clear `REDIS_UNAVAILABLE` instead of hanging.
  */
 import { readFile } from "node:fs/promises";
+import { FleetnetError } from "@fleetnet/protocol";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { RuntimeConfig } from "./config.js";
-import { FleetnetError } from "./errors.js";
 
 export type { Redis } from "ioredis";
 
@@ -42,12 +42,14 @@ export async function connectRedis(
     try {
       password = (await readFile(config.redis.passwordFile, "utf8")).trim();
     } catch (err) {
-      throw new FleetnetError({
-        code: "CONFIG_INVALID",
-        message: `REDIS_PASSWORD_FILE: cannot read ${config.redis.passwordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        details: { variable: "REDIS_PASSWORD_FILE", file: config.redis.passwordFile },
-        cause: err,
-      });
+      throw new FleetnetError(
+        "CONFIG_INVALID",
+        `REDIS_PASSWORD_FILE: cannot read ${config.redis.passwordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        {
+          details: { variable: "REDIS_PASSWORD_FILE", file: config.redis.passwordFile },
+          cause: err,
+        },
+      );
     }
   }
   const redis = new Redis(config.redis.url, {
@@ -71,13 +73,15 @@ export async function connectRedis(
     redis.disconnect();
     const safeUrl = new URL(config.redis.url);
     safeUrl.password = "";
-    throw new FleetnetError({
-      code: "REDIS_UNAVAILABLE",
-      message: `REDIS_URL: cannot connect to ${safeUrl.href}: ${(err as Error).message}`,
-      retryable: true,
-      details: { url: safeUrl.href },
-      cause: err,
-    });
+    throw new FleetnetError(
+      "REDIS_UNAVAILABLE",
+      `REDIS_URL: cannot connect to ${safeUrl.href}: ${(err as Error).message}`,
+      {
+        retryable: true,
+        details: { url: safeUrl.href },
+        cause: err,
+      },
+    );
   }
   ready = true;
   log.info("connected to Redis");

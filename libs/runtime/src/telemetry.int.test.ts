@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:net";
+import { FleetnetError } from "@fleetnet/protocol";
 import { describe, expect, it } from "vitest";
-import { FleetnetError } from "./errors.js";
 import { startTelemetry } from "./telemetry.js";
 
 /** A port nobody listens on right now (the OS picks it). */

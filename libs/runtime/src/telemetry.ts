@@ -8,6 +8,8 @@
  * there too, batched). `shutdown()` flushes what is buffered and unregisters the globals, so a later
  * `startTelemetry` (tests) starts clean.
  */
+
+import { FleetnetError } from "@fleetnet/protocol";
 import {
   type Context,
   context,
@@ -29,7 +31,6 @@ import { resourceFromAttributes } from "@opentelemetry/resources";
 import { type IMetricReader, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { BatchSpanProcessor, type SpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { RuntimeConfig } from "./config.js";
-import { FleetnetError } from "./errors.js";
 
 /** Options of {@link startTelemetry}. */
 export interface TelemetryOptions {
@@ -85,13 +86,15 @@ export async function startTelemetry(
       });
     } catch (err) {
       // The listener never opened, so there is nothing to stop.
-      throw new FleetnetError({
-        code: "METRICS_UNAVAILABLE",
-        message: `METRICS_PORT: cannot serve Prometheus metrics on ${host}:${port}: ${(err as Error).message}`,
-        retryable: false,
-        details: { host, port },
-        cause: err,
-      });
+      throw new FleetnetError(
+        "METRICS_UNAVAILABLE",
+        `METRICS_PORT: cannot serve Prometheus metrics on ${host}:${port}: ${(err as Error).message}`,
+        {
+          retryable: false,
+          details: { host, port },
+          cause: err,
+        },
+      );
     }
     metricsUrl = `http://${host.includes(":") ? `[${host}]` : host}:${port}/metrics`;
   }
