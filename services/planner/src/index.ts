@@ -2,4 +2,7 @@
  * Public API of @fleetnet/planner: wave planning, host locks, the rollout state machine
  * and the BullMQ rollout runner.
  */
+
+export * from "./locks.js";
+export * from "./machine.js";
 export * from "./waves.js";

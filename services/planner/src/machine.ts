@@ -1,0 +1,565 @@
+/**
+ * The rollout state machine: pure, events in → state out.
+ *
+ * Design: `reduce(state, event)` is the only way a rollout changes. After applying the
+ * event it "advances" the rollout as far as it can without outside input (start the next
+ * wave, dispatch the next batch, move a wave to its gates, begin a rollback). Work for the
+ * outside world is never an output of `reduce`: it is a fact in the state — a host whose
+ * `job` is set has an apply/confirm/revert job outstanding with that `attempt` — and
+ * {@link outstanding} lists it. A runner therefore persists the state after every event
+ * and (re)performs what `outstanding` says; after a crash it performs the same list again,
+ * and because every job is keyed by rollout + host + attempt ({@link jobId}) a repeat is a
+ * duplicate the transport drops, never a second apply.
+ *
+ * Wave lifecycle: pending → applying (batches of at most `maxInFlight`; the next batch
+ * starts when the previous one has all its results) → gating (gates on the wave's hosts,
+ * polled until they pass or the confirm deadline — hosts are confirmed only after their
+ * wave's gates pass) → confirming → soaking (`soak`) → verifying (gates again after the
+ * soak; skipped when soak is 0) → succeeded. Failures count across the rollout; reaching
+ * the threshold, a gate that never passes, abort or an operator rollback stop the rollout:
+ * no new job starts, in-flight apply/confirm jobs finish, then the rollback plan runs
+ * (wave by wave, newest first) and the rollout ends failed / rolled_back / aborted.
+ */
+import type { RolloutPolicySpec } from "@fleetnet/intent";
+import { durationMs, resolveCount } from "@fleetnet/intent";
+import type { PlannedWave } from "./waves.js";
+
+/** Status of a rollout. */
+export type RolloutStatus =
+  | "pending"
+  | "running"
+  | "paused"
+  | "succeeded"
+  | "failed"
+  | "rolled_back"
+  | "aborted";
+/** Status of one host within a rollout. */
+export type HostStatus =
+  | "pending"
+  | "dispatched"
+  | "applied"
+  | "confirmed"
+  | "unchanged"
+  | "failed"
+  | "reverted";
+/** Status of one wave. */
+export type WaveStatus =
+  | "pending"
+  | "applying"
+  | "gating"
+  | "confirming"
+  | "soaking"
+  | "verifying"
+  | "succeeded"
+  | "failed"
+  | "aborted"
+  | "reverting"
+  | "reverted"
+  | "skipped";
+/** Kind of job the planner sends a host. */
+export type JobKind = "apply" | "confirm" | "revert";
+/** What a host reported for its current job. */
+export type HostOutcome = "applied" | "unchanged" | "failed" | "confirmed" | "reverted";
+/** Gates between waves (INTENTS.md `RolloutPolicy.gates`). */
+export type GateName = RolloutPolicySpec["gates"][number];
+
+/** Terminal rollout statuses: nothing happens after these (except an operator rollback). */
+export const TERMINAL: readonly RolloutStatus[] = ["succeeded", "failed", "rolled_back", "aborted"];
+
+/** An error as recorded on a host. */
+export interface HostError {
+  code: string;
+  message: string;
+}
+
+/** One host's record within a rollout. */
+export interface HostRecord {
+  wave: number;
+  status: HostStatus;
+  /** Counts the jobs sent to this host in this rollout; the current job has this number. */
+  attempt: number;
+  /** The job outstanding (sent or to be sent) with `attempt`, if any. */
+  job?: JobKind;
+  /** When the outstanding job was issued (ms), for the result timeout. */
+  since?: number;
+  /** When the host reported `applied` (ms). */
+  appliedAt?: number;
+  /** Whether the host's state was changed and not reverted. */
+  changed: boolean;
+  /** Set when the host counts as a failure (apply failed, timed out, or not confirmed). */
+  failure?: boolean;
+  error?: HostError;
+}
+
+/** One wave's record. */
+export interface WaveRecord {
+  index: number;
+  hosts: string[];
+  batches: string[][];
+  status: WaveStatus;
+  /** Gates must pass before this time (ms) — the hosts' confirm deadline, less a margin. */
+  gateDeadline?: number;
+  /** Soak ends at this time (ms). */
+  soakUntil?: number;
+  /** Last gate verdict, for status and errors. */
+  gateDetail?: string;
+  reason?: string;
+}
+
+/** The settings the machine runs with, resolved from a RolloutPolicy. */
+export interface MachineConfig {
+  /** Stop when this many hosts have failed (at least 1). */
+  failureThreshold: number;
+  autoRollback: "none" | "wave" | "rollout";
+  soakMs: number;
+  confirmTimeoutMs: number;
+  gates: GateName[];
+  /** A job without a result after this long counts as failed. */
+  resultTimeoutMs: number;
+}
+
+/** Why a rollout stopped early. */
+export interface StopRecord {
+  kind: "failure" | "abort" | "rollback";
+  reason: string;
+  by?: string;
+  at: number;
+}
+
+/** The full state of a rollout — everything a runner persists. */
+export interface RolloutState {
+  id: string;
+  status: RolloutStatus;
+  config: MachineConfig;
+  waves: WaveRecord[];
+  hosts: Record<string, HostRecord>;
+  /** Index of the wave in progress. */
+  current: number;
+  stop?: StopRecord;
+  /** Waves still to revert, newest first, once a stop has drained in-flight jobs. */
+  rollback?: { queue: { wave: number; hosts: string[]; asked: boolean }[]; final: RolloutStatus };
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Inputs of the machine. Every event carries its time (ms) so the machine stays pure. */
+export type RolloutEvent =
+  | { type: "start"; at: number }
+  | { type: "tick"; at: number }
+  | {
+      type: "result";
+      at: number;
+      host: string;
+      attempt: number;
+      outcome: HostOutcome;
+      error?: HostError;
+    }
+  | { type: "gates"; at: number; wave: number; passed: boolean; detail?: string }
+  | { type: "pause" | "resume" | "abort" | "rollback"; at: number; by?: string };
+
+/** Work the outside world must do for the current state. */
+export type Action =
+  | { kind: JobKind; host: string; attempt: number; jobId: string }
+  | { kind: "gates"; wave: number; hosts: string[]; gates: GateName[] };
+
+/** Error codes the machine records on hosts. */
+export const MachineErrorCodes = {
+  RESULT_TIMEOUT: "RESULT_TIMEOUT",
+  NOT_CONFIRMED: "NOT_CONFIRMED",
+  REVERT_FAILED: "REVERT_FAILED",
+} as const;
+
+/**
+ * The job id (and NATS `Nats-Msg-Id`) of a host's job: `<rolloutId>_<host>_<attempt>`.
+ * Unambiguous: host names never contain `_`, and the attempt is the last part.
+ */
+export function jobId(rolloutId: string, host: string, attempt: number): string {
+  return `${rolloutId}_${host}_${attempt}`;
+}
+
+/** Resolve a RolloutPolicy into the machine's settings for `total` selected hosts. */
+export function machineConfig(
+  policy: Pick<RolloutPolicySpec, "failureThreshold" | "autoRollback" | "soak" | "confirmTimeout" | "gates">,
+  total: number,
+  resultTimeoutMs?: number,
+): MachineConfig {
+  const confirmTimeoutMs = durationMs(policy.confirmTimeout);
+  return {
+    // failureThreshold is the failure count that stops the rollout; {hosts: 0} reads as 1.
+    failureThreshold: Math.max(1, resolveCount(policy.failureThreshold, total)),
+    autoRollback: policy.autoRollback,
+    soakMs: durationMs(policy.soak),
+    confirmTimeoutMs,
+    gates: [...policy.gates],
+    resultTimeoutMs: resultTimeoutMs ?? confirmTimeoutMs + 60_000,
+  };
+}
+
+/** A new rollout in `pending` over planned waves. */
+export function newRollout(
+  id: string,
+  waves: readonly PlannedWave[],
+  config: MachineConfig,
+  at: number,
+): RolloutState {
+  const hosts: Record<string, HostRecord> = {};
+  for (const w of waves)
+    for (const h of w.hosts) hosts[h] = { wave: w.index, status: "pending", attempt: 0, changed: false };
+  return {
+    id,
+    status: "pending",
+    config,
+    waves: waves.map((w) => ({
+      index: w.index,
+      hosts: [...w.hosts],
+      batches: w.batches.map((b) => [...b]),
+      status: "pending",
+      ...(w.reason === undefined ? {} : { reason: w.reason }),
+    })),
+    hosts,
+    current: 0,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+/** Whether a rollout has ended. */
+export function isTerminal(s: Pick<RolloutState, "status">): boolean {
+  return TERMINAL.includes(s.status);
+}
+
+/**
+ * Apply one event and advance. Never mutates `state`. Events that do not apply (a stale
+ * or duplicate result, resume when not paused, …) leave the state as it was.
+ */
+export function reduce(state: RolloutState, ev: RolloutEvent): RolloutState {
+  const s = structuredClone(state);
+  switch (ev.type) {
+    case "start":
+      if (s.status === "pending") s.status = "running";
+      break;
+    case "pause":
+      if (s.status === "running" && !s.stop) s.status = "paused";
+      break;
+    case "resume":
+      if (s.status === "paused") s.status = "running";
+      break;
+    case "abort":
+      if (!isTerminal(s) && !s.stop)
+        stopRollout(s, { kind: "abort", reason: "aborted", at: ev.at, ...by(ev) });
+      break;
+    case "rollback":
+      if (s.status !== "rolled_back" && s.stop?.kind !== "rollback") {
+        if (isTerminal(s)) s.status = "running";
+        delete s.rollback;
+        stopRollout(s, { kind: "rollback", reason: "rollback requested", at: ev.at, ...by(ev) });
+      }
+      break;
+    case "result":
+      onResult(s, ev);
+      break;
+    case "gates":
+      onGates(s, ev);
+      break;
+    case "tick":
+      onTick(s, ev.at);
+      break;
+  }
+  advance(s, ev.at);
+  if (JSON.stringify(s) === JSON.stringify(state)) return state;
+  s.updatedAt = ev.at;
+  return s;
+}
+
+function by(ev: { by?: string }): { by?: string } {
+  return ev.by === undefined ? {} : { by: ev.by };
+}
+
+function stopRollout(s: RolloutState, stop: StopRecord): void {
+  s.stop = stop;
+  if (s.status === "paused" || s.status === "pending") s.status = "running";
+}
+
+function failures(s: RolloutState): number {
+  return Object.values(s.hosts).filter((h) => h.failure).length;
+}
+
+function onResult(s: RolloutState, ev: Extract<RolloutEvent, { type: "result" }>): void {
+  const h = s.hosts[ev.host];
+  if (!h || h.job === undefined || ev.attempt !== h.attempt) return; // stale or duplicate
+  const job = h.job;
+  delete h.job;
+  delete h.since;
+  const fail = (status: HostStatus, code: string, message: string) => {
+    h.status = status;
+    h.failure = true;
+    h.error = ev.error ?? { code, message };
+  };
+  if (job === "apply") {
+    if (ev.outcome === "applied") {
+      h.status = "applied";
+      h.changed = true;
+      h.appliedAt = ev.at;
+    } else if (ev.outcome === "unchanged") h.status = "unchanged";
+    else fail(ev.outcome === "reverted" ? "reverted" : "failed", "APPLY_FAILED", `apply ${ev.outcome}`);
+  } else if (job === "confirm") {
+    if (ev.outcome === "confirmed") h.status = "confirmed";
+    else {
+      h.changed = ev.outcome !== "reverted" && h.changed;
+      fail(
+        ev.outcome === "reverted" ? "reverted" : "failed",
+        MachineErrorCodes.NOT_CONFIRMED,
+        `confirm ${ev.outcome}`,
+      );
+    }
+  } else if (ev.outcome === "reverted") {
+    h.status = "reverted";
+    h.changed = false;
+  } else {
+    h.status = "failed";
+    h.error = ev.error ?? { code: MachineErrorCodes.REVERT_FAILED, message: `revert ${ev.outcome}` };
+  }
+}
+
+function onGates(s: RolloutState, ev: Extract<RolloutEvent, { type: "gates" }>): void {
+  const w = s.waves[ev.wave];
+  if (!w || ev.wave !== s.current || s.stop || (w.status !== "gating" && w.status !== "verifying")) return;
+  if (ev.detail !== undefined) w.gateDetail = ev.detail;
+  if (!ev.passed) return;
+  if (w.status === "verifying") {
+    w.status = "succeeded";
+    return;
+  }
+  const applied = w.hosts.filter((n) => s.hosts[n]?.status === "applied");
+  for (const n of applied) issue(s, n, "confirm", ev.at);
+  w.status = "confirming";
+}
+
+function onTick(s: RolloutState, at: number): void {
+  for (const h of Object.values(s.hosts)) {
+    if (h.job === undefined || h.since === undefined || at - h.since < s.config.resultTimeoutMs) continue;
+    const job = h.job;
+    delete h.job;
+    delete h.since;
+    const message = `no ${job} result within ${s.config.resultTimeoutMs} ms`;
+    h.error = { code: MachineErrorCodes.RESULT_TIMEOUT, message };
+    if (job === "revert") h.status = "failed";
+    else {
+      h.status = "failed";
+      h.failure = true;
+    }
+  }
+  const w = s.waves[s.current];
+  if (
+    w &&
+    !s.stop &&
+    (w.status === "gating" || w.status === "verifying") &&
+    w.gateDeadline !== undefined &&
+    at >= w.gateDeadline
+  ) {
+    w.status = "failed";
+    s.stop = {
+      kind: "failure",
+      reason: `wave ${w.index}: gates ${s.config.gates.join(", ")} did not pass in time${w.gateDetail ? `: ${w.gateDetail}` : ""}`,
+      at,
+    };
+  }
+}
+
+function issue(s: RolloutState, host: string, job: JobKind, at: number): void {
+  const h = s.hosts[host] as HostRecord;
+  h.attempt += 1;
+  h.job = job;
+  h.since = at;
+  if (job === "apply") h.status = "dispatched";
+}
+
+/** Advance as far as possible without outside input. */
+function advance(s: RolloutState, at: number): void {
+  for (let guard = 0; guard < 10_000; guard++) {
+    const before = JSON.stringify(s);
+    step(s, at);
+    if (JSON.stringify(s) === before) return;
+  }
+  throw new Error(`rollout ${s.id}: state machine did not settle`);
+}
+
+function step(s: RolloutState, at: number): void {
+  if (isTerminal(s) || s.status === "pending") return;
+  if (s.rollback) {
+    stepRollback(s, at);
+    return;
+  }
+  if (s.stop) {
+    drainThenRollback(s);
+    return;
+  }
+  const w = s.waves[s.current];
+  if (!w) {
+    s.status = "succeeded";
+    return;
+  }
+  const hosts = w.hosts.map((n) => s.hosts[n] as HostRecord);
+  if (failures(s) >= s.config.failureThreshold) {
+    w.status = "failed";
+    s.stop = {
+      kind: "failure",
+      reason: `failure threshold reached: ${failures(s)} host(s) failed (threshold ${s.config.failureThreshold})`,
+      at,
+    };
+    return;
+  }
+  switch (w.status) {
+    case "pending":
+      if (s.status === "running") w.status = "applying";
+      return;
+    case "applying": {
+      const batch = w.batches.find((b) => b.some((n) => s.hosts[n]?.status === "pending"));
+      const busy = hosts.some((h) => h.job === "apply");
+      if (batch && !busy && s.status === "running") for (const n of batch) issue(s, n, "apply", at);
+      if (!batch && !busy) {
+        w.status = "gating";
+        const applied = hosts.filter((h) => h.status === "applied").map((h) => h.appliedAt ?? at);
+        const start = applied.length > 0 ? Math.min(...applied) : at;
+        const margin = Math.min(5_000, Math.floor(s.config.confirmTimeoutMs / 5));
+        w.gateDeadline = start + s.config.confirmTimeoutMs - margin;
+        if (s.config.gates.length === 0) onGates(s, { type: "gates", at, wave: w.index, passed: true });
+      }
+      return;
+    }
+    case "confirming":
+      if (!hosts.some((h) => h.job === "confirm")) {
+        w.status = "soaking";
+        w.soakUntil = at + s.config.soakMs;
+      }
+      return;
+    case "soaking":
+      if (at < (w.soakUntil ?? 0)) return;
+      if (s.config.soakMs > 0 && s.config.gates.length > 0) {
+        w.status = "verifying";
+        w.gateDeadline = at + s.config.confirmTimeoutMs;
+      } else w.status = "succeeded";
+      return;
+    case "succeeded":
+      s.current += 1;
+      return;
+    default:
+      return;
+  }
+}
+
+/** Once no apply/confirm job is in flight, plan the rollback the stop calls for. */
+function drainThenRollback(s: RolloutState): void {
+  const stop = s.stop as StopRecord;
+  if (Object.values(s.hosts).some((h) => h.job === "apply" || h.job === "confirm")) return;
+  const changedIn = (w: WaveRecord, unconfirmedOnly: boolean) =>
+    w.hosts.filter((n) => {
+      const h = s.hosts[n] as HostRecord;
+      return h.changed && (h.status === "applied" || (!unconfirmedOnly && h.status === "confirmed"));
+    });
+  const cur = s.waves[s.current];
+  const queue: { wave: number; hosts: string[]; asked: boolean }[] = [];
+  let final: RolloutStatus;
+  if (stop.kind === "rollback" || (stop.kind === "failure" && s.config.autoRollback === "rollout")) {
+    for (const w of [...s.waves].reverse())
+      queue.push({ wave: w.index, hosts: changedIn(w, false), asked: false });
+    final = "rolled_back";
+  } else if (stop.kind === "failure" && s.config.autoRollback === "wave" && cur) {
+    queue.push({ wave: cur.index, hosts: changedIn(cur, false), asked: false });
+    final = "rolled_back";
+  } else {
+    // none / abort: confirmed hosts stay; applied-but-unconfirmed ones are never confirmed now,
+    // so their uncommitted change is reverted (commit-confirmed) rather than left to time out.
+    if (cur) queue.push({ wave: cur.index, hosts: changedIn(cur, true), asked: false });
+    final = stop.kind === "abort" ? "aborted" : "failed";
+  }
+  if (cur && stop.kind !== "rollback") {
+    if (stop.kind === "abort" && cur.status !== "succeeded") cur.status = "aborted";
+    else if (stop.kind === "failure") cur.status = "failed";
+  }
+  for (const w of s.waves) if (w.status === "pending") w.status = "skipped";
+  s.rollback = { queue: queue.filter((q) => q.hosts.length > 0), final };
+}
+
+function stepRollback(s: RolloutState, at: number): void {
+  const rb = s.rollback as NonNullable<RolloutState["rollback"]>;
+  const head = rb.queue[0];
+  if (!head) {
+    const revertFailed = Object.values(s.hosts).some(
+      (h) => h.error?.code === MachineErrorCodes.REVERT_FAILED,
+    );
+    s.status = revertFailed ? "failed" : rb.final;
+    return;
+  }
+  const w = s.waves[head.wave] as WaveRecord;
+  if (!head.asked) {
+    for (const n of head.hosts) issue(s, n, "revert", at);
+    head.asked = true;
+    w.status = "reverting";
+    return;
+  }
+  if (head.hosts.some((n) => s.hosts[n]?.job === "revert")) return;
+  w.status = head.hosts.every((n) => s.hosts[n]?.status === "reverted") ? "reverted" : "failed";
+  rb.queue.shift();
+}
+
+/**
+ * The work the current state asks for: every outstanding host job (apply, confirm,
+ * revert — in wave order) and, while a wave waits at its gates, a gate check.
+ * Performing the same list twice is safe: jobs are keyed by {@link jobId}.
+ */
+export function outstanding(s: RolloutState): Action[] {
+  const out: Action[] = [];
+  for (const w of s.waves)
+    for (const n of w.hosts) {
+      const h = s.hosts[n] as HostRecord;
+      if (h.job) out.push({ kind: h.job, host: n, attempt: h.attempt, jobId: jobId(s.id, n, h.attempt) });
+    }
+  const w = s.waves[s.current];
+  if (w && !s.stop && !isTerminal(s) && (w.status === "gating" || w.status === "verifying")) {
+    const hosts = w.hosts.filter((n) =>
+      ["applied", "confirmed", "unchanged"].includes(s.hosts[n]?.status ?? ""),
+    );
+    out.push({ kind: "gates", wave: w.index, hosts, gates: [...s.config.gates] });
+  }
+  return out;
+}
+
+/** One observable change between two states (for the audit log). */
+export interface Transition {
+  scope: "rollout" | "wave" | "host";
+  /** Rollout id, wave index or host name. */
+  id: string;
+  from: string;
+  to: string;
+  detail?: string;
+}
+
+/** The status changes from `prev` to `next`: rollout, then waves, then hosts. */
+export function transitions(prev: RolloutState, next: RolloutState): Transition[] {
+  const out: Transition[] = [];
+  if (prev.status !== next.status) {
+    const t: Transition = { scope: "rollout", id: next.id, from: prev.status, to: next.status };
+    if (next.stop) t.detail = next.stop.reason;
+    out.push(t);
+  }
+  next.waves.forEach((w, i) => {
+    const p = prev.waves[i];
+    if (p && p.status !== w.status) out.push({ scope: "wave", id: String(i), from: p.status, to: w.status });
+  });
+  for (const [n, h] of Object.entries(next.hosts)) {
+    const p = prev.hosts[n];
+    if (p && (p.status !== h.status || p.job !== h.job)) {
+      const t: Transition = {
+        scope: "host",
+        id: n,
+        from: p.status,
+        to: h.job ? `${h.status}+${h.job}#${h.attempt}` : h.status,
+      };
+      if (h.error && JSON.stringify(h.error) !== JSON.stringify(p.error))
+        t.detail = `${h.error.code}: ${h.error.message}`;
+      out.push(t);
+    }
+  }
+  return out;
+}
