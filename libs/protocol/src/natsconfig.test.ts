@@ -142,7 +142,7 @@ describe("generateNatsConfig", () => {
       "a corrupt existing seed",
       { hosts: ["h1"], existingSeeds: { "host-h1": "SUXXXX" } },
       "KEY_INVALID",
-      /seed/,
+      /existing seed of NATS user host-h1/,
     ],
   ])("refuses %s", (_why, input, code, message) => {
     try {

@@ -247,7 +247,16 @@ export function generateNatsConfig(input: NatsConfigInput): NatsConfigOutput {
 
   const keyFor = (name: string) => {
     const existing = input.existingSeeds?.[name];
-    return existing === undefined ? generateUserNkey() : userNkeyFromSeed(existing);
+    if (existing === undefined) return generateUserNkey();
+    try {
+      return userNkeyFromSeed(existing);
+    } catch (err) {
+      throw new FleetnetError(
+        ProtocolErrorCodes.KEY_INVALID,
+        `existing seed of NATS user ${name}: ${(err as Error).message} (fix or delete it, or rotate)`,
+        { cause: err },
+      );
+    }
   };
   const users: NatsUser[] = input.hosts.map((host) => {
     const name = hostUserName(host);
