@@ -28,5 +28,6 @@ export {
   publishDurably,
 } from "./nats.js";
 export { type ConnectRedisOptions, connectRedis, type Redis } from "./redis.js";
+export { type ServiceRuntime, type StartServiceOptions, startService } from "./service.js";
 export { Shutdown, type ShutdownOptions, type ShutdownResult, type ShutdownStage } from "./shutdown.js";
 export { inSpan, startTelemetry, type Telemetry, type TelemetryOptions } from "./telemetry.js";

@@ -123,4 +123,21 @@ describe("graceful shutdown", () => {
     expect(result.failed).toEqual([{ name: "hangs", error: "did not finish before the shutdown deadline" }]);
     expect(order).toEqual(["last"]);
   });
+
+  it("a second signal during a stuck shutdown exits at once with 128+signo", async () => {
+    const shutdown = new Shutdown({ logger, timeoutMs: 5_000 });
+    shutdown.register("hangs", () => new Promise(() => {}));
+    const codes: number[] = [];
+    const remove = shutdown.handleSignals((c) => codes.push(c));
+    try {
+      process.emit("SIGINT", "SIGINT");
+      await sleep(20);
+      expect(shutdown.shuttingDown).toBe(true);
+      expect(codes).toEqual([]);
+      process.emit("SIGINT", "SIGINT");
+      expect(codes).toEqual([130]);
+    } finally {
+      remove();
+    }
+  });
 });

@@ -107,8 +107,9 @@ export class Shutdown {
 
   /**
    * Installs SIGINT/SIGTERM handlers: the first signal runs {@link shutdown} and then calls `exit`
-   * (0 when clean, 1 when cut short or a closer failed); a second signal exits at once with 128+signo.
-   * Returns a function that removes the handlers.
+   * (0 when clean, 1 when cut short or a closer failed); a second signal during shutdown exits at once
+   * with 128+signo. The handlers remove themselves before `exit` is called; the returned function
+   * removes them earlier.
    */
   handleSignals(exit: (code: number) => void = (code) => process.exit(code)): () => void {
     const signals = ["SIGINT", "SIGTERM"] as const;
@@ -119,12 +120,16 @@ export class Shutdown {
         return;
       }
       this.#logger.info({ signal: sig }, "shutting down");
-      void this.shutdown(sig).then((r) => exit(r.timedOut || r.failed.length > 0 ? 1 : 0));
+      void this.shutdown(sig).then((r) => {
+        remove();
+        exit(r.timedOut || r.failed.length > 0 ? 1 : 0);
+      });
     };
-    for (const s of signals) process.on(s, onSignal);
-    return () => {
+    const remove = () => {
       for (const s of signals) process.off(s, onSignal);
     };
+    for (const s of signals) process.on(s, onSignal);
+    return remove;
   }
 
   async #run(reason: string): Promise<ShutdownResult> {
