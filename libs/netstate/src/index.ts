@@ -6,7 +6,10 @@
 
 export * from "./apply.js";
 export * from "./canonical.js";
+export * from "./compile.js";
 export * from "./diff.js";
 export * from "./errors.js";
 export * from "./model.js";
 export * from "./ops.js";
+export * from "./render.js";
+export * from "./secrets.js";
