@@ -26,19 +26,18 @@ let telemetry: Telemetry;
 const spans = new InMemorySpanExporter();
 
 beforeAll(async () => {
-  telemetry = await startTelemetry(config_(), {
-    spanProcessors: [new SimpleSpanProcessor({ exporter: spans })],
-  });
+  telemetry = await startTelemetry(
+    { metrics: { port: 0, host: "127.0.0.1" }, otel: config.otel },
+    {
+      spanProcessors: [new SimpleSpanProcessor({ exporter: spans })],
+    },
+  );
   nc = await connectNats(config, { logger });
 });
 afterAll(async () => {
   await nc?.drain();
   await telemetry?.shutdown();
 });
-
-function config_() {
-  return { metrics: { port: 0, host: "127.0.0.1" }, otel: config.otel };
-}
 
 describe("connectNats", () => {
   it("connects to the configured server", async () => {

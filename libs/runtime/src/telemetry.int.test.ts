@@ -1,7 +1,8 @@
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
 import { FleetnetError } from "@fleetnet/protocol";
 import { describe, expect, it } from "vitest";
-import { startTelemetry } from "./telemetry.js";
+import { inSpan, startTelemetry } from "./telemetry.js";
 
 /** A port nobody listens on right now (the OS picks it). */
 async function listenAnywhere(): Promise<Server> {
@@ -57,6 +58,42 @@ describe("Prometheus endpoint", () => {
       );
     } finally {
       await new Promise((r) => busy.close(r));
+    }
+  });
+});
+
+describe("OTLP export", () => {
+  it("sends traces and metrics to OTEL_EXPORTER_OTLP_ENDPOINT", async () => {
+    const received: { url: string; type: string; body: string }[] = [];
+    const collector = createHttpServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => {
+        body += c.toString("latin1");
+      });
+      req.on("end", () => {
+        received.push({ url: req.url ?? "", type: String(req.headers["content-type"]), body });
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+    const { port } = collector.address() as { port: number };
+    try {
+      const telemetry = await startTelemetry({
+        metrics: { port: 0, host: "127.0.0.1" },
+        otel: { serviceName: "runtime-otlp-test", otlpEndpoint: `http://127.0.0.1:${port}/` },
+      });
+      await inSpan("otlp-span", () => undefined, { tracer: telemetry.tracer });
+      telemetry.meter.createCounter("fleetnet_otlp_test").add(2);
+      await telemetry.shutdown(); // flushes the batch span processor and the periodic metric reader
+      const traces = received.filter((r) => r.url === "/v1/traces");
+      const metrics = received.filter((r) => r.url === "/v1/metrics");
+      expect(traces.length).toBeGreaterThan(0);
+      expect(metrics.length).toBeGreaterThan(0);
+      expect(traces.map((t) => t.body).join()).toContain("otlp-span");
+      expect(traces.map((t) => t.body).join()).toContain("runtime-otlp-test");
+      expect(metrics.map((t) => t.body).join()).toContain("fleetnet_otlp_test");
+    } finally {
+      await new Promise((r) => collector.close(r));
     }
   });
 });
