@@ -1,13 +1,15 @@
 /**
- * Canonical JSON: the deterministic byte encoding that job signatures cover.
+ * Strict canonical JSON: the deterministic bytes that job signatures cover.
  *
- * Rules (a subset of RFC 8785 that is exact for the values fleetnet sends): object keys
- * sorted by UTF-16 code units, no whitespace, strings and finite numbers as
- * `JSON.stringify` writes them, `undefined` object members dropped. Anything JSON cannot
- * represent faithfully (NaN, ±Infinity, bigint, functions, symbols, class instances such as
- * Date or Map, cycles, `undefined` in arrays) is refused with `NOT_CANONICAL_JSON` rather
- * than silently changed — a signature must cover exactly what the verifier will parse.
+ * The encoding itself is `@fleetnet/netstate`'s `canonicalJson` (keys sorted by UTF-16
+ * code unit, no whitespace, `undefined` members dropped). That encoder is lenient — it
+ * writes NaN as `null`, a Date as `{}`, loops on a cycle — which is fine for hashing
+ * plans but not for signatures: a signature must cover exactly what the verifier will
+ * parse. So {@link assertPlainJson} first refuses anything JSON cannot represent
+ * faithfully (NaN, ±Infinity, bigint, functions, symbols, class instances such as Date or
+ * Map, cycles, `undefined` in arrays) with `NOT_CANONICAL_JSON` naming the path.
  */
+import { canonicalJson } from "@fleetnet/netstate";
 import { FleetnetError, ProtocolErrorCodes } from "./errors.js";
 
 function refuse(path: string, why: string): never {
@@ -18,16 +20,15 @@ function refuse(path: string, why: string): never {
   );
 }
 
-function encode(value: unknown, path: string, seen: Set<object>): string {
-  if (value === null) return "null";
+function check(value: unknown, path: string, seen: Set<object>): void {
+  if (value === null) return;
   switch (typeof value) {
     case "string":
-      return JSON.stringify(value);
     case "boolean":
-      return value ? "true" : "false";
+      return;
     case "number":
       if (!Number.isFinite(value)) refuse(path, `${value} is not a finite number`);
-      return JSON.stringify(value);
+      return;
     case "object":
       break;
     default:
@@ -36,37 +37,35 @@ function encode(value: unknown, path: string, seen: Set<object>): string {
   const obj = value as object;
   if (seen.has(obj)) refuse(path, "cyclic reference");
   seen.add(obj);
-  try {
-    if (Array.isArray(obj)) {
-      const parts = obj.map((item, i) => {
-        if (item === undefined) refuse(`${path}[${i}]`, "undefined in an array");
-        return encode(item, `${path}[${i}]`, seen);
-      });
-      return `[${parts.join(",")}]`;
-    }
+  if (Array.isArray(obj)) {
+    obj.forEach((item, i) => {
+      if (item === undefined) refuse(`${path}[${i}]`, "undefined in an array");
+      check(item, `${path}[${i}]`, seen);
+    });
+  } else {
     const proto = Object.getPrototypeOf(obj);
     if (proto !== Object.prototype && proto !== null) {
       refuse(path, `${proto?.constructor?.name ?? "object"} instance is not plain JSON`);
     }
-    const record = obj as Record<string, unknown>;
-    const keys = Object.keys(record)
-      .filter((k) => record[k] !== undefined)
-      .sort();
-    const parts = keys.map(
-      (k) => `${JSON.stringify(k)}:${encode(record[k], path ? `${path}.${k}` : k, seen)}`,
-    );
-    return `{${parts.join(",")}}`;
-  } finally {
-    seen.delete(obj);
+    for (const [k, v] of Object.entries(obj)) {
+      if (v !== undefined) check(v, path ? `${path}.${k}` : k, seen);
+    }
   }
+  seen.delete(obj);
 }
 
-/** The canonical JSON text of `value`. Throws `NOT_CANONICAL_JSON` naming the bad path. */
-export function canonicalJson(value: unknown): string {
-  return encode(value, "", new Set());
+/** Throw `NOT_CANONICAL_JSON` (naming the path) unless `value` is plain, acyclic JSON. */
+export function assertPlainJson(value: unknown): void {
+  check(value, "", new Set());
 }
 
-/** The canonical JSON of `value` as UTF-8 bytes. */
+/** The canonical JSON text of `value`, after {@link assertPlainJson}. */
+export function canonicalJsonStrict(value: unknown): string {
+  assertPlainJson(value);
+  return canonicalJson(value);
+}
+
+/** The strict canonical JSON of `value` as UTF-8 bytes. */
 export function canonicalBytes(value: unknown): Uint8Array {
-  return new TextEncoder().encode(canonicalJson(value));
+  return new TextEncoder().encode(canonicalJsonStrict(value));
 }

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { emptyHostState } from "@fleetnet/netstate";
 import {
   type ConsumerConfig,
   type JetStreamClient,
@@ -117,7 +118,7 @@ function job(host: string, over: Partial<Job> = {}): Job {
     expiresAt: new Date(NOW + 10 * 60_000).toISOString(),
     nonce: newNonce(),
     kind: "apply",
-    payload: { desired: { links: [] }, confirmTimeoutMs: 30_000, wave: 0 },
+    payload: { desired: emptyHostState(), confirmTimeoutMs: 30_000, wave: 0 },
     ...over,
   } as Job;
 }

@@ -2,9 +2,10 @@ import { generateKeyPairSync, sign } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { emptyHostState } from "@fleetnet/netstate";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  canonicalJson,
+  canonicalJsonStrict,
   encodeSignedJob,
   exportKeyPairPem,
   FleetnetError,
@@ -38,7 +39,7 @@ function applyJob(over: Partial<Job> = {}): Job {
     expiresAt: new Date(NOW + 60_000).toISOString(),
     nonce: newNonce(),
     kind: "apply",
-    payload: { desired: { links: [] }, confirmTimeoutMs: 60_000, wave: 0 },
+    payload: { desired: emptyHostState(), confirmTimeoutMs: 60_000, wave: 0 },
     ...over,
   } as Job;
 }
@@ -84,7 +85,7 @@ describe("signJob / verifyJob", () => {
 
   it("signature does not depend on key order or whitespace", async () => {
     const signed = signJob(applyJob(), planner.privateKey);
-    const reordered = JSON.parse(canonicalJson(signed.job)); // sorted keys
+    const reordered = JSON.parse(canonicalJsonStrict(signed.job)); // sorted keys
     const text = JSON.stringify({ sig: signed.sig, job: reordered }, null, 4);
     await expect(
       verifyJob(text, {
@@ -231,7 +232,10 @@ describe("signJob / verifyJob", () => {
         const raw = { ...applyJob() } as Record<string, unknown>;
         delete raw.planHash;
         const good = signJob(applyJob(), planner.privateKey);
-        const bytes = Buffer.concat([Buffer.from("fleetnet-job-v1\n"), Buffer.from(canonicalJson(raw))]);
+        const bytes = Buffer.concat([
+          Buffer.from("fleetnet-job-v1\n"),
+          Buffer.from(canonicalJsonStrict(raw)),
+        ]);
         return {
           job: raw,
           sig: { ...good.sig, value: sign(null, bytes, planner.privateKey).toString("base64") },
