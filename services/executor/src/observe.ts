@@ -1,0 +1,324 @@
+/**
+ * Observe: the live state of a host as a netstate `HostState`.
+ *
+ * Sources: `ip -j -d link`, `ip -j addr`, `ip -j -N route show table all` (v4 and v6;
+ * multipath `nexthops[]`, numeric protocol/table), `bridge -j fdb show` (remote VTEP
+ * entries), `sysctl` for the keys the desired state or the ledger names, the files and
+ * services the desired state or the ledger names (see ledger.ts). About ten processes
+ * whatever the size of the host's state.
+ *
+ * Projection: links of the kinds fleetnet models (bridge, vxlan, vlan, veth) are listed
+ * whether fleetnet owns them or not (diff needs foreign ones to refuse name conflicts);
+ * interfaces of other kinds appear only as `ports` when enslaved. A route the desired
+ * state names is reported with the fields the desired route specifies (the kernel adds
+ * `dev` to every gateway route; a desired route without `dev` must not differ for that).
+ */
+import {
+  type Address,
+  type FdbEntry,
+  type HostState,
+  type Link,
+  type ManagedFile,
+  normalizeHostState,
+  type Port,
+  type Route,
+  type Service,
+  type ServiceName,
+  type Sysctl,
+  sha256Text,
+} from "@fleetnet/netstate";
+import type { HostDriver } from "./driver.js";
+import { ExecutorError } from "./errors.js";
+import { type Ledger, readLedger } from "./ledger.js";
+import type { ServiceManager } from "./services.js";
+
+async function json<T>(d: HostDriver, argv: string[]): Promise<T> {
+  const r = await d.run(argv);
+  if (r.code !== 0) {
+    throw new ExecutorError(
+      "COMMAND_FAILED",
+      `${argv.join(" ")} failed on ${d.host}: ${r.stderr.trim()}`,
+      true,
+    );
+  }
+  const text = r.stdout.trim();
+  return (text === "" ? [] : JSON.parse(text)) as T;
+}
+
+interface IpLink {
+  ifname: string;
+  link?: string;
+  master?: string;
+  ifalias?: string;
+  mtu?: number;
+  flags?: string[];
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: {
+      id?: number;
+      local?: string;
+      link?: string;
+      port?: number;
+      learning?: boolean;
+      group?: string;
+    };
+  };
+}
+interface IpAddr {
+  ifname: string;
+  addr_info?: { local?: string; prefixlen?: number; family?: string }[];
+}
+interface IpRoute {
+  type?: string;
+  dst: string;
+  table?: string;
+  protocol?: string;
+  gateway?: string;
+  dev?: string;
+  nexthops?: { gateway?: string; dev?: string; weight?: number }[];
+}
+interface BridgeFdb {
+  mac: string;
+  ifname: string;
+  dst?: string;
+  master?: string;
+}
+
+/** Parse `ip -j -d link show` into links and ports. */
+export function parseLinks(raw: IpLink[]): { links: Link[]; ports: Port[] } {
+  const links: Link[] = [];
+  const ports: Port[] = [];
+  for (const l of raw) {
+    const kind = l.linkinfo?.info_kind;
+    const common = {
+      name: l.ifname,
+      up: (l.flags ?? []).includes("UP"),
+      ...(l.mtu !== undefined ? { mtu: l.mtu } : {}),
+      ...(l.master !== undefined ? { master: l.master } : {}),
+      ...(l.ifalias ? { alias: l.ifalias } : {}),
+    };
+    const data = l.linkinfo?.info_data ?? {};
+    if (kind === "bridge") links.push({ kind: "bridge", ...common });
+    else if (kind === "veth") {
+      const peer = l.link && !/^if\d+$/.test(l.link) ? { peer: l.link } : {};
+      links.push({ kind: "veth", ...common, ...peer });
+    } else if (kind === "vxlan") {
+      links.push({
+        kind: "vxlan",
+        ...common,
+        vni: data.id ?? 0,
+        local: data.local ?? "",
+        port: data.port ?? 8472,
+        dev: data.link ?? "",
+        learning: data.learning ?? true,
+        ...(data.group !== undefined ? { group: data.group } : {}),
+      });
+    } else if (kind === "vlan") {
+      links.push({ kind: "vlan", ...common, id: data.id ?? 0, parent: l.link ?? "" });
+    } else if (l.master !== undefined) ports.push({ dev: l.ifname, master: l.master });
+  }
+  // foreign modelled links enslaved to a bridge are ports too (diff filters by owned master)
+  for (const l of links) {
+    if (l.master !== undefined && !(l.alias ?? "").startsWith("fleetnet:"))
+      ports.push({ dev: l.name, master: l.master });
+  }
+  return { links, ports };
+}
+
+/** Parse `ip -j addr show`. */
+export function parseAddresses(raw: IpAddr[]): Address[] {
+  return raw.flatMap((i) =>
+    (i.addr_info ?? [])
+      .filter((a) => a.local !== undefined && a.prefixlen !== undefined)
+      .map((a) => ({ dev: i.ifname, address: `${a.local}/${a.prefixlen}` })),
+  );
+}
+
+/** Parse `ip -j -N route show table all` (unicast routes only). */
+export function parseRoutes(raw: IpRoute[], v6: boolean): Route[] {
+  const out: Route[] = [];
+  for (const r of raw) {
+    if (r.type !== undefined && r.type !== "1" && r.type !== "unicast") continue;
+    const table = r.table === undefined ? 254 : Number(r.table);
+    if (!Number.isInteger(table) || table === 255) continue;
+    const dst =
+      r.dst === "default"
+        ? v6
+          ? "::/0"
+          : "0.0.0.0/0"
+        : r.dst.includes("/")
+          ? r.dst
+          : `${r.dst}/${v6 ? 128 : 32}`;
+    const route: Route = {
+      destination: dst,
+      table,
+      protocol: r.protocol === undefined ? 3 : Number(r.protocol),
+    };
+    if (r.nexthops && r.nexthops.length > 0) {
+      route.nexthops = r.nexthops.map((n) => ({
+        via: n.gateway ?? "",
+        weight: n.weight ?? 1,
+        ...(n.dev !== undefined ? { dev: n.dev } : {}),
+      }));
+    } else {
+      if (r.gateway !== undefined) route.gateway = r.gateway;
+      if (r.dev !== undefined) route.dev = r.dev;
+    }
+    out.push(route);
+  }
+  return out;
+}
+
+/** Parse `bridge -j fdb show`: remote VTEP entries (`dst`) only. */
+export function parseFdb(raw: BridgeFdb[]): FdbEntry[] {
+  return raw
+    .filter((f) => f.dst !== undefined && f.master === undefined)
+    .map((f) => ({ dev: f.ifname, mac: f.mac, dst: f.dst as string }));
+}
+
+/** Reports the route as the desired route at the same key specifies it. */
+function projectRoute(o: Route, d: Route | undefined): Route {
+  if (!d) return o;
+  const r: Route = { ...o };
+  if (r.gateway !== undefined && d.dev === undefined) delete r.dev;
+  if (r.nexthops && d.nexthops) {
+    r.nexthops = r.nexthops.map((n, i) => {
+      const dn = d.nexthops?.find((x) => x.via === n.via) ?? d.nexthops?.[i];
+      if (dn?.dev === undefined) {
+        const { dev: _d, ...rest } = n;
+        return rest;
+      }
+      return n;
+    });
+  }
+  return r;
+}
+
+/** Normalise whitespace of a sysctl value (the kernel prints tabs). */
+export function normSysctl(v: string): string {
+  return v.trim().split(/\s+/).join(" ");
+}
+
+/** What observe should look at beyond the kernel's tables. */
+export interface ObserveScope {
+  desired?: HostState;
+  ledger?: Ledger;
+}
+
+/** Options. */
+export interface ObserveResult {
+  state: HostState;
+  ledger: Ledger;
+  /** Sysctl keys that do not exist on the host. */
+  missingSysctls: string[];
+}
+
+/** Observe a host. */
+export async function observe(
+  d: HostDriver,
+  services: ServiceManager,
+  scope: ObserveScope = {},
+): Promise<ObserveResult> {
+  const desired = scope.desired;
+  const [ledger, rawLinks, rawAddrs, rawR4, rawR6, rawFdb] = await Promise.all([
+    scope.ledger ? Promise.resolve(scope.ledger) : readLedger(d),
+    json<IpLink[]>(d, ["ip", "-j", "-d", "link", "show"]),
+    json<IpAddr[]>(d, ["ip", "-j", "addr", "show"]),
+    json<IpRoute[]>(d, ["ip", "-j", "-N", "route", "show", "table", "all"]),
+    json<IpRoute[]>(d, ["ip", "-6", "-j", "-N", "route", "show", "table", "all"]),
+    json<BridgeFdb[]>(d, ["bridge", "-j", "fdb", "show"]),
+  ]);
+  const { links, ports } = parseLinks(rawLinks);
+  const desiredRoutes = new Map((desired?.routes ?? []).map((r) => [`${r.table} ${r.destination}`, r]));
+  const routes = [...parseRoutes(rawR4, false), ...parseRoutes(rawR6, true)].map((r) =>
+    projectRoute(r, desiredRoutes.get(`${r.table} ${r.destination}`)),
+  );
+
+  // sysctls named by the desired state or owned per the ledger
+  const desiredSys = new Map((desired?.sysctls ?? []).map((s) => [s.key, s]));
+  const keys = [...new Set([...desiredSys.keys(), ...Object.keys(ledger.sysctls)])].sort();
+  const sysctls: Sysctl[] = [];
+  const missingSysctls: string[] = [];
+  if (keys.length > 0) {
+    const r = await d.run(["sysctl", "-e", ...keys]);
+    const values = new Map<string, string>();
+    for (const line of r.stdout.split("\n")) {
+      const i = line.indexOf(" = ");
+      if (i > 0) values.set(line.slice(0, i), normSysctl(line.slice(i + 3)));
+      else if (line.endsWith(" =")) values.set(line.slice(0, -2), "");
+    }
+    for (const key of keys) {
+      const value = values.get(key);
+      if (value === undefined) {
+        missingSysctls.push(key);
+        continue;
+      }
+      const owned = ledger.sysctls[key];
+      const s: Sysctl = { key, value, persist: owned?.persist ?? desiredSys.get(key)?.persist ?? false };
+      if (owned) s.original = owned.original;
+      sysctls.push(s);
+    }
+  }
+
+  // files
+  const paths = [
+    ...new Set([...(desired?.files ?? []).map((f) => f.path), ...Object.keys(ledger.files)]),
+  ].sort();
+  const files: ManagedFile[] = [];
+  if (paths.length > 0) {
+    const modes = new Map<string, number>();
+    const st = await d.run(["stat", "-c", "%a %n", "--", ...paths.map((p) => d.hostPath(p))]);
+    for (const line of st.stdout.split("\n")) {
+      const m = /^([0-7]+) (.*)$/.exec(line);
+      if (m?.[1] && m[2]) modes.set(m[2], Number.parseInt(m[1], 8));
+    }
+    for (const path of paths) {
+      const mode = modes.get(d.hostPath(path));
+      if (mode === undefined) continue;
+      const content = await d.readFile(path);
+      if (content === undefined) continue;
+      const owned = ledger.files[path];
+      if (owned && sha256Text(content) === owned.written) {
+        const f: ManagedFile = { path, content: owned.content, mode };
+        if (owned.secrets !== undefined) f.secrets = owned.secrets as ManagedFile["secrets"];
+        files.push(f);
+      } else files.push({ path, content, mode });
+    }
+  }
+
+  // services
+  const names = [
+    ...new Set([
+      ...(desired?.services ?? []).map((s) => s.name),
+      ...(Object.keys(ledger.services) as ServiceName[]),
+    ]),
+  ].sort();
+  const svc: Service[] = [];
+  for (const name of names) {
+    const running = await services.running(name);
+    const owned = ledger.services[name];
+    const want = desired?.services.find((s) => s.name === name);
+    if (!owned && !running) continue;
+    svc.push({
+      name,
+      running,
+      configHash: owned?.configHash ?? "",
+      configPaths: owned?.configPaths ?? want?.configPaths ?? [],
+    });
+  }
+
+  return {
+    state: normalizeHostState({
+      links,
+      ports,
+      addresses: parseAddresses(rawAddrs),
+      routes,
+      fdb: parseFdb(rawFdb),
+      sysctls,
+      files,
+      services: svc,
+    }),
+    ledger,
+    missingSysctls,
+  };
+}

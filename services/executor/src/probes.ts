@@ -1,0 +1,120 @@
+/**
+ * Probes: checks that passed BEFORE a change must still pass after it, or the change is
+ * reverted. A probe that already failed before proves nothing about the change and is
+ * skipped. Kinds: the session itself (the driver can still run a command: catches a
+ * change that cut the executor off), underlay peers (ping: remote VTEPs of the desired
+ * state and any extra addresses), BGP sessions (peers Established before stay or come
+ * back Established), VRRP VIP ownership (a VIP held before is held after).
+ */
+import type { HostState } from "@fleetnet/netstate";
+import type { HostDriver } from "./driver.js";
+import { ip } from "./render.js";
+import type { ServiceManager } from "./services.js";
+
+/** One probe. */
+export interface Probe {
+  /** Human name, e.g. `ping 10.250.0.2`. */
+  name: string;
+  /** Resolves true when the probe passes. */
+  run(): Promise<boolean>;
+}
+
+/** Extra probes asked for by the caller. */
+export interface ProbeOptions {
+  /** Addresses to ping (besides the desired state's remote VTEPs). */
+  ping?: string[];
+  /** VIPs (addresses with prefix) whose ownership must not change. */
+  vips?: string[];
+}
+
+async function bgpEstablished(d: HostDriver, services: ServiceManager): Promise<Set<string>> {
+  const r = await d.run(["vtysh", ...services.vtyshArgs(), "-c", "show bgp summary json"], {
+    timeoutMs: 10_000,
+  });
+  const up = new Set<string>();
+  if (r.code !== 0) return up;
+  try {
+    const j = JSON.parse(r.stdout) as Record<string, { peers?: Record<string, { state?: string }> }>;
+    for (const [afi, v] of Object.entries(j)) {
+      for (const [peer, p] of Object.entries(v.peers ?? {}))
+        if (p.state === "Established") up.add(`${afi} ${peer}`);
+    }
+  } catch {
+    /* no bgpd: nothing established */
+  }
+  return up;
+}
+
+/** The probes for a change toward `desired`. */
+export function probesFor(
+  d: HostDriver,
+  services: ServiceManager,
+  desired: HostState,
+  opts: ProbeOptions = {},
+): Probe[] {
+  const probes: Probe[] = [
+    {
+      name: `session to ${d.host}`,
+      run: async () => (await d.run(["true"], { timeoutMs: 5000 })).code === 0,
+    },
+  ];
+  const peers = [...new Set([...desired.fdb.map((f) => f.dst), ...(opts.ping ?? [])])].slice(0, 16);
+  for (const p of peers) {
+    const addr = ip(p);
+    probes.push({
+      name: `ping ${addr}`,
+      run: async () =>
+        (await d.run(["ping", "-n", "-q", "-c", "1", "-W", "1", addr], { timeoutMs: 5000 })).code === 0,
+    });
+  }
+  if (desired.services.some((s) => s.name === "frr")) {
+    let before: Set<string> | undefined;
+    probes.push({
+      name: "BGP sessions established before stay established",
+      run: async () => {
+        const now = await bgpEstablished(d, services);
+        if (before === undefined) {
+          before = now;
+          return now.size > 0;
+        }
+        return [...before].every((p) => now.has(p));
+      },
+    });
+  }
+  for (const vip of opts.vips ?? []) {
+    probes.push({
+      name: `VIP ${vip} stays on ${d.host}`,
+      run: async () => {
+        const r = await d.run(["ip", "-j", "addr", "show"]);
+        return r.code === 0 && r.stdout.includes(`"local":"${vip.split("/")[0]}"`);
+      },
+    });
+  }
+  return probes;
+}
+
+/** Run probes; returns the names of those that passed. */
+export async function runProbes(probes: readonly Probe[]): Promise<Set<Probe>> {
+  const ok = new Set<Probe>();
+  for (const p of probes) if (await p.run().catch(() => false)) ok.add(p);
+  return ok;
+}
+
+/**
+ * Re-run the probes that passed before, retrying each for up to `windowMs` (daemons
+ * reloading need a few seconds). Returns the first that keeps failing.
+ */
+export async function recheckProbes(
+  passed: ReadonlySet<Probe>,
+  windowMs: number,
+): Promise<Probe | undefined> {
+  const end = Date.now() + windowMs;
+  for (const p of passed) {
+    for (;;) {
+      if (await p.run().catch(() => false)) break;
+      if (Date.now() >= end) return p;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,218 @@
+/**
+ * The on-host revert timer (commit-confirmed for a whole Linux host).
+ *
+ * Design choice: the timer must work on a host where fleetnet is NOT installed (an ssh
+ * host), survive SIGKILL of the executor and the loss of the SSH session, and never run a
+ * shell string built from input. So a revert plan is DATA plus one FIXED script:
+ *
+ *   /var/lib/fleetnet/revert.sh            constant text (REVERT_SCRIPT below)
+ *   /var/lib/fleetnet/revert/<tx>/commands one argument per line, a blank line ends a command
+ *   /var/lib/fleetnet/revert/<tx>/NN.ip     `ip -force -batch` input (lines built from parsed values)
+ *   /var/lib/fleetnet/revert/<tx>/NN.bridge `bridge -force -batch` input
+ *   /var/lib/fleetnet/revert/<tx>/files/N  snapshot bytes of a file to restore
+ *   /var/lib/fleetnet/revert/<tx>/armed    marker: the plan may still fire
+ *
+ * The script reads `commands` with `read -r` into "$@" and runs `"$@"`: no line is ever
+ * parsed by the shell, so no value can become shell syntax. The executor starts the script
+ * with `spawnDetached` (own session, stdio closed; over ssh `setsid … &`): it sleeps, then
+ * fires unless the plan was confirmed. Confirm and fire race through ONE atomic rename of
+ * `armed` (→ `confirmed` or → `firing`): exactly one side wins. An immediate revert (apply
+ * error, failed verify) runs the same script with delay 0 — one revert path for both.
+ *
+ * The plan is the inverse of the applied ops (`ops.reverse().map(invertOp)`), rendered with
+ * `-force` so that ops never reached by a failed apply are skipped harmlessly; file ops
+ * restore the snapshot bytes (secrets already resolved on the host), and service ops use
+ * the service manager's argv.
+ */
+import { randomBytes } from "node:crypto";
+import type { Op } from "@fleetnet/netstate";
+import { invertOp } from "@fleetnet/netstate";
+import type { HostDriver } from "./driver.js";
+import { ExecutorError } from "./errors.js";
+import { bridgeLine, ipLines, segments, sysctlAssignment } from "./render.js";
+import type { ServiceManager } from "./services.js";
+
+/** Host path of the fixed revert script. */
+export const REVERT_SCRIPT_PATH = "/var/lib/fleetnet/revert.sh";
+/** Host dir holding revert plans. */
+export const REVERT_DIR = "/var/lib/fleetnet/revert";
+
+/** The fixed revert script (never generated from input). */
+export const REVERT_SCRIPT = `#!/bin/sh
+# fleetnet revert timer. FIXED CONTENT: this file is never generated from input.
+# usage: revert.sh PLAN_DIR DELAY_SECONDS
+# After DELAY seconds, unless the plan was confirmed (PLAN_DIR/armed renamed away), runs
+# PLAN_DIR/commands: one argument per line, a blank line ends a command. Lines are read
+# with read -r into "$@" and executed as "$@": the shell never parses their content.
+dir=$1
+delay=$2
+[ "$delay" -gt 0 ] && echo $$ > "$dir/timer.pid"
+[ "$delay" -gt 0 ] && sleep "$delay"
+mv "$dir/armed" "$dir/firing" 2>/dev/null || exit 0
+exec >>"$dir/revert.log" 2>&1 </dev/null
+failed=0
+set --
+while IFS= read -r line || [ -n "$line" ]; do
+  if [ -z "$line" ]; then
+    if [ $# -gt 0 ]; then
+      "$@" || { echo "fleetnet revert: exit $? from: $*"; failed=1; }
+    fi
+    set --
+  else
+    set -- "$@" "$line"
+  fi
+done < "$dir/commands"
+if [ $# -gt 0 ]; then "$@" || failed=1; fi
+echo "$failed" > "$dir/firing"
+mv "$dir/firing" "$dir/reverted"
+`;
+
+/** A snapshot of a file before the transaction (`undefined` = it did not exist). */
+export interface FileSnapshot {
+  path: string;
+  content: string | undefined;
+  mode: number;
+}
+
+/** A revert plan written to the host. */
+export interface RevertPlan {
+  /** Transaction id (plan dir name). */
+  id: string;
+  /** Host path of the plan dir. */
+  dir: string;
+}
+
+function argvBlock(argv: readonly string[]): string {
+  for (const a of argv) {
+    if (a === "" || /[\n\r\0]/.test(a)) {
+      throw new ExecutorError(
+        "UNSAFE_ARGUMENT",
+        `revert command argument ${JSON.stringify(a)} is empty or multi-line`,
+      );
+    }
+  }
+  return `${argv.join("\n")}\n\n`;
+}
+
+/** A new transaction id: time-ordered and unique. */
+export function newTxId(): string {
+  return `${new Date().toISOString().replace(/[-:.]/g, "").replace("T", "-").slice(0, 15)}-${randomBytes(3).toString("hex")}`;
+}
+
+/**
+ * Write the revert plan of `ops` to the host (not yet armed). `files` are the snapshots of
+ * every file the ops (and the ledger update) touch; they are restored last-write-wins
+ * after the network state.
+ */
+export async function writeRevertPlan(
+  d: HostDriver,
+  services: ServiceManager,
+  id: string,
+  ops: readonly Op[],
+  files: readonly FileSnapshot[],
+): Promise<RevertPlan> {
+  const dir = `${REVERT_DIR}/${id}`;
+  const hdir = d.hostPath(dir);
+  const inverse = [...ops].reverse().map(invertOp);
+  const cmds: string[] = [];
+  const writes: Promise<void>[] = [];
+  let n = 0;
+  const svcAfterFiles: string[] = [];
+  let filesRestored = false;
+  const restoreFiles = () => {
+    if (filesRestored) return;
+    filesRestored = true;
+    files.forEach((f, i) => {
+      const target = d.hostPath(f.path);
+      if (f.content === undefined) cmds.push(argvBlock(["rm", "-f", "--", target]));
+      else {
+        const src = `${hdir}/files/${i}`;
+        writes.push(d.writeFileAtomic(`${dir}/files/${i}`, f.content, f.mode));
+        const tmp = `${target}.fleetnet-revert`;
+        cmds.push(argvBlock(["cp", "-p", "--", src, tmp]));
+        cmds.push(argvBlock(["mv", "-f", "--", tmp, target]));
+      }
+    });
+  };
+  for (const seg of segments(inverse)) {
+    const id2 = String(++n).padStart(2, "0");
+    if (seg.tool === "ip") {
+      writes.push(d.writeFileAtomic(`${dir}/${id2}.ip`, `${seg.ops.flatMap(ipLines).join("\n")}\n`));
+      cmds.push(argvBlock(["ip", "-force", "-batch", `${hdir}/${id2}.ip`]));
+    } else if (seg.tool === "bridge") {
+      writes.push(d.writeFileAtomic(`${dir}/${id2}.bridge`, `${seg.ops.map(bridgeLine).join("\n")}\n`));
+      cmds.push(argvBlock(["bridge", "-force", "-batch", `${hdir}/${id2}.bridge`]));
+    } else if (seg.tool === "sysctl") {
+      const assigns = seg.ops.flatMap((o) =>
+        o.op === "sysctl.set" && o.value ? [sysctlAssignment(o.key, o.value)] : [],
+      );
+      if (assigns.length > 0) cmds.push(argvBlock(["sysctl", "-q", "-w", ...assigns]));
+    } else if (seg.tool === "file") {
+      restoreFiles();
+    } else {
+      for (const o of seg.ops) {
+        if (o.op !== "service.start" && o.op !== "service.stop" && o.op !== "service.reload") continue;
+        const action = o.op === "service.start" ? "start" : o.op === "service.stop" ? "stop" : "reload";
+        // a daemon (re)started by the revert must read the restored config
+        (filesRestored ? cmds : svcAfterFiles).push(...services.commands(o.service, action).map(argvBlock));
+      }
+    }
+  }
+  restoreFiles(); // also the ledger and any file not covered by a file op
+  cmds.push(...svcAfterFiles);
+  writes.push(d.writeFileAtomic(`${dir}/commands`, cmds.join("")));
+  writes.push(d.writeFileAtomic(REVERT_SCRIPT_PATH, REVERT_SCRIPT, 0o755));
+  await Promise.all(writes);
+  return { id, dir };
+}
+
+/** Arm the timer: mark the plan armed and start the detached script on the host. */
+export async function armRevertTimer(d: HostDriver, plan: RevertPlan, seconds: number): Promise<void> {
+  const s = Math.max(1, Math.ceil(seconds));
+  await d.writeFileAtomic(`${plan.dir}/armed`, `${Date.now() + s * 1000}\n`);
+  await d.spawnDetached(["sh", d.hostPath(REVERT_SCRIPT_PATH), d.hostPath(plan.dir), String(s)]);
+}
+
+/** Stop the sleeping timer process (its session), if it is still there. */
+async function killTimer(d: HostDriver, plan: RevertPlan): Promise<void> {
+  const pid = (await d.readFile(`${plan.dir}/timer.pid`))?.trim();
+  if (pid && /^\d+$/.test(pid)) await d.run(["kill", "-TERM", "--", `-${pid}`]);
+}
+
+/**
+ * Confirm: disarm the timer (atomic rename `armed` → `confirmed`). Returns false when the
+ * timer already fired (the host reverted itself).
+ */
+export async function confirmPlan(d: HostDriver, plan: RevertPlan): Promise<boolean> {
+  const r = await d.run(["mv", "--", d.hostPath(`${plan.dir}/armed`), d.hostPath(`${plan.dir}/confirmed`)]);
+  if (r.code !== 0) return false;
+  await killTimer(d, plan);
+  return true;
+}
+
+/** Outcome of {@link revertNow}. */
+export type RevertOutcome = "reverted" | "already-reverted" | "confirmed" | "failed";
+
+/**
+ * Revert at once (same script, delay 0). When the timer is already firing or fired,
+ * waits for it to finish.
+ */
+export async function revertNow(d: HostDriver, plan: RevertPlan): Promise<RevertOutcome> {
+  const r = await d.run(["sh", d.hostPath(REVERT_SCRIPT_PATH), d.hostPath(plan.dir), "0"]);
+  await killTimer(d, plan).catch(() => {});
+  if (r.code !== 0) return "failed";
+  return await planStatus(d, plan, 15_000);
+}
+
+/** Where a plan stands; waits up to `waitMs` while it is firing. */
+export async function planStatus(d: HostDriver, plan: RevertPlan, waitMs = 0): Promise<RevertOutcome> {
+  const end = Date.now() + waitMs;
+  for (;;) {
+    const reverted = await d.readFile(`${plan.dir}/reverted`);
+    if (reverted !== undefined) return reverted.trim() === "0" ? "reverted" : "failed";
+    if ((await d.readFile(`${plan.dir}/confirmed`)) !== undefined) return "confirmed";
+    if ((await d.readFile(`${plan.dir}/armed`)) !== undefined) return "failed";
+    if (Date.now() >= end) return "failed";
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * Acceptance (real, as root): every op kind applied to a namespace host and observed back;
+ * idempotence; removal; a kernel-refused op mid-transaction reverts everything; a kernel
+ * feature missing fails before anything is applied.
+ */
+
+import { existsSync, readFileSync } from "node:fs";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { emptyHostState, type HostState, type Op, ownerAlias } from "@fleetnet/netstate";
+import { type NetnsFabric, netnsFabric } from "@fleetnet/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hasFeature } from "./capabilities.js";
+import { netnsDriver } from "./drivers/process.js";
+import { observe } from "./observe.js";
+import { serviceManager } from "./services.js";
+import { applyHost, type HostTarget } from "./transaction.js";
+
+let lab: NetnsFabric;
+let stateDir: string;
+let target: HostTarget;
+const h = (i: number) => lab.hosts[i] as NetnsFabric["hosts"][number];
+
+async function ipJson(ns: string, args: string[]): Promise<unknown[]> {
+  const r = await lab.run(ns, ["ip", "-j", ...args]);
+  return JSON.parse(r.stdout || "[]") as unknown[];
+}
+async function sysctl(ns: string, key: string): Promise<string> {
+  return (await lab.run(ns, ["sysctl", "-n", key])).stdout.trim();
+}
+
+function desiredFull(): HostState {
+  const a = ownerAlias("Bridge", "t");
+  return {
+    links: [
+      { kind: "bridge", name: "brfnx", up: true, alias: a, mtu: 1400 },
+      {
+        kind: "vxlan",
+        name: "vxfnx",
+        up: true,
+        alias: a,
+        master: "brfnx",
+        vni: 4242,
+        local: h(0).address,
+        port: 4789,
+        dev: "veth0",
+        learning: false,
+      },
+      { kind: "veth", name: "fnxa", peer: "fnxb", up: true, alias: ownerAlias("Veth", "t") },
+    ],
+    ports: [],
+    addresses: [{ dev: "brfnx", address: "172.31.77.1/24" }],
+    routes: [
+      {
+        destination: "10.99.0.0/24",
+        table: 254,
+        protocol: 250,
+        nexthops: [
+          { via: h(1).address, weight: 1 },
+          { via: h(2).address, weight: 2 },
+        ],
+      },
+      { destination: "10.98.0.0/24", table: 254, protocol: 250, gateway: h(1).address },
+    ],
+    fdb: [
+      { dev: "vxfnx", mac: "00:00:00:00:00:00", dst: h(1).address },
+      { dev: "vxfnx", mac: "00:00:00:00:00:00", dst: h(2).address },
+    ],
+    sysctls: [{ key: "net.ipv4.ip_forward", value: "1", persist: true }],
+    files: [{ path: "/etc/sysctl.d/90-fleetnet-t.conf", content: "net.ipv4.ip_forward = 1\n", mode: 0o644 }],
+    services: [],
+  };
+}
+
+beforeAll(async () => {
+  lab = await netnsFabric({ prefix: "fnx", hosts: 3, subnet: "10.213.240.0/24" });
+  stateDir = await mkdtemp(join(tmpdir(), "fnx-tx-"));
+  await chmod(stateDir, 0o755);
+  target = {
+    host: "h1",
+    serviceMode: "direct",
+    connect: async () => netnsDriver({ host: "h1", netns: h(0).ns, stateDir }),
+  };
+});
+afterAll(async () => {
+  await lab?.dispose();
+  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+});
+
+describe("apply transaction on a namespace host", () => {
+  it("applies every network/sysctl/file op kind, observes it back, and is idempotent", async () => {
+    const ns = h(0).ns;
+    expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
+    const r = await applyHost(target, desiredFull(), { confirmTimeoutS: 30 });
+    expect(r.error).toBeUndefined();
+    expect(r.result).toBe("applied");
+    const kinds = new Set(r.ops.map((o) => o.op));
+    for (const k of ["link.add", "addr.add", "route.replace", "fdb.append", "sysctl.set", "file.write"]) {
+      expect(kinds).toContain(k);
+    }
+    expect(r.changed).toBe(r.ops.length);
+
+    // independent checks with ip/bridge/sysctl
+    const vx = (await ipJson(ns, ["-d", "link", "show", "vxfnx"]))[0] as {
+      master: string;
+      ifalias: string;
+      flags: string[];
+      linkinfo: { info_data: { id: number; local: string; port: number; learning: boolean; link: string } };
+    };
+    expect(vx.master).toBe("brfnx");
+    expect(vx.ifalias).toBe("fleetnet:Bridge/t");
+    expect(vx.flags).toContain("UP");
+    expect(vx.linkinfo.info_data).toMatchObject({
+      id: 4242,
+      local: h(0).address,
+      port: 4789,
+      learning: false,
+      link: "veth0",
+    });
+    const br = (await ipJson(ns, ["link", "show", "brfnx"]))[0] as { mtu: number };
+    expect(br.mtu).toBe(1400);
+    const addrs = JSON.stringify(await ipJson(ns, ["addr", "show", "brfnx"]));
+    expect(addrs).toContain('"local":"172.31.77.1","prefixlen":24');
+    const mp = (await ipJson(ns, ["-N", "route", "show", "10.99.0.0/24"]))[0] as {
+      protocol: string;
+      nexthops: { gateway: string; weight: number }[];
+    };
+    expect(mp.protocol).toBe("250");
+    expect(mp.nexthops.map((n) => [n.gateway, n.weight]).sort()).toEqual(
+      [
+        [h(1).address, 1],
+        [h(2).address, 2],
+      ].sort(),
+    );
+    const fdb = (await lab.run(ns, ["bridge", "-j", "fdb", "show", "dev", "vxfnx"])).stdout;
+    expect(fdb).toContain(`"dst":"${h(1).address}"`);
+    expect(fdb).toContain(`"dst":"${h(2).address}"`);
+    expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("1");
+    expect(readFileSync(join(stateDir, "hosts/h1/etc/sysctl.d/90-fleetnet-t.conf"), "utf8")).toBe(
+      "net.ipv4.ip_forward = 1\n",
+    );
+    // nothing written to the machine's /etc
+    expect(existsSync("/etc/sysctl.d/90-fleetnet-t.conf")).toBe(false);
+    // the vxlan overlay works end to end: the owned veth peer is foreign (no alias) and stays
+    const again = await applyHost(target, desiredFull());
+    expect(again).toMatchObject({ result: "unchanged", changed: 0, ops: [] });
+  });
+
+  it("observe reports ownership from the ledger (sysctl original, file) ", async () => {
+    const d = netnsDriver({ host: "h1", netns: h(0).ns, stateDir });
+    const o = await observe(d, serviceManager(d, "direct"));
+    expect(o.state.sysctls).toEqual([
+      { key: "net.ipv4.ip_forward", value: "1", persist: true, original: "0" },
+    ]);
+    expect(o.state.files.map((f) => f.path)).toEqual(["/etc/sysctl.d/90-fleetnet-t.conf"]);
+    expect(
+      o.state.routes
+        .filter((r) => r.protocol === 250)
+        .map((r) => r.destination)
+        .sort(),
+    ).toEqual(["10.98.0.0/24", "10.99.0.0/24"]);
+  });
+
+  it("changes in place and removes exactly what fleetnet owns (link.set, *.del, file.remove, sysctl release)", async () => {
+    const ns = h(0).ns;
+    const next = desiredFull();
+    next.links[0] = { kind: "bridge", name: "brfnx", up: true, alias: ownerAlias("Bridge", "t"), mtu: 1300 };
+    next.links = next.links.filter((l) => l.name !== "fnxa");
+    next.routes = next.routes.filter((r) => r.destination !== "10.98.0.0/24");
+    next.fdb = next.fdb.slice(0, 1);
+    next.addresses = [{ dev: "brfnx", address: "172.31.78.1/24" }];
+    next.sysctls = [];
+    next.files = [];
+    const r = await applyHost(target, next);
+    expect(r.error).toBeUndefined();
+    expect(r.result).toBe("applied");
+    const kinds = new Set(r.ops.map((o) => o.op));
+    for (const k of [
+      "link.set",
+      "link.del",
+      "addr.del",
+      "addr.add",
+      "route.del",
+      "fdb.del",
+      "file.remove",
+      "sysctl.set",
+    ]) {
+      expect(kinds).toContain(k);
+    }
+    expect(((await ipJson(ns, ["link", "show", "brfnx"]))[0] as { mtu: number }).mtu).toBe(1300);
+    expect((await lab.run(ns, ["ip", "link", "show", "fnxa"], { allowFailure: true })).code).not.toBe(0);
+    expect(await ipJson(ns, ["route", "show", "10.98.0.0/24"])).toEqual([]);
+    expect((await lab.run(ns, ["bridge", "-j", "fdb", "show", "dev", "vxfnx"])).stdout).not.toContain(
+      h(2).address,
+    );
+    expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0"); // original restored
+    expect(existsSync(join(stateDir, "hosts/h1/etc/sysctl.d/90-fleetnet-t.conf"))).toBe(false);
+    expect((await applyHost(target, next)).result).toBe("unchanged");
+
+    // everything away: the host's foreign underlay stays
+    const gone = await applyHost(target, emptyHostState());
+    expect(gone.result).toBe("applied");
+    expect((await lab.run(ns, ["ip", "link", "show", "brfnx"], { allowFailure: true })).code).not.toBe(0);
+    expect((await ipJson(ns, ["addr", "show", "veth0"])).length).toBe(1);
+    expect(JSON.stringify(await ipJson(ns, ["addr", "show", "veth0"]))).toContain(h(0).address);
+  });
+
+  it("reverts everything when the kernel refuses an op mid-transaction (state equals the snapshot)", async () => {
+    const ns = h(0).ns;
+    const d = netnsDriver({ host: "h1", netns: ns, stateDir });
+    const snapshot = (await observe(d, serviceManager(d, "direct"), { desired: desiredFull() })).state;
+    const bad = desiredFull();
+    // 10.55.0.1 is not on any connected network: `ip route replace` fails after the links,
+    // addresses and the sysctl were already applied
+    bad.routes.push({ destination: "10.97.0.0/24", table: 254, protocol: 250, gateway: "10.55.0.1" });
+    const r = await applyHost(target, bad);
+    expect(r.result, JSON.stringify(r.error)).toBe("reverted");
+    expect(r.error?.code).toBe("APPLY_FAILED");
+    expect(r.error?.message).toMatch(/ip -batch failed.*(Nexthop has invalid gateway|unreachable)/is);
+    const after = (await observe(d, serviceManager(d, "direct"), { desired: desiredFull() })).state;
+    expect(after).toEqual(snapshot);
+    expect((await lab.run(ns, ["ip", "link", "show", "brfnx"], { allowFailure: true })).code).not.toBe(0);
+    expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
+  });
+
+  it.skipIf(false)(
+    "refuses an op the kernel cannot do with KERNEL_UNSUPPORTED before applying anything",
+    async () => {
+      const ns = h(0).ns;
+      const d = netnsDriver({ host: "h1", netns: ns, stateDir });
+      const vlanOk = await hasFeature(d, "vlan");
+      const want = desiredFull();
+      want.links.push({
+        kind: "vlan",
+        name: "veth0.42",
+        parent: "veth0",
+        id: 42,
+        up: true,
+        alias: ownerAlias("Vlan", "v"),
+      });
+      const r = await applyHost(target, want);
+      if (vlanOk) {
+        // a kernel with 802.1Q applies it
+        expect(r.result).toBe("applied");
+        await applyHost(target, emptyHostState());
+        return;
+      }
+      expect(r.result).toBe("failed");
+      expect(r.error?.code).toBe("KERNEL_UNSUPPORTED");
+      expect(r.error?.message).toContain("CONFIG_VLAN_8021Q");
+      expect((r.ops as Op[]).length).toBeGreaterThan(0);
+      expect((await lab.run(ns, ["ip", "link", "show", "brfnx"], { allowFailure: true })).code).not.toBe(0);
+      expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
+    },
+  );
+});

@@ -1,0 +1,436 @@
+/**
+ * The apply transaction — commit-confirmed for a whole Linux host (DESIGN.md "Executor
+ * apply transaction"):
+ *
+ *   validate → observe → diff (empty: `unchanged`) → preflight (argv values, kernel
+ *   features, sysctl keys, secrets, daemon config checks: any failure = nothing changed)
+ *   → probes before → snapshot + revert plan → ARM the timer on the host → apply (error:
+ *   revert at once) → verify (observe again: diff must be empty) → probes that passed
+ *   before → confirm (disarm) → `applied`.
+ *
+ * With `confirm: "manual"` (`--try`), the transaction stops after the probes with the
+ * timer still armed; {@link confirmHost} disarms it, and without it the host reverts
+ * itself at the deadline — even if the executor was killed or the session cut. When the
+ * connection drops mid-transaction, the executor waits for the deadline, reconnects and
+ * reports what the host did (`reverted`, with the reason).
+ */
+import {
+  canonicalJson,
+  diff,
+  type HostState,
+  HostStateSchema,
+  normalizeHostState,
+  type Op,
+  resolveSecrets,
+  secretIds,
+} from "@fleetnet/netstate";
+import { runOps } from "./apply.js";
+import { checkKernel } from "./capabilities.js";
+import type { HostDriver } from "./driver.js";
+import { asExecutorError, ExecutorError } from "./errors.js";
+import { LEDGER_PATH, updateLedger } from "./ledger.js";
+import { observe } from "./observe.js";
+import { type Probe, type ProbeOptions, probesFor, recheckProbes, runProbes } from "./probes.js";
+import { checkOps } from "./render.js";
+import {
+  armRevertTimer,
+  confirmPlan,
+  type FileSnapshot,
+  newTxId,
+  planStatus,
+  REVERT_DIR,
+  type RevertPlan,
+  revertNow,
+  writeRevertPlan,
+} from "./revert.js";
+import { CONFIG_PATHS, type ServiceManager, type ServiceMode, serviceManager } from "./services.js";
+
+/** How to reach a host (a factory, so the transaction can reconnect after a cut session). */
+export interface HostTarget {
+  host: string;
+  connect(): Promise<HostDriver>;
+  serviceMode: ServiceMode;
+}
+
+/** Outcome of a transaction. */
+export type TxOutcome = "applied" | "unchanged" | "reverted" | "failed";
+
+/** The result of {@link applyHost}. */
+export interface TxResult {
+  host: string;
+  result: TxOutcome;
+  /** Number of ops applied (0 when unchanged, reverted or failed). */
+  changed: number;
+  ops: Op[];
+  error?: { code: string; message: string; retryable: boolean };
+  /** Transaction id (revert plan name on the host). */
+  txId?: string;
+  /** `manual` confirm: the timer is armed until this time (ms since epoch). */
+  pendingUntil?: number;
+}
+
+/** Options of {@link applyHost}. */
+export interface ApplyOptions {
+  /** Seconds the host waits for confirm before reverting itself (default 60). */
+  confirmTimeoutS?: number;
+  /** `auto` (default): confirm once verify and probes pass. `manual`: leave armed (try mode). */
+  confirm?: "auto" | "manual";
+  probes?: ProbeOptions;
+  /** How long probes may take to pass again after the change (default 20 s). */
+  probeWindowMs?: number;
+  /** Test hook: called right after the ops were applied (before verify). */
+  afterApply?: () => Promise<void> | void;
+}
+
+/** Resolve secret placeholders of file ops on the host (files) or from the executor's env. */
+async function resolveFileSecrets(d: HostDriver, ops: readonly Op[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const op of ops) {
+    if (op.op !== "file.write") continue;
+    const ids = secretIds(op.content);
+    if (ids.length === 0) continue;
+    const values: Record<string, string> = {};
+    for (const id of ids) {
+      const ref = op.secrets?.[id] as { fromFile?: string; fromEnv?: string } | undefined;
+      let v: string | undefined;
+      if (ref?.fromFile !== undefined) v = (await d.readFile(ref.fromFile))?.replace(/\r?\n$/, "");
+      else if (ref?.fromEnv !== undefined) v = process.env[ref.fromEnv];
+      if (v === undefined) {
+        throw new ExecutorError(
+          "INVALID_INPUT",
+          `secret "${id}" of ${op.path} is not available on ${d.host}`,
+        );
+      }
+      values[id] = v;
+    }
+    try {
+      out.set(op.path, resolveSecrets(op.content, values));
+    } catch (e) {
+      throw new ExecutorError("INVALID_INPUT", `${op.path}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** Which service a config file belongs to. */
+function serviceOfPath(path: string, ops: readonly Op[]): "frr" | "keepalived" | undefined {
+  if (path === CONFIG_PATHS.frr) return "frr";
+  if (path === CONFIG_PATHS.keepalived) return "keepalived";
+  for (const op of ops) {
+    if ((op.op === "service.start" || op.op === "service.reload") && op.configPaths.includes(path))
+      return op.service;
+  }
+  return undefined;
+}
+
+/** Check new daemon configs with the daemons' own checkers, inside the host. */
+async function checkConfigs(
+  d: HostDriver,
+  services: ServiceManager,
+  ops: readonly Op[],
+  contents: ReadonlyMap<string, string>,
+  txId: string,
+): Promise<void> {
+  for (const op of ops) {
+    if (op.op !== "file.write") continue;
+    const svc = serviceOfPath(op.path, ops);
+    if (!svc) continue;
+    const candidate = `/var/lib/fleetnet/check/${txId}/${svc}.conf`;
+    await d.writeFileAtomic(candidate, contents.get(op.path) ?? op.content, 0o644);
+    try {
+      const r = await d.run(services.checkConfig(svc, d.hostPath(candidate)), { timeoutMs: 30_000 });
+      if (r.code !== 0) {
+        const msg = `${r.stderr}\n${r.stdout}`.trim().split(d.hostPath(candidate)).join(op.path);
+        throw new ExecutorError(
+          "CONFIG_CHECK_FAILED",
+          `${svc} rejects the new ${op.path} (nothing changed): ${msg}`,
+        );
+      }
+    } finally {
+      await d.removeFile(candidate).catch(() => {});
+    }
+  }
+}
+
+/** Throw INVALID_INPUT for sysctl keys that do not exist / cannot be written on the host. */
+async function checkSysctls(d: HostDriver, ops: readonly Op[], missing: readonly string[]): Promise<void> {
+  const keys = ops.flatMap((o) => (o.op === "sysctl.set" && o.ownership !== "release" ? [o.key] : []));
+  const absent = keys.filter((k) => missing.includes(k));
+  if (absent.length > 0) {
+    throw new ExecutorError(
+      "INVALID_INPUT",
+      `sysctl ${absent.join(", ")} does not exist on ${d.host} (absent in this kernel or namespace)`,
+    );
+  }
+  if (keys.length === 0) return;
+  const paths = keys.map((k) => `/proc/sys/${k.replaceAll(".", "/")}`);
+  const r = await d.run(["sh", "-c", 'for p; do [ -w "$p" ] || echo "$p"; done', "sh", ...paths]);
+  const ro = r.stdout.split("\n").filter(Boolean);
+  if (ro.length > 0) {
+    const names = ro.map((p) => p.slice("/proc/sys/".length).replaceAll("/", "."));
+    throw new ExecutorError("INVALID_INPUT", `sysctl ${names.join(", ")} is read-only on ${d.host}`);
+  }
+}
+
+function errorOf(e: ExecutorError): TxResult["error"] {
+  return e.toJSON();
+}
+
+/** The ops still needed to reach `want` from `now` (a diff that cannot be computed counts as one). */
+function residual(want: HostState, now: HostState): Op[] {
+  try {
+    return diff(want, now);
+  } catch {
+    return [{ op: "link.del", kind: "bridge", name: "?", up: false } as Op];
+  }
+}
+
+/** The collections in which two observed states differ (empty: the same state). */
+function differences(a: HostState, b: HostState): string[] {
+  return (Object.keys(a) as (keyof HostState)[]).filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k]));
+}
+
+/**
+ * Apply `desired` to one host as a commit-confirmed transaction. Never throws for host
+ * failures: the outcome is in the result.
+ */
+export async function applyHost(
+  target: HostTarget,
+  desiredIn: HostState,
+  opts: ApplyOptions = {},
+): Promise<TxResult> {
+  const parsed = HostStateSchema.safeParse(desiredIn);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      host: target.host,
+      result: "failed",
+      changed: 0,
+      ops: [],
+      error: {
+        code: "INVALID_INPUT",
+        message: `desired state: ${issue?.path.join(".")}: ${issue?.message}`,
+        retryable: false,
+      },
+    };
+  }
+  const desired = normalizeHostState(parsed.data);
+  let d: HostDriver;
+  try {
+    d = await target.connect();
+  } catch (e) {
+    const err = asExecutorError(e, "CONNECT_FAILED");
+    return { host: target.host, result: "failed", changed: 0, ops: [], error: errorOf(err) };
+  }
+  const services = serviceManager(d, target.serviceMode);
+  let ops: Op[] = [];
+  let plan: RevertPlan | undefined;
+  let armedUntil = 0;
+  let before: HostState | undefined;
+  const txId = newTxId();
+  try {
+    // ---- observe, diff, preflight: nothing changes on the host until the timer is armed
+    const obs = await observe(d, services, { desired });
+    before = obs.state;
+    try {
+      ops = diff(desired, obs.state);
+    } catch (e) {
+      const err = e as { code?: string; message?: string };
+      throw new ExecutorError("INVALID_INPUT", `${err.code ?? "DIFF_FAILED"}: ${err.message ?? String(e)}`);
+    }
+    if (ops.length === 0) return { host: target.host, result: "unchanged", changed: 0, ops: [] };
+    checkOps(ops);
+    await checkKernel(d, ops);
+    await checkSysctls(d, ops, obs.missingSysctls);
+    const contents = await resolveFileSecrets(d, ops);
+    await checkConfigs(d, services, ops, contents, txId);
+    const probes: Probe[] = probesFor(d, services, desired, opts.probes);
+    const passedBefore = await runProbes(probes);
+
+    // ---- snapshot + revert plan + timer
+    const touched = [
+      ...new Set([
+        ...ops.flatMap((o) => (o.op === "file.write" || o.op === "file.remove" ? [o.path] : [])),
+        LEDGER_PATH,
+      ]),
+    ];
+    const modes = new Map(obs.state.files.map((f) => [f.path, f.mode]));
+    const snaps: FileSnapshot[] = [];
+    for (const path of touched)
+      snaps.push({ path, content: await d.readFile(path), mode: modes.get(path) ?? 0o644 });
+    plan = await writeRevertPlan(d, services, txId, ops, snaps);
+    const timeout = opts.confirmTimeoutS ?? 60;
+    armedUntil = Date.now() + timeout * 1000;
+    await armRevertTimer(d, plan, timeout);
+
+    // ---- apply
+    try {
+      await runOps(d, services, ops, { contents });
+      await d.writeFileAtomic(
+        LEDGER_PATH,
+        `${JSON.stringify(updateLedger(obs.ledger, ops, contents), null, 1)}\n`,
+        0o600,
+      );
+    } catch (e) {
+      const err = asExecutorError(e, "APPLY_FAILED");
+      if (err.code === "CONNECTION_LOST") throw err;
+      return await revertAndReport(target, d, plan, before, desired, ops, txId, err);
+    }
+    await opts.afterApply?.();
+
+    // ---- verify
+    const after = await observe(d, services, { desired });
+    const left = residual(desired, after.state);
+    if (left.length > 0) {
+      const err = new ExecutorError(
+        "VERIFY_FAILED",
+        `after applying, ${left.length} op(s) still differ on ${d.host} (first: ${JSON.stringify(left[0])})`,
+      );
+      return await revertAndReport(target, d, plan, before, desired, ops, txId, err);
+    }
+    const broken = await recheckProbes(passedBefore, opts.probeWindowMs ?? 20_000);
+    if (broken) {
+      const err = new ExecutorError(
+        "PROBE_FAILED",
+        `probe "${broken.name}" passed before the change and fails after it`,
+      );
+      return await revertAndReport(target, d, plan, before, desired, ops, txId, err);
+    }
+
+    // ---- confirm
+    if (opts.confirm === "manual") {
+      return {
+        host: target.host,
+        result: "applied",
+        changed: ops.length,
+        ops,
+        txId,
+        pendingUntil: armedUntil,
+      };
+    }
+    if (!(await confirmPlan(d, plan))) {
+      const err = new ExecutorError(
+        "CONFIRM_TIMEOUT",
+        `the confirm deadline passed before verify and probes finished: ${d.host} reverted itself`,
+        true,
+      );
+      return { host: target.host, result: "reverted", changed: 0, ops, txId, error: errorOf(err) };
+    }
+    await d.run(["rm", "-rf", "--", d.hostPath(`${REVERT_DIR}/${txId}`)]).catch(() => {});
+    return { host: target.host, result: "applied", changed: ops.length, ops, txId };
+  } catch (e) {
+    const err = asExecutorError(e);
+    if (err.code === "CONNECTION_LOST" && plan) {
+      return await awaitSelfRevert(target, plan, armedUntil, ops, txId, err);
+    }
+    return { host: target.host, result: "failed", changed: 0, ops, txId, error: errorOf(err) };
+  } finally {
+    await d.close().catch(() => {});
+  }
+}
+
+/** Revert at once after a failure, then check the host equals the snapshot. */
+async function revertAndReport(
+  target: HostTarget,
+  d: HostDriver,
+  plan: RevertPlan,
+  before: HostState,
+  desired: HostState,
+  ops: Op[],
+  txId: string,
+  cause: ExecutorError,
+): Promise<TxResult> {
+  const services = serviceManager(d, target.serviceMode);
+  const outcome = await revertNow(d, plan);
+  let now = (await observe(d, services, { desired })).state;
+  let left = differences(before, now);
+  if (left.length > 0) {
+    // second pass: undo what is still different, skipping failing lines
+    await runOps(d, services, residual(before, now), { force: true });
+    now = (await observe(d, services, { desired })).state;
+    left = differences(before, now);
+  }
+  if (outcome === "confirmed" || left.length > 0) {
+    const err = new ExecutorError(
+      "REVERT_FAILED",
+      `${cause.message}; the revert did not restore ${d.host}: ${left.join(", ")} still differ from the snapshot`,
+    );
+    return { host: target.host, result: "failed", changed: 0, ops, txId, error: errorOf(err) };
+  }
+  return { host: target.host, result: "reverted", changed: 0, ops, txId, error: errorOf(cause) };
+}
+
+/**
+ * The session dropped after the timer was armed: the host reverts itself at the deadline.
+ * Wait for it, reconnect, and report what the host did.
+ */
+async function awaitSelfRevert(
+  target: HostTarget,
+  plan: RevertPlan,
+  armedUntil: number,
+  ops: Op[],
+  txId: string,
+  cause: ExecutorError,
+): Promise<TxResult> {
+  const deadline = armedUntil + 30_000;
+  await new Promise((r) => setTimeout(r, Math.max(0, armedUntil - Date.now() + 500)));
+  while (Date.now() < deadline) {
+    let d: HostDriver | undefined;
+    try {
+      d = await target.connect();
+      const st = await planStatus(d, plan, 10_000);
+      if (st === "reverted" || st === "already-reverted") {
+        const err = new ExecutorError(
+          "CONNECTION_LOST",
+          `${cause.message} after applying; ${target.host} reverted itself at the confirm deadline and is reachable again`,
+          true,
+        );
+        return { host: target.host, result: "reverted", changed: 0, ops, txId, error: errorOf(err) };
+      }
+      if (st === "confirmed") return { host: target.host, result: "applied", changed: ops.length, ops, txId };
+    } catch {
+      /* not reachable yet */
+    } finally {
+      await d?.close().catch(() => {});
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const err = new ExecutorError(
+    "CONNECTION_LOST",
+    `${cause.message}; ${target.host} is still unreachable after the confirm deadline`,
+    true,
+  );
+  return { host: target.host, result: "failed", changed: 0, ops, txId, error: errorOf(err) };
+}
+
+/** Plans still armed on a host (try mode, awaiting confirm). */
+export async function pendingPlans(d: HostDriver): Promise<RevertPlan[]> {
+  const r = await d.run(["ls", "-1", "--", d.hostPath(REVERT_DIR)]);
+  if (r.code !== 0) return [];
+  const out: RevertPlan[] = [];
+  for (const id of r.stdout.split("\n").filter((x) => /^[0-9A-Za-z-]+$/.test(x))) {
+    const plan = { id, dir: `${REVERT_DIR}/${id}` };
+    if ((await d.readFile(`${plan.dir}/armed`)) !== undefined) out.push(plan);
+  }
+  return out;
+}
+
+/**
+ * Confirm every armed plan of a host (`fleetnet host confirm`): disarm and keep the
+ * change. Returns the confirmed plan ids; a plan whose timer already fired is not among them.
+ */
+export async function confirmHost(target: HostTarget): Promise<string[]> {
+  const d = await target.connect();
+  try {
+    const done: string[] = [];
+    for (const plan of await pendingPlans(d)) {
+      if (await confirmPlan(d, plan)) {
+        done.push(plan.id);
+        await d.run(["rm", "-rf", "--", d.hostPath(plan.dir)]);
+      }
+    }
+    return done;
+  } finally {
+    await d.close();
+  }
+}
