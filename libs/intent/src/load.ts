@@ -113,8 +113,9 @@ export function parseDocuments(
       lineAt(lc, (doc.contents as Node | null)?.range?.[0]) ?? lineAt(lc, doc.range?.[0]) ?? 1;
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        const line = e.linePos?.[0]?.line ?? startLine;
-        const col = e.linePos?.[0]?.col;
+        const pos = e.pos?.[0] !== undefined ? lc.linePos(e.pos[0]) : undefined;
+        const line = pos?.line ?? startLine;
+        const col = pos?.col;
         errors.push({
           file,
           document: index,

@@ -228,7 +228,10 @@ export const ExpressionSelectorSchema = z.strictObject({
 /** One of the three selector forms (exactly one key). */
 export const HostSelectorSchema = z
   .union([NamesSelectorSchema, LabelSelectorSchema, ExpressionSelectorSchema])
-  .meta({ description: "hosts: {names: [...]} | {matchLabels: {...}} | {matchExpressions: [...]}" });
+  .meta({
+    id: "HostSelector",
+    description: "hosts: {names: [...]} | {matchLabels: {...}} | {matchExpressions: [...]}",
+  });
 export type HostSelector = z.infer<typeof HostSelectorSchema>;
 
 /** The keys that decide a selector's form. */
