@@ -11,5 +11,6 @@ export * from "./diff.js";
 export * from "./errors.js";
 export * from "./model.js";
 export * from "./ops.js";
+export * from "./plan.js";
 export * from "./render.js";
 export * from "./secrets.js";
