@@ -1,7 +1,15 @@
 /**
  * Public API of @fleetnet/runtime: what every fleetnet process shares — configuration from the
- * environment (errors are `FleetnetError`s of @fleetnet/protocol), NATS/JetStream and Redis connections, graceful shutdown, logging
- * and OpenTelemetry.
+ * environment, NATS/JetStream and Redis connections, graceful shutdown, logging and OpenTelemetry.
+ * Errors are `FleetnetError`s from @fleetnet/protocol (a `ConfigError` has code `CONFIG_INVALID`).
+ *
+ * A service starts with:
+ * ```ts
+ * const rt = await startService({ name: "fleetnet-planner", redis: true });
+ * const sub = rt.nats.subscribe(subject);
+ * rt.shutdown.register("requests", () => sub.drain(), "intake");
+ * for await (const m of sub) void rt.shutdown.track(handle(m));
+ * ```
  */
 export {
   CONFIG_VARIABLES,
