@@ -93,8 +93,9 @@ describe("netns helpers", () => {
   });
 
   it("refuses a subnet that cannot hold the hosts", async () => {
-    await expect(netnsFabric({ prefix: "fnl", hosts: 5, subnet: "10.251.202.0/30" })).rejects.toThrow(
-      /hosts must be/,
+    await expect(netnsFabric({ prefix: "fnl", hosts: 6, subnet: "10.251.202.0/29" })).rejects.toThrow(
+      /holds 5 hosts, asked for 6/,
     );
+    expect((await listNamespaces()).filter((n) => n.startsWith("fnl"))).toEqual([]);
   });
 });

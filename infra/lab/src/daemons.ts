@@ -1,0 +1,220 @@
+/**
+ * Per-host daemons of the lab: sshd (key login for a dedicated user, pinned host keys) and
+ * softflowd (NetFlow v9 export). Files live under `<stateDir>/hosts/<name>/`; daemons run in
+ * the foreground (`-D` / `-d`) as detached children so their PID is the one we record.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { parseIp } from "@fleetnet/intent";
+import { LabError } from "./errors.js";
+import { mapLimit, run, spawnDaemon } from "./exec.js";
+import type { LabHost } from "./topology.js";
+
+/** The dedicated login user of lab hosts (shell /bin/sh: root's rc files make logins slow). */
+export const LAB_SSH_USER = "fleetlab";
+
+/** Directory of one host's files. */
+export function hostDir(stateDir: string, host: string): string {
+  return join(stateDir, "hosts", host);
+}
+
+/**
+ * Make sure {@link LAB_SSH_USER} exists with /bin/sh and an unlocked (but password-less)
+ * account: `useradd` leaves it locked, and a locked account cannot log in even with a key
+ * when PAM is off. The user is shared by all labs on the machine and is not removed by down.
+ */
+export async function ensureSshUser(user = LAB_SSH_USER): Promise<void> {
+  const passwd = readFileSync("/etc/passwd", "utf8");
+  if (!passwd.split("\n").some((l) => l.startsWith(`${user}:`))) {
+    await run(["useradd", "--system", "--no-create-home", "--home-dir", "/", "--shell", "/bin/sh", user]);
+  }
+  const shadow = readFileSync("/etc/shadow", "utf8");
+  const line = shadow.split("\n").find((l) => l.startsWith(`${user}:`));
+  if (line === undefined || line.split(":")[1] !== "*") await run(["usermod", "-p", "*", user]);
+}
+
+/** Generate an ed25519 key pair at `file` (+ `.pub`); returns the public key "type base64". */
+export async function sshKeygen(file: string, comment: string): Promise<string> {
+  await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
+  const [type, b64] = readFileSync(`${file}.pub`, "utf8").trim().split(/\s+/);
+  return `${type} ${b64}`;
+}
+
+/** sshd_config of one lab host. */
+export function sshdConfig(o: {
+  address: string;
+  port: number;
+  hostKeyFile: string;
+  pidFile: string;
+  authorizedKeysFile: string;
+  user: string;
+}): string {
+  return [
+    "# Written by fleetnet lab up.",
+    `Port ${o.port}`,
+    `ListenAddress ${o.address}`,
+    `HostKey ${o.hostKeyFile}`,
+    `PidFile ${o.pidFile}`,
+    "PasswordAuthentication no",
+    "KbdInteractiveAuthentication no",
+    "PubkeyAuthentication yes",
+    "UsePAM no",
+    "StrictModes no",
+    "UseDNS no",
+    "PermitRootLogin no",
+    `AllowUsers ${o.user}`,
+    // The state dir may not be readable by the login user; sshd reads authorized keys through
+    // a root-run command instead of as the user.
+    "AuthorizedKeysFile none",
+    `AuthorizedKeysCommand /bin/cat ${o.authorizedKeysFile}`,
+    "AuthorizedKeysCommandUser root",
+    "",
+  ].join("\n");
+}
+
+/** Paths used by sshd must not contain whitespace or `%` (sshd_config tokens). */
+export function checkSshPath(p: string): void {
+  if (/[\s%"']/.test(p)) {
+    throw new LabError(
+      "BAD_OPTION",
+      `--ssh needs a state dir without spaces, quotes or % (sshd_config), got "${p}"`,
+    );
+  }
+}
+
+/** Write every host's sshd config and host key (ssh-keygen, a few at a time). */
+export async function prepareSshHosts(
+  stateDir: string,
+  hosts: readonly LabHost[],
+  opts: { port: number; user: string; authorizedKeysFile: string },
+): Promise<Record<string, string>> {
+  const keys = await mapLimit(hosts, 4, async (h) => {
+    const dir = hostDir(stateDir, h.name);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const hostKeyFile = join(dir, "ssh_host_ed25519_key");
+    const pub = await sshKeygen(hostKeyFile, `fleetnet-lab-${h.name}`);
+    writeFileSync(
+      join(dir, "sshd_config"),
+      sshdConfig({
+        address: h.address,
+        port: opts.port,
+        hostKeyFile,
+        pidFile: join(dir, "sshd.pid"),
+        authorizedKeysFile: opts.authorizedKeysFile,
+        user: opts.user,
+      }),
+      { mode: 0o600 },
+    );
+    return [h.name, pub] as const;
+  });
+  return Object.fromEntries(keys);
+}
+
+/** argv of one host's sshd (foreground, logs to a file). */
+export function sshdArgv(stateDir: string, h: LabHost): string[] {
+  const dir = hostDir(stateDir, h.name);
+  return ["/usr/sbin/sshd", "-D", "-f", join(dir, "sshd_config"), "-E", join(dir, "sshd.log")];
+}
+
+/** Parse a collector `HOST:PORT` (IPv4 host). */
+export function parseCollector(text: string): { host: string; port: number } {
+  const m = /^(.+):(\d{1,5})$/.exec(text);
+  const ip = m?.[1] !== undefined ? parseIp(m[1]) : undefined;
+  const port = Number(m?.[2]);
+  if (!m || !ip || ip.family !== 4 || !(port >= 1 && port <= 65535)) {
+    throw new LabError(
+      "BAD_OPTION",
+      `--flows must be IPV4:PORT of a NetFlow collector (e.g. 10.250.255.254:2055), got "${text}"`,
+    );
+  }
+  return { host: m[1] as string, port };
+}
+
+/** softflowd's control socket of a host (a Unix socket: the path must fit 107 bytes). */
+export function softflowdControl(stateDir: string, host: string): string {
+  const p = join(hostDir(stateDir, host), "softflowd.ctl");
+  if (Buffer.byteLength(p) > 107)
+    throw new LabError("BAD_OPTION", `state dir too long for a Unix socket path: ${p}`);
+  return p;
+}
+
+/** argv of one host's softflowd exporting NetFlow v9 to `collector` (foreground). */
+export function softflowdArgv(stateDir: string, h: LabHost, collector: string): string[] {
+  const dir = hostDir(stateDir, h.name);
+  return [
+    "softflowd",
+    "-i",
+    h.iface,
+    "-n",
+    collector,
+    "-v",
+    "9",
+    "-d",
+    "-p",
+    join(dir, "softflowd.pid"),
+    "-c",
+    softflowdControl(stateDir, h.name),
+    "-t",
+    "maxlife=10",
+    "-t",
+    "expint=1",
+  ];
+}
+
+/** Start a daemon per host (a few spawns at a time); returns the PIDs in host order. */
+export function startDaemons(
+  hosts: readonly LabHost[],
+  argv: (h: LabHost) => string[],
+  onEach?: (done: number) => void,
+): Promise<number[]> {
+  let done = 0;
+  return mapLimit(hosts, 8, async (h) => {
+    const pid = await spawnDaemon(h.namespace, argv(h));
+    done += 1;
+    onEach?.(done);
+    return pid;
+  });
+}
+
+/** Wait until TCP `port` accepts on every address (sshd is listening), or throw after `timeoutMs`. */
+export async function waitListening(
+  addresses: readonly string[],
+  port: number,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = new Set(addresses);
+  while (pending.size > 0) {
+    await Promise.all(
+      [...pending].map(
+        (host) =>
+          new Promise<void>((resolve) => {
+            const s = connect({ host, port });
+            const end = (ok: boolean) => {
+              if (ok) pending.delete(host);
+              s.destroy();
+              resolve();
+            };
+            s.setTimeout(500, () => end(false));
+            s.on("connect", () => end(true));
+            s.on("error", () => end(false));
+          }),
+      ),
+    );
+    if (pending.size === 0) return;
+    if (Date.now() > deadline) {
+      throw new LabError(
+        "COMMAND_FAILED",
+        `sshd is not listening on ${[...pending].slice(0, 5).join(", ")}${pending.size > 5 ? "…" : ""} port ${port} after ${timeoutMs} ms (see hosts/*/sshd.log)`,
+        true,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Whether a file exists (tiny helper for status). */
+export function fileExists(p: string): boolean {
+  return existsSync(p);
+}

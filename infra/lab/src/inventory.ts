@@ -1,0 +1,86 @@
+/**
+ * Inventory input and output of the lab: read the `Inventory` documents of intent files
+ * (other kinds in the same files are ignored), and write the Inventory describing a lab.
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { type Inventory, InventorySchema } from "@fleetnet/intent";
+import { parseAllDocuments, stringify } from "yaml";
+import { LabError } from "./errors.js";
+import type { LabSsh } from "./state.js";
+import type { LabTopology } from "./topology.js";
+
+function expand(paths: readonly string[]): string[] {
+  const files: string[] = [];
+  for (const p of paths) {
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(p);
+    } catch {
+      throw new LabError("BAD_INVENTORY", `${p}: no such file or directory`);
+    }
+    if (st.isDirectory()) {
+      files.push(
+        ...readdirSync(p)
+          .filter((f) => /\.ya?ml$/.test(f))
+          .sort()
+          .map((f) => join(p, f)),
+      );
+    } else files.push(p);
+  }
+  return files;
+}
+
+/**
+ * Read every `kind: Inventory` document of the given files/directories (a directory means its
+ * `*.yaml`/`*.yml`, sorted) and validate it with the intent schema. Throws BAD_INVENTORY naming
+ * file, document and field; throws when no Inventory document is found.
+ */
+export function loadInventories(paths: readonly string[]): Inventory[] {
+  const out: Inventory[] = [];
+  for (const file of expand(paths)) {
+    const text = readFileSync(file, "utf8");
+    const docs = parseAllDocuments(text);
+    if (!Array.isArray(docs)) throw new LabError("BAD_INVENTORY", `${file}: not a YAML stream`);
+    docs.forEach((doc, i) => {
+      const where = `${file}#${i + 1}`;
+      if (doc.errors.length > 0)
+        throw new LabError("BAD_INVENTORY", `${where}: YAML: ${doc.errors[0]?.message}`);
+      const value = doc.toJS() as unknown;
+      if (value === null || value === undefined) return;
+      if (typeof value !== "object" || (value as { kind?: unknown }).kind !== "Inventory") return;
+      const parsed = InventorySchema.safeParse(value);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const path = issue?.path.join(".") ?? "";
+        throw new LabError("BAD_INVENTORY", `${where} Inventory ${path}: ${issue?.message ?? "invalid"}`);
+      }
+      out.push(parsed.data);
+    });
+  }
+  if (out.length === 0)
+    throw new LabError("BAD_INVENTORY", `no kind: Inventory document in ${paths.join(", ")}`);
+  return out;
+}
+
+/** The Inventory document (as YAML text) describing a lab: netns transport, or ssh with `ssh`. */
+export function renderInventory(t: LabTopology, ssh?: LabSsh, name = "lab"): string {
+  const hosts = t.hosts.map((h) => ({
+    name: h.name,
+    labels: h.labels,
+    underlay: { interface: h.iface, address: `${h.address}/${h.prefixLength}`, mtu: h.mtu },
+    transport: ssh
+      ? {
+          driver: "ssh",
+          host: h.address,
+          port: ssh.port,
+          user: ssh.user,
+          hostKey: ssh.hostKeys[h.name] ?? "",
+          knownHostsFile: ssh.knownHostsFile,
+          privateKeyFile: ssh.privateKeyFile,
+        }
+      : { driver: "netns", namespace: h.namespace },
+  }));
+  const doc = { apiVersion: "fleetnet/v1", kind: "Inventory", metadata: { name }, spec: { hosts } };
+  return `# Written by "fleetnet lab up"; removed by "fleetnet lab down".\n${stringify(doc, { lineWidth: 0 })}`;
+}
