@@ -11,6 +11,7 @@
  */
 export * from "./canonical.js";
 export * from "./errors.js";
+export * from "./jobs.js";
 export * from "./messages.js";
 export * from "./names.js";
 export * from "./natsconfig.js";

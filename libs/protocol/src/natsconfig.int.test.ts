@@ -21,8 +21,9 @@ import {
 import { connect, type NatsConnection, nkeyAuthenticator } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  AuditEventSchema,
   EVENTS_STREAM,
-  encodeMessage,
+  type FleetnetError,
   generateJobKeyPair,
   generateNatsConfig,
   hostInboxPrefix,
@@ -30,11 +31,15 @@ import {
   type Job,
   jobConsumerConfig,
   jobConsumerName,
+  jobRefusedEvent,
   MemoryReplayCache,
   type NatsUser,
   newNonce,
-  ProgressSchema,
+  publishAuditEvent,
   publishJob,
+  publishProgress,
+  publishResult,
+  type Result,
   signJob,
   streamConfigs,
   subjects,
@@ -102,6 +107,15 @@ async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 25));
   }
   return cond();
+}
+
+async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
 }
 
 function job(host: string, over: Partial<Job> = {}): Job {
@@ -200,7 +214,7 @@ describe("per-host NATS permissions (real nats-server with the generated config)
     });
     expect(verified.host).toBe("fnp-a");
     msg.working();
-    const progress = encodeMessage(ProgressSchema, {
+    const pa = await publishProgress(js, {
       v: 1,
       jobId: verified.jobId,
       host: "fnp-a",
@@ -208,10 +222,22 @@ describe("per-host NATS permissions (real nats-server with the generated config)
       at: new Date().toISOString(),
       phase: "applying",
     });
-    const pa = await js.publish(subjects.hostEvent("fnp-a", "progress"), progress, {
-      msgID: `${verified.jobId}.progress`,
-    });
     expect(pa.stream).toBe(EVENTS_STREAM);
+    const result: Result = {
+      v: 1,
+      jobId: verified.jobId,
+      host: "fnp-a",
+      rolloutId: verified.rolloutId,
+      planHash: verified.planHash,
+      kind: "apply",
+      status: "unchanged",
+      ops: [],
+      at: new Date().toISOString(),
+      durationMs: 3,
+    };
+    const ra = await publishResult(js, result);
+    expect(ra.duplicate).toBe(false);
+    expect((await publishResult(js, result)).duplicate).toBe(true); // a retried result is stored once
     a.nc.publish(subjects.heartbeat("fnp-a"), new Uint8Array());
     a.nc.publish(subjects.state("fnp-a"), new Uint8Array());
     expect(await msg.ackAck()).toBe(true);
@@ -277,7 +303,10 @@ describe("per-host NATS permissions (real nats-server with the generated config)
     expect(seen.filter((s) => s !== subjects.heartbeat("fnp-a"))).toEqual([]);
     watch.unsubscribe();
     const ev = await jsm.streams.info(EVENTS_STREAM, { subjects_filter: ">" });
-    expect(Object.keys(ev.state.subjects ?? {})).toEqual([subjects.hostEvent("fnp-a", "progress")]);
+    expect(Object.keys(ev.state.subjects ?? {}).sort()).toEqual([
+      subjects.hostEvent("fnp-a", "progress"),
+      subjects.hostEvent("fnp-a", "result"),
+    ]);
   });
 
   it("a host must use its own inbox prefix: with the default _INBOX it cannot pull", async () => {
@@ -310,6 +339,48 @@ describe("per-host NATS permissions (real nats-server with the generated config)
     expect(got[1]).toBe(signed.job.jobId);
     expect((await jsm.streams.info(JOBS_STREAM)).state.messages).toBe(0);
     expect(b.violations).toEqual([]);
+  });
+
+  it("a forged job (planner NATS rights, wrong signing key) is refused, reported and terminated", async () => {
+    const a = await connectAs("host-fnp-a");
+    const js = jetstream(a.nc);
+    const attacker = generateJobKeyPair();
+    await publishJob(jsPlanner, signJob(job("fnp-a"), attacker.privateKey));
+    const consumer = await js.consumers.get(JOBS_STREAM, jobConsumerName("fnp-a"));
+    const m = await consumer.next({ expires: 5000 });
+    expect(m).not.toBeNull();
+    if (!m) return;
+    const err = await verifyJob(m.data, {
+      publicKey: keys.publicKey,
+      host: "fnp-a",
+      replayCache: new MemoryReplayCache(),
+    }).then(
+      () => undefined,
+      (e: unknown) => e as FleetnetError,
+    );
+    expect(err?.code).toBe("JOB_SIGNATURE_INVALID");
+    if (!err) return;
+    const event = jobRefusedEvent({ host: "fnp-a", executorId: "exec-test", error: err, streamSeq: m.seq });
+    await publishAuditEvent(js, subjects.hostEvent("fnp-a", "audit"), event);
+    m.term();
+    await a.nc.flush();
+    const stored = await jsm.streams.getMessage(EVENTS_STREAM, {
+      last_by_subj: subjects.hostEvent("fnp-a", "audit"),
+    });
+    expect(stored && AuditEventSchema.parse(stored.json())).toMatchObject({
+      action: "job.refused",
+      result: "refused",
+      target: { host: "fnp-a" },
+      error: { code: "JOB_SIGNATURE_INVALID" },
+      details: { streamSeq: m.seq },
+    });
+    expect(a.violations).toEqual([]);
+    expect(
+      await eventually(async () => {
+        const ci = await jsm.consumers.info(JOBS_STREAM, jobConsumerName("fnp-a"));
+        return ci.num_pending + ci.num_ack_pending === 0;
+      }),
+    ).toBe(true);
   });
 
   it("the planner may not publish as a host", async () => {

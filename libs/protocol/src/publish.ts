@@ -10,8 +10,17 @@
  * The publisher is structural ({@link JetStreamPublisher}) so this package needs no NATS
  * client: `@nats-io/jetstream`'s `JetStreamClient` fits it as it is.
  */
-import type { AuditEvent, Result, SignedJob } from "./messages.js";
-import { assertSafeId, JOBS_STREAM, subjects } from "./names.js";
+import {
+  type AuditEvent,
+  AuditEventSchema,
+  encodeMessage,
+  type Progress,
+  ProgressSchema,
+  type Result,
+  ResultSchema,
+  type SignedJob,
+} from "./messages.js";
+import { assertSafeId, EVENTS_STREAM, JOBS_STREAM, subjects } from "./names.js";
 import { encodeSignedJob } from "./signing.js";
 
 /** The JetStream de-duplication header. */
@@ -29,6 +38,9 @@ export const messageIds = {
   job: (jobId: string) => assertSafeId(jobId, "job id"),
   /** A result's message id: one result per job and status. */
   result: (r: Pick<Result, "jobId" | "status">) => `${assertSafeId(r.jobId, "job id")}.result.${r.status}`,
+  /** A progress message's id: one per job and phase. */
+  progress: (p: Pick<Progress, "jobId" | "phase">) =>
+    `${assertSafeId(p.jobId, "job id")}.progress.${p.phase}`,
   /** An audit event's message id: its id. */
   audit: (e: Pick<AuditEvent, "id">) => assertSafeId(e.id, "event id"),
 } as const;
@@ -74,4 +86,71 @@ export async function publishJob<H>(
     expect: { streamName: JOBS_STREAM },
     ...(headers === undefined ? {} : { headers }),
   });
+}
+
+async function publishEvent<H>(
+  js: JetStreamPublisher<H>,
+  subject: string,
+  payload: Uint8Array,
+  msgID: string,
+  headers?: H,
+): Promise<PublishAckLike> {
+  return js.publish(subject, payload, {
+    msgID,
+    expect: { streamName: EVENTS_STREAM },
+    ...(headers === undefined ? {} : { headers }),
+  });
+}
+
+/**
+ * Publish a job's result to `fleet.v1.events.host.<host>.result` (validated first; msgID
+ * `<jobId>.result.<status>`, so a retried publish is stored once). An executor acks the job
+ * only after this resolves.
+ */
+export async function publishResult<H>(
+  js: JetStreamPublisher<H>,
+  result: Result,
+  headers?: H,
+): Promise<PublishAckLike> {
+  const payload = encodeMessage(ResultSchema, result, "result");
+  return publishEvent(
+    js,
+    subjects.hostEvent(result.host, "result"),
+    payload,
+    messageIds.result(result),
+    headers,
+  );
+}
+
+/** Publish progress to `fleet.v1.events.host.<host>.progress` (msgID `<jobId>.progress.<phase>`). */
+export async function publishProgress<H>(
+  js: JetStreamPublisher<H>,
+  progress: Progress,
+  headers?: H,
+): Promise<PublishAckLike> {
+  const payload = encodeMessage(ProgressSchema, progress, "progress");
+  return publishEvent(
+    js,
+    subjects.hostEvent(progress.host, "progress"),
+    payload,
+    messageIds.progress(progress),
+    headers,
+  );
+}
+
+/**
+ * Publish an audit event on `subject` (built with `subjects.hostEvent(host, "audit")`,
+ * `subjects.rolloutEvent(id, type)`, … — must be under `fleet.v1.events.>`), msgID = its id.
+ */
+export async function publishAuditEvent<H>(
+  js: JetStreamPublisher<H>,
+  subject: string,
+  event: AuditEvent,
+  headers?: H,
+): Promise<PublishAckLike> {
+  if (!subject.startsWith(`${subjects.allEvents().slice(0, -1)}`)) {
+    throw new RangeError(`audit events go under ${subjects.allEvents()}, not ${subject}`);
+  }
+  const payload = encodeMessage(AuditEventSchema, event, "audit event");
+  return publishEvent(js, subject, payload, messageIds.audit(event), headers);
 }
