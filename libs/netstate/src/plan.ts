@@ -168,7 +168,7 @@ export function opSymbol(op: Op): "+" | "-" | "~" {
     case "file.write":
       return op.previous === null ? "+" : "~";
     case "sysctl.set":
-      return op.ownership === "release" ? "-" : "~";
+      return op.ownership === "release" ? "-" : op.previous === null ? "+" : "~";
     case "link.set":
     case "service.reload":
       return "~";
