@@ -817,6 +817,31 @@ describe("validation rules (table)", () => {
     expect(codes).toEqual(["BAD_IFNAME", "KEEPALIVED_SAME_HOST", "MTU_TOO_LARGE", "UNKNOWN_FIELD"]);
   });
 
+  it("suggests the field the author probably meant", () => {
+    const r = validateText(
+      [INV.replace("mtu: 1500}", "MTU: 1500}"), doc("VxlanOverlay", "o", `{hosts: ${hv}, vnid: 7}`)].join(
+        "---\n",
+      ),
+      "t.yaml",
+    );
+    const msgs = r.errors.filter((e) => e.code === "UNKNOWN_FIELD").map((e) => [e.path, e.message]);
+    expect(msgs).toEqual([
+      [
+        "spec.hosts[0].underlay.MTU",
+        expect.stringContaining('did you mean "mtu"? (allowed: interface, address, mtu)'),
+      ],
+      ["spec.vnid", expect.stringContaining('did you mean "vni"?')],
+    ]);
+  });
+
+  it("lists the fields of the transport that the driver selects", () => {
+    const r = validateText(
+      INV.replace("driver: netns, namespace: fn-h001", "driver: netns, namespace: fn-h001, host: x"),
+      "t.yaml",
+    );
+    expect(r.errors[0]?.message).toContain("(allowed: driver, namespace)");
+  });
+
   it("narrows union errors to the branch the author meant", () => {
     const r = validateText(
       [INV, doc("Bridge", "b", "{hosts: {names: [h001, 7]}, name: br0}")].join("---\n"),

@@ -19,6 +19,7 @@ import {
   type LoadIoError,
   type ValidationError,
 } from "./errors.js";
+import { allowedFields, closestField } from "./fields.js";
 import { loadDocuments, parseDocuments, type SourceDocument } from "./load.js";
 import {
   API_VERSION,
@@ -179,16 +180,25 @@ function translate(
   base: readonly PropertyKey[],
   kind: string | undefined,
   out: Problem[],
+  root?: unknown,
 ): void {
   const path = [...base, ...issue.path];
   const p = formatPath(path);
   switch (issue.code) {
     case "unrecognized_keys":
       for (const key of issue.keys) {
+        const allowed =
+          kind !== undefined && kind in KIND_SCHEMAS
+            ? allowedFields(KIND_SCHEMAS[kind as Kind], path, root)
+            : [];
+        const guess = closestField(key, allowed);
+        const hint =
+          (guess !== undefined ? ` — did you mean ${JSON.stringify(guess)}?` : "") +
+          (allowed.length > 0 ? ` (allowed: ${allowed.join(", ")})` : "");
         out.push({
           path: [...path, key],
           code: "UNKNOWN_FIELD",
-          message: `unknown field ${JSON.stringify(key)}${p === "" ? "" : ` in ${p}`}`,
+          message: `unknown field ${JSON.stringify(key)}${p === "" ? "" : ` in ${p}`}${hint}`,
         });
       }
       return;
@@ -223,10 +233,10 @@ function translate(
       return;
     }
     case "invalid_key":
-      for (const sub of issue.issues) translate({ ...sub, path: [] } as Issue, path, kind, out);
+      for (const sub of issue.issues) translate({ ...sub, path: [] } as Issue, path, kind, out, root);
       return;
     case "invalid_element":
-      for (const sub of issue.issues) translate({ ...sub, path: [] } as Issue, path, kind, out);
+      for (const sub of issue.issues) translate({ ...sub, path: [] } as Issue, path, kind, out, root);
       return;
     case "invalid_union": {
       const input = issue.input;
@@ -265,7 +275,7 @@ function translate(
           } else if (s === bestScore) ties++;
         }
         if (best && bestScore === 0 && ties === 1) {
-          for (const sub of best) translate(sub, path, kind, out);
+          for (const sub of best) translate(sub, path, kind, out, root);
           return;
         }
       }
@@ -363,7 +373,7 @@ function checkDocument(source: SourceDocument): {
     return { ctx, problems };
   }
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) translate(issue, [], kind, problems);
+    for (const issue of parsed.error.issues) translate(issue, [], kind, problems, data);
     return { ctx, problems };
   }
   return { ctx, document: parsed.data as IntentDocument, problems };
