@@ -33,6 +33,7 @@ describe("subject builders", () => {
     expect(subjects.state("h1")).toBe("fleet.v1.state.h1");
     expect(subjects.api("rollback")).toBe("fleet.v1.api.rollback");
     expect(subjects.allJobs()).toBe("fleet.v1.jobs.>");
+    expect(subjects.telemetryApi("health")).toBe("fleet.v1.telemetry.health");
     expect(subjects.allEvents()).toBe("fleet.v1.events.>");
   });
 

@@ -17,6 +17,7 @@
  * | `fleet.v1.heartbeat.<host>` | executor for `<host>` | heartbeats (core NATS, not stored) |
  * | `fleet.v1.state.<host>` | executor for `<host>` | state + sysctl reports (core NATS) |
  * | `fleet.v1.api.<verb>` | CLI → planner | request/reply API |
+ * | `fleet.v1.telemetry.<verb>` | CLI → telemetry | request/reply API |
  *
  * Why `events.host.<host>` and not `events.<host>`: rollout events share the
  * `fleet.v1.events.>` stream, and a host named `rollout` would otherwise be allowed (by its
@@ -137,6 +138,10 @@ export const subjects = {
   api: (verb: ApiVerb) => `${SUBJECT_ROOT}.api.${assertToken(verb, "API verb")}`,
   /** `fleet.v1.api.>`. */
   allApi: () => `${SUBJECT_ROOT}.api.>`,
+  /** `fleet.v1.telemetry.<verb>`: telemetry request/reply API (health, flows, drift). */
+  telemetryApi: (verb: string) => `${SUBJECT_ROOT}.telemetry.${assertToken(verb, "API verb")}`,
+  /** `fleet.v1.telemetry.>`. */
+  allTelemetryApi: () => `${SUBJECT_ROOT}.telemetry.>`,
 } as const;
 
 /**

@@ -153,7 +153,7 @@ export function servicePermissions(role: (typeof SERVICE_ROLES)[number]): NatsPe
         publish: {
           allow: [
             `${SUBJECT_ROOT}.events.telemetry.>`,
-            `${SUBJECT_ROOT}.telemetry.>`,
+            subjects.allTelemetryApi(),
             "$SRV.>",
             ...jsReadOnly(EVENTS_STREAM),
           ],
@@ -163,7 +163,7 @@ export function servicePermissions(role: (typeof SERVICE_ROLES)[number]): NatsPe
             subjects.allEvents(),
             `${SUBJECT_ROOT}.heartbeat.>`,
             `${SUBJECT_ROOT}.state.>`,
-            `${SUBJECT_ROOT}.telemetry.>`,
+            subjects.allTelemetryApi(),
             inbox,
             "$SRV.>",
           ],
@@ -173,7 +173,7 @@ export function servicePermissions(role: (typeof SERVICE_ROLES)[number]): NatsPe
     case "operator":
       return {
         publish: {
-          allow: [subjects.allApi(), `${SUBJECT_ROOT}.telemetry.>`, "$SRV.>", ...jsReadOnly(EVENTS_STREAM)],
+          allow: [subjects.allApi(), subjects.allTelemetryApi(), "$SRV.>", ...jsReadOnly(EVENTS_STREAM)],
         },
         subscribe: { allow: [subjects.allEvents(), inbox] },
       };
