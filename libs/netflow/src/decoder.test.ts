@@ -310,6 +310,31 @@ describe("templates", () => {
   });
 });
 
+describe("sharing state between decoders (workers on one socket)", () => {
+  it("learn(): templates and sampler options from a sibling's packet; buffered data replayed, nothing double-counted", () => {
+    const a = new NetflowDecoder({ trackSequence: false });
+    const b = new NetflowDecoder({ trackSequence: false });
+    const rec = flow("10.0.0.1", "10.0.0.2", 1, 2, 100, 1);
+    // Worker A got data before any template.
+    expect(run(a, v9(5, 0, [set(256, rec)]))).toHaveLength(0);
+    // Worker B got the packet with the templates, a sampler option record and data.
+    const opt = v9OptTpl(300, [[1, 4]], [[34, 4]]);
+    const pkt = v9(4, 0, [
+      set(1, opt),
+      set(300, [...u32(0), ...u32(10)]),
+      set(0, tpl(256, FLOW)),
+      set(256, rec),
+    ]);
+    expect(run(b, pkt).filter((r) => r.kind === "flow")).toHaveLength(1);
+    // B forwards it to A: A learns, replays its own buffered record (with the sampler rate), emits none of B's.
+    const got: FlowRecord[] = [];
+    const n = a.learn(pkt, "192.0.2.1", 40000, (r) => got.push(r.toRecord()), 1500);
+    expect(n).toBe(1);
+    expect(got.map((r) => [r.kind, r.bytes, r.samplingRate])).toEqual([["flow", 100, 10]]);
+    expect(a.stats).toMatchObject({ packets: 1, records: 1, optionRecords: 0, sequenceLost: 0 });
+  });
+});
+
 describe("field encodings", () => {
   it("variable-length fields in IPFIX (1- and 3-byte length) and in v9 (vendor extension)", () => {
     const dec = new NetflowDecoder();

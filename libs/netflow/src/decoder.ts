@@ -52,6 +52,11 @@ export interface DecoderOptions {
   pendingMaxSets?: number;
   /** Max age of a waiting data set in ms, judged by the `nowMs` given to decode (default 60 s). */
   pendingMaxAgeMs?: number;
+  /**
+   * Track exporter sequence numbers (default true). Turn off when this decoder sees only a
+   * share of the exporter's packets (several workers reading one socket).
+   */
+  trackSequence?: boolean;
 }
 
 /** Called once per decoded record. The view is reused: copy what you keep. */
@@ -104,10 +109,14 @@ export class NetflowDecoder {
   private sink: RecordSink = () => {};
   private setHadMiss = false;
   private msgRecords = 0;
+  private readonly trackSeq: boolean;
+  /** In learn(): the packet's own data sets are not emitted (only options feed the tables). */
+  private learning = false;
 
   constructor(opts: DecoderOptions = {}) {
     this.pendingMax = opts.pendingMaxSets ?? 1024;
     this.pendingAge = opts.pendingMaxAgeMs ?? 60_000;
+    this.trackSeq = opts.trackSequence ?? true;
   }
 
   private err(code: NetflowErrorCode): void {
@@ -154,9 +163,32 @@ export class NetflowDecoder {
     return this.stats.records - before;
   }
 
+  /**
+   * Learn from a packet another decoder already decoded: its templates, withdrawals and options
+   * records (sampler tables) — no records of its own are emitted or counted, no sequence check.
+   * Data sets buffered here that the new templates unlock are replayed to `sink`. Used to share
+   * template state between workers that read one socket.
+   */
+  learn(packet: Uint8Array, exporter: string, port: number, sink: RecordSink, nowMs = Date.now()): number {
+    const before = this.stats.records;
+    this.learning = true;
+    this.sink = sink;
+    const packets = this.stats.packets;
+    const errors = { ...this.stats.errors };
+    try {
+      this.decode(packet, exporter, port, sink, nowMs);
+    } finally {
+      this.learning = false;
+      this.stats.packets = packets;
+      this.stats.errors = errors;
+    }
+    return this.stats.records - before;
+  }
+
   // ---- v5 ---------------------------------------------------------------------------------
 
   private v5(dv: DataView, exporter: string, port: number): void {
+    if (this.learning) return;
     const len = dv.byteLength;
     if (len < 24) {
       this.err("TRUNCATED_HEADER");
@@ -186,6 +218,7 @@ export class NetflowDecoder {
   // ---- sequence ---------------------------------------------------------------------------
 
   private checkSeq(d: DomainState, seq: number, advance: number): void {
+    if (!this.trackSeq || this.learning) return;
     if (d.expectedSeq >= 0 && seq !== d.expectedSeq) {
       const diff = (seq - d.expectedSeq) >>> 0;
       if (diff < 0x80000000) {
@@ -280,7 +313,9 @@ export class NetflowDecoder {
       const bend = off + slen;
       if (sid >= 256) {
         const t = d.templates.get(sid);
-        if (t === undefined) this.park(d, sid, dv, body, bend, exportMs, sysUptime, nowMs);
+        if (this.learning) {
+          if (t?.kind === "options") this.data(dv, body, bend, d, t, exportMs, sysUptime);
+        } else if (t === undefined) this.park(d, sid, dv, body, bend, exportMs, sysUptime, nowMs);
         else this.data(dv, body, bend, d, t, exportMs, sysUptime);
       } else if (ipfix ? sid === 2 : sid === 0) {
         this.templateSet(dv, body, bend, d, false, nowMs);
@@ -348,7 +383,7 @@ export class NetflowDecoder {
         }
         fields.push({ id, pen, len });
       }
-      this.learn(d, new Template(tid, scope, fields), nowMs);
+      this.addTemplate(d, new Template(tid, scope, fields), nowMs);
     }
   }
 
@@ -376,11 +411,11 @@ export class NetflowDecoder {
         this.err("BAD_TEMPLATE");
         return;
       }
-      this.learn(d, new Template(tid, ns, fields), nowMs);
+      this.addTemplate(d, new Template(tid, ns, fields), nowMs);
     }
   }
 
-  private learn(d: DomainState, t: Template, nowMs: number): void {
+  private addTemplate(d: DomainState, t: Template, nowMs: number): void {
     if (t.minLen === 0) {
       // Records of length 0 cannot be framed (a set of them would never advance).
       this.err("ZERO_LENGTH_TEMPLATE");
@@ -445,6 +480,10 @@ export class NetflowDecoder {
   }
 
   private emit(v: RecordView, d: DomainState, opt: boolean): void {
+    if (this.learning) {
+      if (opt) this.learnOptions(v, d);
+      return;
+    }
     this.stats.records++;
     this.msgRecords++;
     if (opt) {
@@ -495,11 +534,14 @@ export class NetflowDecoder {
     d.pending = keep;
     this.pendingTotal -= todo.length;
     const mr = this.msgRecords;
+    const learning = this.learning;
+    this.learning = false;
     for (const p of todo) {
       const dv = new DataView(p.body.buffer, p.body.byteOffset, p.body.byteLength);
       this.data(dv, 0, p.body.byteLength, d, t, p.exportMs, p.sysUptime);
     }
     this.msgRecords = mr;
+    this.learning = learning;
   }
 
   private expire(d: DomainState, nowMs: number): void {
