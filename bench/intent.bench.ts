@@ -32,8 +32,12 @@ for (const n of [100, 1000, 5000]) {
   const check = validateText(text, "bench.yaml");
   expect(check.errors).toEqual([]);
   describe(`validate ${n} hosts (${(text.length / 1024).toFixed(0)} KiB YAML)`, () => {
-    bench(`parse+validate ${n}`, () => {
-      validateText(text, "bench.yaml");
-    }, { iterations: n >= 5000 ? 3 : 10, warmupIterations: 1 });
+    bench(
+      `parse+validate ${n}`,
+      () => {
+        validateText(text, "bench.yaml");
+      },
+      { iterations: n >= 5000 ? 3 : 10, warmupIterations: 1 },
+    );
   });
 }
