@@ -1,0 +1,65 @@
+import { existsSync } from "node:fs";
+import { listNamespaces, rootLinkExists } from "@fleetnet/lab";
+import { describe, expect, it } from "vitest";
+import { testLab } from "./lab.js";
+import { reachable } from "./netns.js";
+
+describe("testLab", () => {
+  it("gives each lab its own prefix, subnet and state dir, and `await using` tears it all down", async () => {
+    let seen: { prefix: string; stateDir: string; mgmt: string; fabric: string } | undefined;
+    {
+      await using a = await testLab({ hosts: 2 });
+      await using b = await testLab({ hosts: 2 });
+      expect(a.prefix).not.toBe(b.prefix);
+      expect(a.prefix).toMatch(/^fnl[0-9a-z]+-$/);
+      expect(a.mgmtAddress).not.toBe(b.mgmtAddress);
+      expect(a.stateDir).not.toBe(b.stateDir);
+      const [h1, h2] = a.hosts;
+      if (!h1 || !h2) throw new Error("two hosts expected");
+      expect(await reachable(h1.namespace, [h2.address, a.mgmtAddress])).toEqual({
+        [h2.address]: true,
+        [a.mgmtAddress]: true,
+      });
+      // The two labs are separate fabrics: a host of one does not reach a host of the other.
+      const other = b.hosts[0]?.address ?? "";
+      expect(await reachable(h1.namespace, [other], { timeoutMs: 300 })).toEqual({ [other]: false });
+      const r = await a.run("h002", ["ip", "-o", "-4", "addr", "show", "veth0"]);
+      expect(r.stdout).toContain(`${h2.address}/24`);
+      seen = {
+        prefix: a.prefix,
+        stateDir: a.stateDir,
+        mgmt: a.topology.mgmt.iface,
+        fabric: a.topology.fabric,
+      };
+    }
+    if (!seen) throw new Error("unreachable");
+    expect(listNamespaces().filter((n) => n.startsWith(seen?.prefix ?? "?"))).toEqual([]);
+    expect(rootLinkExists(seen.mgmt)).toBe(false);
+    expect(existsSync(seen.stateDir)).toBe(false);
+  });
+
+  it("runs sshd per host with ssh: true and kills it on dispose", async () => {
+    const lab = await testLab({ hosts: 1, ssh: true });
+    const pids = lab.processes.map((p) => p.pid);
+    try {
+      expect(lab.ssh?.user).toBe("fleetlab");
+      expect(Object.keys(lab.ssh?.hostKeys ?? {})).toEqual(["h001"]);
+      expect(pids).toHaveLength(1);
+      expect(existsSync(`/proc/${pids[0]}`)).toBe(true);
+    } finally {
+      await lab.dispose();
+      await lab.dispose(); // idempotent
+    }
+    const gone = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    // The daemon was a child of this process: once killed it is reaped, not left as a zombie.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(pids.every(gone)).toBe(true);
+  });
+});
