@@ -3,6 +3,9 @@
  * and the BullMQ rollout runner.
  */
 
+export * from "./dispatch.js";
 export * from "./locks.js";
 export * from "./machine.js";
+export * from "./runner.js";
+export * from "./store.js";
 export * from "./waves.js";

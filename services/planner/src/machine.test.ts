@@ -7,6 +7,7 @@ import {
   machineConfig,
   newRollout,
   outstanding,
+  parseJobId,
   type RolloutState,
   reduce,
   transitions,
@@ -70,7 +71,7 @@ describe("rollout state machine", () => {
     expect(outstanding(s)).toEqual([]);
     s = reduce(s, { type: "start", at: 1 });
     expect(s.status).toBe("running");
-    expect(outstanding(s)).toEqual([{ kind: "apply", host: "h1", attempt: 1, jobId: "r1_h1_1" }]);
+    expect(outstanding(s)).toEqual([{ kind: "apply", host: "h1", wave: 0, attempt: 1, jobId: "r1_h1_1" }]);
     expect(waveStatuses(s)).toEqual(["applying", "pending"]);
     s = drive(s);
     expect(s.status).toBe("succeeded");
@@ -103,7 +104,9 @@ describe("rollout state machine", () => {
     expect(jobs(s, "confirm")).toEqual([]);
     s = gates(s, 3, true);
     expect(s.waves[0]?.status).toBe("confirming");
-    expect(outstanding(s)).toEqual([{ kind: "confirm", host: "h1", attempt: 2, jobId: "r1_h1_2" }]); // not h2
+    expect(outstanding(s)).toEqual([
+      { kind: "confirm", host: "h1", wave: 0, attempt: 2, jobId: "r1_h1_2", applyJobId: "r1_h1_1" },
+    ]); // not h2
     s = answer(s, 4);
     expect(s.status).toBe("succeeded");
     expect(statuses(s)).toEqual({ h1: "confirmed", h2: "unchanged" });
@@ -354,6 +357,18 @@ describe("rollout state machine", () => {
     expect(s.waves[0]?.status).toBe("failed");
   });
 
+  it("a runner failure stops the rollout and rolls back like a host failure", () => {
+    let s = reduce(rollout(2, { waves: [{ hosts: 1 }, { percent: 100 }] }), { type: "start", at: 0 });
+    s = answer(s, 1);
+    s = reduce(s, { type: "fail", at: 2, reason: "lost host locks" });
+    expect(s.stop).toEqual({ kind: "failure", reason: "lost host locks", at: 2 });
+    expect(outstanding(s)).toEqual([
+      { kind: "revert", host: "h1", wave: 0, attempt: 2, jobId: "r1_h1_2", applyJobId: "r1_h1_1" },
+    ]);
+    s = answer(s, 3);
+    expect(s.status).toBe("rolled_back");
+  });
+
   it("abort and rollback of a pending rollout end it at once", () => {
     expect(reduce(rollout(2), { type: "abort", at: 1 }).status).toBe("aborted");
     expect(reduce(rollout(2), { type: "rollback", at: 1 }).status).toBe("rolled_back");
@@ -385,5 +400,7 @@ describe("rollout state machine", () => {
     });
     expect(outstanding(c)).toEqual(outstanding(c));
     expect(jobId("r-1", "h-2", 3)).toBe("r-1_h-2_3");
+    expect(parseJobId("r_x-1_h-2_3")).toEqual({ rolloutId: "r_x-1", host: "h-2", attempt: 3 });
+    expect(parseJobId("nonsense")).toBeUndefined();
   });
 });

@@ -80,6 +80,8 @@ export interface HostRecord {
   attempt: number;
   /** The job outstanding (sent or to be sent) with `attempt`, if any. */
   job?: JobKind;
+  /** Attempt number of the last apply job: confirms and reverts name that job. */
+  applyAttempt?: number;
   /** When the outstanding job was issued (ms), for the result timeout. */
   since?: number;
   /** When the host reported `applied` (ms). */
@@ -155,11 +157,21 @@ export type RolloutEvent =
       error?: HostError;
     }
   | { type: "gates"; at: number; wave: number; passed: boolean; detail?: string }
-  | { type: "pause" | "resume" | "abort" | "rollback"; at: number; by?: string };
+  | { type: "pause" | "resume" | "abort" | "rollback"; at: number; by?: string }
+  /** The runner cannot continue (e.g. lost its host locks): stop as a failure. */
+  | { type: "fail"; at: number; reason: string };
 
 /** Work the outside world must do for the current state. */
 export type Action =
-  | { kind: JobKind; host: string; attempt: number; jobId: string }
+  | {
+      kind: JobKind;
+      host: string;
+      wave: number;
+      attempt: number;
+      jobId: string;
+      /** The apply job a confirm or revert refers to. */
+      applyJobId?: string;
+    }
   | { kind: "gates"; wave: number; hosts: string[]; gates: GateName[] };
 
 /** Error codes the machine records on hosts. */
@@ -175,6 +187,12 @@ export const MachineErrorCodes = {
  */
 export function jobId(rolloutId: string, host: string, attempt: number): string {
   return `${rolloutId}_${host}_${attempt}`;
+}
+
+/** Split a {@link jobId} into its parts, or `undefined` when it is not one. */
+export function parseJobId(id: string): { rolloutId: string; host: string; attempt: number } | undefined {
+  const m = /^(.+)_([a-z0-9-]+)_([0-9]+)$/.exec(id);
+  return m ? { rolloutId: m[1] as string, host: m[2] as string, attempt: Number(m[3]) } : undefined;
 }
 
 /** Resolve a RolloutPolicy into the machine's settings for `total` selected hosts. */
@@ -254,6 +272,9 @@ export function reduce(state: RolloutState, ev: RolloutEvent): RolloutState {
         delete s.rollback;
         stopRollout(s, { kind: "rollback", reason: "rollback requested", at: ev.at, ...by(ev) });
       }
+      break;
+    case "fail":
+      if (!isTerminal(s) && !s.stop) stopRollout(s, { kind: "failure", reason: ev.reason, at: ev.at });
       break;
     case "result":
       onResult(s, ev);
@@ -371,7 +392,10 @@ function issue(s: RolloutState, host: string, job: JobKind, at: number): void {
   h.attempt += 1;
   h.job = job;
   h.since = at;
-  if (job === "apply") h.status = "dispatched";
+  if (job === "apply") {
+    h.status = "dispatched";
+    h.applyAttempt = h.attempt;
+  }
 }
 
 /** Advance as far as possible without outside input. */
@@ -513,7 +537,16 @@ export function outstanding(s: RolloutState): Action[] {
   for (const w of s.waves)
     for (const n of w.hosts) {
       const h = s.hosts[n] as HostRecord;
-      if (h.job) out.push({ kind: h.job, host: n, attempt: h.attempt, jobId: jobId(s.id, n, h.attempt) });
+      if (!h.job) continue;
+      const a: Action = {
+        kind: h.job,
+        host: n,
+        wave: w.index,
+        attempt: h.attempt,
+        jobId: jobId(s.id, n, h.attempt),
+      };
+      if (h.job !== "apply" && h.applyAttempt !== undefined) a.applyJobId = jobId(s.id, n, h.applyAttempt);
+      out.push(a);
     }
   const w = s.waves[s.current];
   if (w && !s.stop && !isTerminal(s) && (w.status === "gating" || w.status === "verifying")) {
