@@ -191,7 +191,12 @@ export interface PublishDurablyOptions {
   headers?: MsgHdrs;
   /** Give up after this long, ms (default 30000). */
   deadlineMs?: number;
-  /** Wait for each ack, ms (default 2000). */
+  /**
+   * Longest wait for one ack, ms (default 5000). Attempts start at 250 ms and double up to this: a
+   * publish issued while the client is reconnecting is lost without an error (seen with nats.js 3.4), so
+   * a short first wait gets it re-sent soon after the reconnect; a slow but healthy server just sees a
+   * few duplicates, which the stream drops by `msgID`.
+   */
   ackTimeoutMs?: number;
 }
 
@@ -217,7 +222,14 @@ export async function publishDurably(
       return await js.publish(subject, payload, {
         msgID: options.msgID,
         headers: hdrs,
-        timeout: options.ackTimeoutMs ?? 2_000,
+        timeout: Math.max(
+          50,
+          Math.min(
+            options.ackTimeoutMs ?? 5_000,
+            250 * 2 ** Math.min(attempt - 1, 10),
+            deadline - Date.now(),
+          ),
+        ),
       });
     } catch (err) {
       const refused = err instanceof JetStreamApiError && err.status !== 503;
