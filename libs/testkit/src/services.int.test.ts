@@ -3,14 +3,8 @@ import { existsSync } from "node:fs";
 import { ensureStream, publishDurably } from "@fleetnet/runtime";
 import { StorageType } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
-import {
-  attachNats,
-  attachRedis,
-  sharedServices,
-  startNatsServer,
-  startRedisServer,
-  uniqueName,
-} from "./services.js";
+import { uniqueName } from "./netns.js";
+import { attachNats, attachRedis, sharedServices, startNatsServer, startRedisServer } from "./services.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -10,11 +10,10 @@
  *
  * Everything is disposable with `await using`: connections drain, private servers are stopped by PID
  * (SIGTERM, then SIGKILL after 5 s) and their directory removed. A process-exit hook kills any private
- * server a crashed test left behind. {@link uniqueName} gives per-test stream/queue/subject names so
- * tests sharing a server never collide.
+ * server a crashed test left behind. For per-test stream/queue/subject names use `uniqueName(prefix)`
+ * (from ./netns.js; keep the prefix to `[A-Za-z0-9_-]` so the name is also a single subject token).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -31,23 +30,6 @@ import {
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Redis } from "ioredis";
-
-let counter = 0;
-
-/**
- * A name unique to this call: `<prefix>_<random>_<n>`, made of `[A-Za-z0-9_-]` so it is valid as a
- * JetStream stream or consumer name, a NATS subject token, a Redis key part and a BullMQ queue name.
- * @throws TypeError when `prefix` has other characters (dots would split a subject).
- */
-export function uniqueName(prefix: string): string {
-  if (!/^[A-Za-z][A-Za-z0-9_-]{0,40}$/.test(prefix)) {
-    throw new TypeError(
-      `uniqueName: prefix must match [A-Za-z][A-Za-z0-9_-]{0,40}, got ${JSON.stringify(prefix)}`,
-    );
-  }
-  counter += 1;
-  return `${prefix}_${randomBytes(4).toString("hex")}_${counter}`;
-}
 
 /** A TCP port on `host` that was free a moment ago (the kernel picks it). */
 export async function freePort(host = "127.0.0.1"): Promise<number> {
