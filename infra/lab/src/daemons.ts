@@ -3,6 +3,7 @@
  * softflowd (NetFlow v9 export). Files live under `<stateDir>/hosts/<name>/`; daemons run in
  * the foreground (`-D` / `-d`) as detached children so their PID is the one we record.
  */
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -34,11 +35,60 @@ export async function ensureSshUser(user = LAB_SSH_USER): Promise<void> {
   if (line === undefined || line.split(":")[1] !== "*") await run(["usermod", "-p", "*", user]);
 }
 
-/** Generate an ed25519 key pair at `file` (+ `.pub`); returns the public key "type base64". */
-export async function sshKeygen(file: string, comment: string): Promise<string> {
-  await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
-  const [type, b64] = readFileSync(`${file}.pub`, "utf8").trim().split(/\s+/);
-  return `${type} ${b64}`;
+function sshString(b: Buffer | string): Buffer {
+  const body = typeof b === "string" ? Buffer.from(b) : b;
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length);
+  return Buffer.concat([len, body]);
+}
+
+/**
+ * A new ed25519 key pair in OpenSSH formats, made in-process (no `ssh-keygen` spawn per host:
+ * spawning is the cost of a 200-host lab). `privateKey` is an unencrypted
+ * "OPENSSH PRIVATE KEY" (PROTOCOL.key), `publicKey` is "ssh-ed25519 BASE64".
+ */
+export function ed25519KeyPair(comment: string): { privateKey: string; publicKey: string } {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const jwk = privateKey.export({ format: "jwk" });
+  const seed = Buffer.from(jwk.d ?? "", "base64url");
+  const pub = Buffer.from(jwk.x ?? "", "base64url");
+  const pubBlob = Buffer.concat([sshString("ssh-ed25519"), sshString(pub)]);
+  const check = randomBytes(4);
+  let section = Buffer.concat([
+    check,
+    check,
+    sshString("ssh-ed25519"),
+    sshString(pub),
+    sshString(Buffer.concat([seed, pub])),
+    sshString(comment),
+  ]);
+  const pad = (8 - (section.length % 8)) % 8;
+  section = Buffer.concat([section, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
+  const none = sshString("none");
+  const count = Buffer.alloc(4);
+  count.writeUInt32BE(1);
+  const blob = Buffer.concat([
+    Buffer.from("openssh-key-v1\0"),
+    none,
+    none,
+    sshString(""),
+    count,
+    sshString(pubBlob),
+    sshString(section),
+  ]);
+  const b64 = blob.toString("base64").replace(/.{1,70}/g, "$&\n");
+  return {
+    privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}-----END OPENSSH PRIVATE KEY-----\n`,
+    publicKey: `ssh-ed25519 ${pubBlob.toString("base64")}`,
+  };
+}
+
+/** Write a new ed25519 key pair to `file` (mode 600) and `file.pub`; returns "ssh-ed25519 BASE64". */
+export function writeKeyPair(file: string, comment: string): string {
+  const k = ed25519KeyPair(comment);
+  writeFileSync(file, k.privateKey, { mode: 0o600 });
+  writeFileSync(`${file}.pub`, `${k.publicKey} ${comment}\n`, { mode: 0o644 });
+  return k.publicKey;
 }
 
 /** sshd_config of one lab host. */
@@ -83,17 +133,17 @@ export function checkSshPath(p: string): void {
   }
 }
 
-/** Write every host's sshd config and host key (ssh-keygen, a few at a time). */
-export async function prepareSshHosts(
+/** Write every host's sshd config and host key. */
+export function prepareSshHosts(
   stateDir: string,
   hosts: readonly LabHost[],
   opts: { port: number; user: string; authorizedKeysFile: string },
-): Promise<Record<string, string>> {
-  const keys = await mapLimit(hosts, 4, async (h) => {
+): Record<string, string> {
+  const keys = hosts.map((h) => {
     const dir = hostDir(stateDir, h.name);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const hostKeyFile = join(dir, "ssh_host_ed25519_key");
-    const pub = await sshKeygen(hostKeyFile, `fleetnet-lab-${h.name}`);
+    const pub = writeKeyPair(hostKeyFile, `fleetnet-lab-${h.name}`);
     writeFileSync(
       join(dir, "sshd_config"),
       sshdConfig({

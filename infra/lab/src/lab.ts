@@ -14,7 +14,7 @@
 import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { type Inventory, parseCidr, prefixesOverlap } from "@fleetnet/intent";
+import { type Inventory, parseCidr, parseIp, prefixContains, prefixesOverlap } from "@fleetnet/intent";
 import {
   checkSshPath,
   ensureSshUser,
@@ -25,9 +25,9 @@ import {
   softflowdArgv,
   softflowdControl,
   sshdArgv,
-  sshKeygen,
   startDaemons,
   waitListening,
+  writeKeyPair,
 } from "./daemons.js";
 import { LabError } from "./errors.js";
 import {
@@ -217,7 +217,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
           subnet: opts.subnet,
         });
   const tools = ["ip", "bridge"];
-  if (opts.ssh) tools.push("ssh-keygen", "/usr/sbin/sshd", "useradd", "usermod");
+  if (opts.ssh) tools.push("/usr/sbin/sshd", "useradd", "usermod");
   if (opts.flows) tools.push("softflowd");
   requireTools(tools);
   const sshPort = opts.sshPort ?? 22;
@@ -225,7 +225,17 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
     throw new LabError("BAD_OPTION", `ssh port must be 1..65535, got ${sshPort}`);
   if (opts.ssh) checkSshPath(stateDir);
   const collector = opts.flows !== undefined ? parseCollector(opts.flows) : undefined;
-  if (collector) for (const h of topology.hosts.slice(0, 1)) softflowdControl(stateDir, h.name);
+  if (collector) {
+    for (const h of topology.hosts.slice(0, 1)) softflowdControl(stateDir, h.name);
+    const ip = parseIp(collector.host);
+    const nets = hostSubnets(topology).map((c) => parseCidr(c));
+    if (!ip || !nets.some((n) => n && prefixContains(n, ip))) {
+      throw new LabError(
+        "BAD_OPTION",
+        `--flows ${opts.flows}: lab hosts only reach their own subnet (${hostSubnets(topology).join(", ")}); use the management address ${topology.mgmt.addresses[0]?.split("/")[0]} for a collector in the root namespace`,
+      );
+    }
+  }
   const existingState = readState(stateDir);
   if (existingState) {
     throw new LabError(
@@ -290,10 +300,10 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
       const sshDir = join(stateDir, "ssh");
       mkdirSync(sshDir, { recursive: true, mode: 0o700 });
       const privateKeyFile = join(sshDir, "id_ed25519");
-      const clientPub = await sshKeygen(privateKeyFile, "fleetnet-lab-client");
+      const clientPub = writeKeyPair(privateKeyFile, "fleetnet-lab-client");
       const authorizedKeysFile = join(sshDir, "authorized_keys");
       writeFileSync(authorizedKeysFile, `${clientPub} fleetnet-lab-client\n`, { mode: 0o644 });
-      const hostKeys = await prepareSshHosts(stateDir, topology.hosts, {
+      const hostKeys = prepareSshHosts(stateDir, topology.hosts, {
         port: sshPort,
         user: LAB_SSH_USER,
         authorizedKeysFile,
