@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   UNKNOWN_HOST: "a host name that is not in the inventory",
   SELECTOR_EMPTY: "a host selector that matches no host",
   IFNAME_CONFLICT: "two intents create the same interface on one host",
+  BRIDGE_MTU_CONFLICT: "intents that share a bridge give it different MTUs",
   VNI_CONFLICT: "two overlays use the same VNI",
   VLAN_CONFLICT: "two VLAN intents use the same id on the same parent of a host",
   VRID_CONFLICT: "two VRRP pairs use the same VRID on one L2 segment",

@@ -424,6 +424,26 @@ const rows: Row[] = [
     document: 3,
   },
   {
+    why: "two VLANs share a bridge with different MTUs",
+    code: "BRIDGE_MTU_CONFLICT",
+    path: "spec.bridge",
+    docs: [
+      doc("Vlan", "a", `{hosts: ${hv}, id: 100, parent: eth1, bridge: brs, mtu: 1500}`),
+      doc("Vlan", "b", `{hosts: ${hv}, id: 100, parent: eth2, bridge: brs, mtu: 1400}`),
+    ],
+    document: 3,
+  },
+  {
+    why: "overlay attached to a VM bridge of another MTU",
+    code: "BRIDGE_MTU_CONFLICT",
+    path: "spec.bridge",
+    docs: [
+      doc("Bridge", "a", `{hosts: ${hv}, name: brvm0, mtu: 1500}`),
+      doc("VxlanOverlay", "b", `{hosts: ${hv}, vni: 9, bridge: brvm0}`),
+    ],
+    document: 3,
+  },
+  {
     why: "VNI reused",
     code: "VNI_CONFLICT",
     path: "spec.vni",
@@ -815,6 +835,32 @@ describe("validation rules (table)", () => {
     );
     const codes = r.errors.map((e) => e.code).sort();
     expect(codes).toEqual(["BAD_IFNAME", "KEEPALIVED_SAME_HOST", "MTU_TOO_LARGE", "UNKNOWN_FIELD"]);
+  });
+
+  it("lets VLANs and overlays attach to a shared bridge", () => {
+    const r = validateText(
+      [
+        INV,
+        doc("Bridge", "vm", `{hosts: ${hv}, name: brvm0, mtu: 1450}`),
+        doc("Vlan", "a", `{hosts: ${hv}, id: 100, parent: eth1, bridge: brvm0}`),
+        doc("Vlan", "b", `{hosts: ${hv}, id: 100, parent: eth2, bridge: brvm0}`),
+        doc("VxlanOverlay", "o", `{hosts: ${hv}, vni: 9, bridge: brvm0}`),
+      ].join("---\n"),
+      "t.yaml",
+    );
+    expect(r.errors).toEqual([]);
+  });
+
+  it("reports a conflict once per field, not once per host", () => {
+    const r = validateText(
+      [
+        INV,
+        doc("Bridge", "a", `{hosts: ${hv}, name: br0}`),
+        doc("Bridge", "b", `{hosts: ${hv}, name: br0}`),
+      ].join("---\n"),
+      "t.yaml",
+    );
+    expect(r.errors.map((e) => [e.code, e.document, e.path])).toEqual([["IFNAME_CONFLICT", 3, "spec.name"]]);
   });
 
   it("suggests the field the author probably meant", () => {

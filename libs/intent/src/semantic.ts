@@ -27,6 +27,7 @@ import {
   type InventoryHost,
   ifnameProblem,
   type KeepalivedPairSpec,
+  overlayMtu,
   parseAsnRange,
   VXLAN_OVERHEAD,
 } from "./schema.js";
@@ -413,24 +414,28 @@ export function semanticProblems(
     }
   }
 
-  // Interface names that intents create, per host.
-  const claims = new Map<string, { doc: CheckedDocument; path: PropertyKey[] }>();
-  const bridgeNamesByHost = new Map<string, Set<string>>();
-  for (const d of ofKind(docs, "Bridge")) {
-    for (const h of membersOf(d)) {
-      let set = bridgeNamesByHost.get(h.name);
-      if (!set) {
-        set = new Set();
-        bridgeNamesByHost.set(h.name, set);
-      }
-      set.add(d.document.spec.name);
-    }
+  // Interface names that intents create, per host. A bridge may be shared: a Bridge intent's
+  // bridge (or an overlay's / VLAN's `bridge`) can be the one other VLANs and overlays attach
+  // to; everything else (a VXLAN device, a VLAN interface, two Bridge intents of one name) is
+  // exclusive. Sharers must agree on the bridge MTU. Each (document, field) is reported once.
+  interface Claim {
+    doc: CheckedDocument;
+    path: PropertyKey[];
+    role: "device" | "bridge" | "attach";
+    mtu: number | undefined;
   }
-  const claim = (d: CheckedDocument, path: PropertyKey[], host: InventoryHost, ifname: string) => {
+  const claims = new Map<string, Claim>();
+  const reported = new Set<string>();
+  const claimReport = (c: Claim, code: ErrorCode, message: string) => {
+    const k = `${code}\u0000${c.doc.ref.file}#${c.doc.ref.index}\u0000${formatKey(c.path)}`;
+    if (reported.has(k)) return;
+    reported.add(k);
+    report(c.doc, c.path, code, message);
+  };
+  const claim = (c: Claim, host: InventoryHost, ifname: string) => {
     if (ifname === host.underlay.interface) {
-      report(
-        d,
-        path,
+      claimReport(
+        c,
         "IFNAME_CONFLICT",
         `interface ${ifname} on host ${host.name} is the underlay interface; pick another name`,
       );
@@ -438,28 +443,46 @@ export function semanticProblems(
     }
     const key = `${host.name}\u0000${ifname}`;
     const first = claims.get(key);
-    if (first && (first.doc !== d || formatKey(first.path) !== formatKey(path))) {
-      const other = first.doc === d ? `this document's ${formatKey(first.path)}` : where(first.doc);
-      report(
-        d,
-        path,
+    if (!first) {
+      claims.set(key, c);
+      return;
+    }
+    if (first.doc === c.doc && formatKey(first.path) === formatKey(c.path)) return;
+    const other = first.doc === c.doc ? `this document's ${formatKey(first.path)}` : where(first.doc);
+    const shareable =
+      first.role !== "device" && c.role !== "device" && (first.role === "attach" || c.role === "attach");
+    if (!shareable) {
+      claimReport(
+        c,
         "IFNAME_CONFLICT",
         `interface ${ifname} on host ${host.name} is also created by ${other}`,
       );
-    } else if (!first) claims.set(key, { doc: d, path });
+      return;
+    }
+    if (first.mtu !== undefined && c.mtu !== undefined && first.mtu !== c.mtu) {
+      claimReport(
+        c,
+        "BRIDGE_MTU_CONFLICT",
+        `bridge ${ifname} on host ${host.name} gets MTU ${c.mtu} here but ${first.mtu} from ${other}`,
+      );
+      return;
+    }
+    // Keep the most specific MTU seen so far and prefer the Bridge intent as the owner.
+    if (first.mtu === undefined && c.mtu !== undefined) claims.set(key, { ...first, mtu: c.mtu });
   };
   for (const d of docs) {
     const doc = d.document;
     for (const h of membersOf(d)) {
-      if (doc.kind === "Bridge") claim(d, ["spec", "name"], h, doc.spec.name);
-      else if (doc.kind === "Vlan") {
-        claim(d, ["spec", "name"], h, doc.spec.name);
-        if (doc.spec.bridge && !bridgeNamesByHost.get(h.name)?.has(doc.spec.bridge)) {
-          claim(d, ["spec", "bridge"], h, doc.spec.bridge);
-        }
+      if (doc.kind === "Bridge") {
+        claim({ doc: d, path: ["spec", "name"], role: "bridge", mtu: doc.spec.mtu }, h, doc.spec.name);
+      } else if (doc.kind === "Vlan") {
+        claim({ doc: d, path: ["spec", "name"], role: "device", mtu: doc.spec.mtu }, h, doc.spec.name);
+        if (doc.spec.bridge)
+          claim({ doc: d, path: ["spec", "bridge"], role: "attach", mtu: doc.spec.mtu }, h, doc.spec.bridge);
       } else if (doc.kind === "VxlanOverlay") {
-        claim(d, ["spec", "device"], h, doc.spec.device);
-        claim(d, ["spec", "bridge"], h, doc.spec.bridge);
+        const mtu = overlayMtu(doc.spec, h);
+        claim({ doc: d, path: ["spec", "device"], role: "device", mtu }, h, doc.spec.device);
+        claim({ doc: d, path: ["spec", "bridge"], role: "attach", mtu }, h, doc.spec.bridge);
       }
     }
   }

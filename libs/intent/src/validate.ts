@@ -69,7 +69,7 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Short, safe rendering of a value for messages. */
-export function show(v: unknown): string {
+function show(v: unknown): string {
   if (v === undefined) return "nothing";
   if (typeof v === "string") return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
   if (typeof v === "number" || typeof v === "boolean" || v === null) return String(v);
