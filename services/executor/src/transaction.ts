@@ -258,6 +258,7 @@ export async function applyHost(
     const snaps: FileSnapshot[] = [];
     for (const path of touched)
       snaps.push({ path, content: await d.readFile(path), mode: modes.get(path) ?? 0o644 });
+    await prunePlans(d);
     plan = await writeRevertPlan(d, services, txId, ops, snaps);
     const timeout = opts.confirmTimeoutS ?? 60;
     armedUntil = Date.now() + timeout * 1000;
@@ -403,16 +404,30 @@ async function awaitSelfRevert(
   return { host: target.host, result: "failed", changed: 0, ops, txId, error: errorOf(err) };
 }
 
-/** Plans still armed on a host (try mode, awaiting confirm). */
-export async function pendingPlans(d: HostDriver): Promise<RevertPlan[]> {
+async function listPlans(d: HostDriver): Promise<RevertPlan[]> {
   const r = await d.run(["ls", "-1", "--", d.hostPath(REVERT_DIR)]);
   if (r.code !== 0) return [];
+  return r.stdout
+    .split("\n")
+    .filter((x) => /^[0-9A-Za-z-]+$/.test(x))
+    .map((id) => ({ id, dir: `${REVERT_DIR}/${id}` }));
+}
+
+/** Plans still armed on a host (try mode, awaiting confirm). */
+export async function pendingPlans(d: HostDriver): Promise<RevertPlan[]> {
   const out: RevertPlan[] = [];
-  for (const id of r.stdout.split("\n").filter((x) => /^[0-9A-Za-z-]+$/.test(x))) {
-    const plan = { id, dir: `${REVERT_DIR}/${id}` };
+  for (const plan of await listPlans(d)) {
     if ((await d.readFile(`${plan.dir}/armed`)) !== undefined) out.push(plan);
   }
   return out;
+}
+
+/** Remove finished plans (confirmed or reverted) of earlier transactions. */
+async function prunePlans(d: HostDriver): Promise<void> {
+  for (const plan of await listPlans(d)) {
+    const st = await planStatus(d, plan, 0);
+    if (st === "confirmed" || st === "reverted") await d.run(["rm", "-rf", "--", d.hostPath(plan.dir)]);
+  }
 }
 
 /**
@@ -424,10 +439,8 @@ export async function confirmHost(target: HostTarget): Promise<string[]> {
   try {
     const done: string[] = [];
     for (const plan of await pendingPlans(d)) {
-      if (await confirmPlan(d, plan)) {
-        done.push(plan.id);
-        await d.run(["rm", "-rf", "--", d.hostPath(plan.dir)]);
-      }
+      // the plan dir stays (marker `confirmed`) so a waiting `--try` sees it; pruned later
+      if (await confirmPlan(d, plan)) done.push(plan.id);
     }
     return done;
   } finally {

@@ -164,6 +164,8 @@ export interface NetnsDriverOptions {
   netns?: string;
   /** The lab's state dir: the host's files live under `<stateDir>/hosts/<host>/`. */
   stateDir: string;
+  /** Override the host's file root (default `<stateDir>/hosts/<host>`). */
+  fsRoot?: string;
 }
 
 const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -178,7 +180,7 @@ export function netnsDriver(o: NetnsDriverOptions): HostDriver {
   return new ProcessDriver({
     kind: "netns",
     host: o.host,
-    fsRoot: `${o.stateDir.replace(/\/+$/, "")}/hosts/${o.host}`,
+    fsRoot: o.fsRoot ?? `${o.stateDir.replace(/\/+$/, "")}/hosts/${o.host}`,
     prefix: ["ip", "netns", "exec", ns],
     netns: ns,
   });

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+/**
+ * `fleetnet-executor` — the executor's entry point.
+ *
+ *   fleetnet-executor once observe|apply|confirm --host NAME -f PATH... [--json] [--try D]
+ *       one-shot engine (what `fleetnet host …` spawns)
+ *   fleetnet-executor revert --plan DIR [--netns NS]
+ *       run a revert plan now on this machine (the same fixed script the timer runs)
+ *   fleetnet-executor run
+ *       agent/pool service mode over NATS (not built yet)
+ */
+import { localDriver, netnsDriver } from "./drivers/process.js";
+import { EXIT, runOnce } from "./once.js";
+import { REVERT_DIR, revertNow } from "./revert.js";
+
+async function revertCmd(args: readonly string[]): Promise<number> {
+  let planDir: string | undefined;
+  let ns: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--plan") planDir = args[++i];
+    else if (args[i] === "--netns") ns = args[++i];
+    else {
+      process.stderr.write(`fleetnet-executor revert: unknown option ${args[i]}\n`);
+      return EXIT.usage;
+    }
+  }
+  const m = planDir ? new RegExp(`^(.*)${REVERT_DIR}/([0-9A-Za-z-]+)/?$`).exec(planDir) : null;
+  if (!m) {
+    process.stderr.write(`fleetnet-executor revert: --plan must be a plan dir <root>${REVERT_DIR}/<id>\n`);
+    return EXIT.usage;
+  }
+  const fsRoot = m[1] || "/";
+  const id = m[2] as string;
+  const d = ns ? netnsDriver({ host: "host", netns: ns, stateDir: fsRoot, fsRoot }) : localDriver({ fsRoot });
+  const outcome = await revertNow(d, { id, dir: `${REVERT_DIR}/${id}` });
+  process.stdout.write(`${outcome}\n`);
+  return outcome === "reverted" ? EXIT.ok : EXIT.failed;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case "once":
+      return runOnce(rest);
+    case "revert":
+      return revertCmd(rest);
+    case "run":
+      process.stderr.write(
+        "fleetnet-executor run: the agent/pool service mode (jobs over NATS) is not built yet; use `fleetnet-executor once` (or `fleetnet host apply`)\n",
+      );
+      return EXIT.usage;
+    default:
+      process.stderr.write(
+        "usage: fleetnet-executor once observe|apply|confirm --host NAME -f PATH... [--json] [--try DURATION]\n" +
+          "       fleetnet-executor revert --plan DIR [--netns NS]\n" +
+          "       fleetnet-executor run   (agent/pool mode: not built yet)\n",
+      );
+      return EXIT.usage;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
