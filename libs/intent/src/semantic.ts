@@ -747,7 +747,7 @@ export function semanticProblems(
       });
       if (stop) break;
       if (dest) {
-        const key = `${h.name}\u0000${formatCidr(dest, true)}\u0000${s.table ?? "main"}`;
+        const key = `${h.name}\u0000${formatCidr(dest, true)}\u0000${s.table === undefined || s.table === "main" ? 254 : s.table}`;
         const first = routes.get(key);
         if (first && first !== d) {
           report(
