@@ -81,6 +81,7 @@ export class DomainState {
   constructor(
     readonly key: string,
     readonly exporter: string,
+    readonly port: number,
     readonly version: number,
     readonly domain: number,
   ) {}
@@ -102,6 +103,7 @@ export class NetflowDecoder {
     errors: {},
   };
   private readonly domains = new Map<string, DomainState>();
+  private lastDomain: DomainState | null = null;
   private readonly view = new RecordView();
   private pendingTotal = 0;
   private readonly pendingMax: number;
@@ -125,13 +127,25 @@ export class NetflowDecoder {
   }
 
   private domainFor(exporter: string, port: number, version: number, domain: number): DomainState {
+    // Exporters send runs of packets: skip building the key when it is the same domain again.
+    const c = this.lastDomain;
+    if (
+      c !== null &&
+      c.domain === domain &&
+      c.version === version &&
+      c.exporter === exporter &&
+      (version !== 10 || c.port === port)
+    ) {
+      return c;
+    }
     // IPFIX keys templates per transport session (RFC 7011 §8); v9 per source address + id.
     const key = version === 10 ? `${exporter}:${port}|10|${domain}` : `${exporter}|${version}|${domain}`;
     let d = this.domains.get(key);
     if (d === undefined) {
-      d = new DomainState(key, exporter, version, domain);
+      d = new DomainState(key, exporter, port, version, domain);
       this.domains.set(key, d);
     }
+    this.lastDomain = d;
     return d;
   }
 

@@ -43,7 +43,8 @@ export class Template {
   readonly n: number;
   readonly ids: Uint16Array;
   readonly pens: Uint32Array;
-  readonly lens: Uint16Array;
+  /** Declared lengths ({@link VARLEN} for variable); Int32Array so the view reads one array type. */
+  readonly lens: Int32Array;
   /** Record length when every field is fixed, else -1. */
   readonly fixedLen: number;
   /** Smallest possible record (a variable-length field counts 1 byte). 0 = template can't frame records. */
@@ -88,7 +89,7 @@ export class Template {
     this.kind = scopeCount > 0 ? "options" : "flow";
     this.ids = new Uint16Array(n);
     this.pens = new Uint32Array(n);
-    this.lens = new Uint16Array(n);
+    this.lens = new Int32Array(n);
     this.offs = new Int32Array(n);
     let off = 0;
     let min = 0;

@@ -92,7 +92,7 @@ export class RecordView {
   sysUptime = 0;
   private base = 0;
   private offs: Int32Array = new Int32Array(0);
-  private lens: ArrayLike<number> = new Uint16Array(0);
+  private lens: Int32Array = new Int32Array(0);
   private scratchOffs = new Int32Array(64);
   private scratchLens = new Int32Array(64);
 

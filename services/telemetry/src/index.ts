@@ -1,2 +1,16 @@
 /** Public API of @fleetnet/telemetry. */
-export {};
+export {
+  type CollectorConfig,
+  type CollectorCounts,
+  collectorConfigFromEnv,
+  FlowCollector,
+  type FlowCollectorOptions,
+} from "./collector/collector.js";
+export {
+  FlowRollup,
+  type InterfaceCounters,
+  type RollupMinute,
+  type RollupOptions,
+} from "./collector/rollup.js";
+export { type CollectReport, runCollect } from "./collector/standalone.js";
+export { ownSocketInodes, udpDrops } from "./collector/udpdrops.js";

@@ -1,0 +1,194 @@
+/**
+ * The collector on real UDP (loopback): softflowd fixture packets in, records and rollups out;
+ * the standalone binary's SIGTERM report, with one process and with two workers sharing a socket.
+ */
+import { spawn } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { decodeCapture, readCaptureFile } from "@fleetnet/netflow";
+import { describe, expect, it } from "vitest";
+import { collectorConfigFromEnv, FlowCollector } from "./collector.js";
+import { FlowRollup } from "./rollup.js";
+
+const FIXTURES = fileURLToPath(new URL("../../../../libs/netflow/fixtures/", import.meta.url));
+const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
+const payloads = (f: string) => readCaptureFile(join(FIXTURES, f)).datagrams.map((d) => d.payload);
+const expected = (f: string) => decodeCapture(readCaptureFile(join(FIXTURES, f))).records;
+
+async function send(port: number, pkts: Uint8Array[]): Promise<void> {
+  const s = createSocket("udp4");
+  for (const p of pkts)
+    await new Promise<void>((res, rej) => s.send(p, port, "127.0.0.1", (e) => (e ? rej(e) : res())));
+  s.close();
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("collector configuration from the environment", () => {
+  it("defaults and valid values", () => {
+    expect(collectorConfigFromEnv({})).toEqual({ port: 2055, bind: "0.0.0.0", rcvbuf: 0, workers: 1 });
+    expect(collectorConfigFromEnv({ PORT: "9995", BIND: "::1", RCVBUF: "16777216", WORKERS: "2" })).toEqual({
+      port: 9995,
+      bind: "::1",
+      rcvbuf: 16777216,
+      workers: 2,
+    });
+  });
+  it.each([
+    [{ PORT: "70000" }, /PORT="70000": not a UDP port/],
+    [{ PORT: "20x" }, /PORT="20x"/],
+    [{ RCVBUF: "-1" }, /RCVBUF="-1"/],
+    [{ BIND: "localhost" }, /BIND="localhost": not an IPv4\/IPv6 address/],
+    [{ WORKERS: "0" }, /WORKERS="0"/],
+  ])("rejects %o with CONFIG_INVALID naming the variable", (env, msg) => {
+    expect(() => collectorConfigFromEnv(env)).toThrow(msg);
+    try {
+      collectorConfigFromEnv(env);
+    } catch (e) {
+      expect(e).toMatchObject({ code: "CONFIG_INVALID", retryable: false });
+    }
+  });
+});
+
+describe("FlowCollector", () => {
+  it("decodes softflowd v9 and IPFIX packets received on UDP into records and host-minute rollups", async () => {
+    const c = new FlowCollector();
+    const { port } = await c.listen(0, "127.0.0.1", 0);
+    try {
+      const files = ["softflowd-v9.pcapng", "softflowd-ipfix.pcapng"];
+      await send(port, files.flatMap(payloads));
+      await until(() => c.packets === 2);
+      const want = files.flatMap(expected);
+      const counts = c.counts(true);
+      expect(counts).toMatchObject({ packets: 2, records: want.length, decodeErrors: 0, templateMisses: 0 });
+      const minutes = c.drainRollups();
+      expect(minutes.every((m) => m.host === "127.0.0.1")).toBe(true);
+      const flows = want.filter((r) => r.kind === "flow");
+      expect(minutes.reduce((a, m) => a + m.flows, 0)).toBe(flows.length);
+      expect(minutes.reduce((a, m) => a + m.bytes, 0)).toBe(flows.reduce((a, r) => a + (r.bytes ?? 0), 0));
+      // Top talker of the capture: the iperf3 client 10.88.0.1 (263 kB TCP + 128 kB UDP).
+      const top = minutes.flatMap((m) => m.topTalkers).sort((a, b) => b.bytes - a.bytes)[0];
+      expect(top?.addr).toBe("10.88.0.1");
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("rollups apply sampling (1:4 from the options record) to bytes and packets", () => {
+    const recs = expected("softflowd-v9-sampled.pcapng").filter((r) => r.kind === "flow");
+    const c = new FlowCollector();
+    for (const p of payloads("softflowd-v9-sampled.pcapng")) c.handle(p, "192.0.2.7", 9000);
+    c.counts(true);
+    const [m] = c.drainRollups();
+    expect(m?.host).toBe("192.0.2.7");
+    expect(m?.bytes).toBe(4 * recs.reduce((a, r) => a + (r.bytes ?? 0), 0));
+    expect(m?.packets).toBe(4 * recs.reduce((a, r) => a + (r.packets ?? 0), 0));
+    expect(m?.interfaces.map((i) => i.ifIndex)).toEqual([0]);
+  });
+
+  it("talker table stays bounded and keeps the heavy hitters", () => {
+    const roll = new FlowRollup({ talkerCap: 64, topN: 3 });
+    const c = new FlowCollector();
+    // Reuse the decoder's view: feed rollups from a hand-built v9 stream with many light sources.
+    const hdr = (seq: number) => [0, 9, 0, 1, 0, 0, 0, 1, 0x65, 0x53, 0xf1, 0x00, 0, 0, 0, seq, 0, 0, 0, 0];
+    const tpl = [0, 0, 0, 16, 1, 0, 0, 2, 0, 8, 0, 4, 0, 1, 0, 4];
+    const rec = (a: number, bytes: number) => [
+      10,
+      (a >> 16) & 255,
+      (a >> 8) & 255,
+      a & 255,
+      0,
+      0,
+      (bytes >> 8) & 255,
+      bytes & 255,
+    ];
+    const recs: number[] = [];
+    for (let i = 0; i < 1000; i++) recs.push(...rec(i, 10));
+    recs.push(...rec(5000, 60000), ...rec(6000, 50000));
+    const pkt = Uint8Array.from([
+      ...hdr(1),
+      ...tpl,
+      1,
+      0,
+      ...[(4 + recs.length) >> 8, (4 + recs.length) & 255],
+      ...recs,
+    ]);
+    c.decoder.decode(pkt, "192.0.2.8", 1, (v) => roll.add(v));
+    roll.closeAll();
+    const [m] = roll.drain();
+    expect(m?.flows).toBe(1002);
+    expect(m?.topTalkers.slice(0, 2)).toEqual([
+      { addr: "10.0.19.136", bytes: 60000 },
+      { addr: "10.0.23.112", bytes: 50000 },
+    ]);
+  });
+});
+
+const built = existsSync(BIN);
+describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/telemetry`)", () => {
+  async function runBin(env: Record<string, string>, pkts: Uint8Array[]): Promise<Record<string, unknown>> {
+    const child = spawn(process.execPath, [BIN, "collect"], {
+      env: { ...process.env, BIND: "127.0.0.1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    try {
+      await until(() => err.includes("collecting on"), 15_000);
+      await send(Number(env.PORT), pkts);
+      await new Promise((r) => setTimeout(r, 500));
+      const exited = new Promise<number | null>((r) => child.on("exit", r));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      const last = out.trim().split("\n").pop() ?? "";
+      return JSON.parse(last) as Record<string, unknown>;
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  }
+
+  const v9 = payloads("softflowd-v9.pcapng");
+  const ipfix = payloads("softflowd-ipfix.pcapng");
+  const nV9 = expected("softflowd-v9.pcapng").length;
+  const nIpfix = expected("softflowd-ipfix.pcapng").length;
+
+  it("prints {records, packets, drops} on SIGTERM (one process)", async () => {
+    const port = 20000 + (process.pid % 20000);
+    const r = await runBin({ PORT: String(port), RCVBUF: "0" }, [...v9, ...ipfix]);
+    expect(r).toMatchObject({ records: nV9 + nIpfix, packets: 2, drops: 0, workers: 1 });
+  });
+
+  it("two workers on one socket share templates: every record counted once", async () => {
+    const port = 20001 + (process.pid % 20000);
+    // One template-bearing packet, then the same packet many times: whichever worker gets a copy
+    // must decode it (the first copy's templates reach the other worker through the primary).
+    const pkts = [...v9, ...Array.from({ length: 40 }, () => v9[0] as Uint8Array)];
+    const r = await runBin({ PORT: String(port), WORKERS: "2" }, pkts);
+    expect(r).toMatchObject({ records: nV9 * 41, packets: 41, drops: 0, workers: 2, sequenceLost: null });
+  });
+
+  it("bad environment: exit 2 naming the variable", async () => {
+    const child = spawn(process.execPath, [BIN, "collect"], { env: { ...process.env, PORT: "nope" } });
+    let err = "";
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    expect(code).toBe(2);
+    expect(err).toMatch(/PORT="nope": not a UDP port .*CONFIG_INVALID/);
+  });
+});

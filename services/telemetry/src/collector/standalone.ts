@@ -1,0 +1,177 @@
+/**
+ * `fleetnet-telemetry collect`: the collector on its own, for measurement. Reads PORT, BIND,
+ * RCVBUF (0 = kernel default) and WORKERS from the environment, decodes everything it receives
+ * into rollups, and on SIGTERM/SIGINT prints one JSON line
+ * `{"records": N, "packets": M, "drops": K, …}` and exits 0.
+ *
+ * Beyond one event loop: Node 20's dgram has no SO_REUSEPORT, so WORKERS > 1 uses node:cluster,
+ * whose workers share ONE socket (the primary owns it and hands the descriptor to every worker;
+ * the kernel gives each datagram to whichever worker is reading). A template (or sampler options
+ * record) seen by one worker reaches the others as the raw packet through the primary, and
+ * `learn()` there applies it without counting its records twice; data that beat its template
+ * to a worker waits in that decoder's buffer until then. Sequence tracking is off with
+ * several workers (each sees only a share of an exporter's packets).
+ */
+import cluster, { type Worker } from "node:cluster";
+import { FleetnetError } from "@fleetnet/protocol";
+import {
+  type CollectorConfig,
+  type CollectorCounts,
+  collectorConfigFromEnv,
+  FlowCollector,
+} from "./collector.js";
+import { ownSocketInodes, udpDrops } from "./udpdrops.js";
+
+type WorkerMsg =
+  | { kind: "ready"; port: number; rcvbuf: number }
+  | { kind: "learn"; packet: Uint8Array; exporter: string; port: number }
+  | { kind: "counts"; counts: CollectorCounts };
+
+/** The final line printed on SIGTERM. */
+export interface CollectReport extends CollectorCounts {
+  /** Kernel drops of the socket (/proc/net/udp), null if the socket was not found. */
+  drops: number | null;
+  workers: number;
+  rcvbuf: number;
+}
+
+function sum(all: CollectorCounts[], workers: number): CollectorCounts {
+  const z: CollectorCounts = {
+    packets: 0,
+    records: 0,
+    templateMisses: 0,
+    sequenceLost: 0,
+    decodeErrors: 0,
+    rollupMinutes: 0,
+  };
+  for (const c of all) {
+    z.packets += c.packets;
+    z.records += c.records;
+    z.templateMisses += c.templateMisses;
+    z.decodeErrors += c.decodeErrors;
+    z.rollupMinutes += c.rollupMinutes;
+    z.sequenceLost = workers > 1 ? null : (z.sequenceLost ?? 0) + (c.sequenceLost ?? 0);
+  }
+  return z;
+}
+
+function finish(report: CollectReport): never {
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  process.exit(0);
+}
+
+function onStop(fn: () => void): void {
+  let done = false;
+  const once = () => {
+    if (!done) {
+      done = true;
+      fn();
+    }
+  };
+  process.on("SIGTERM", once);
+  process.on("SIGINT", once);
+}
+
+async function runSingle(cfg: CollectorConfig): Promise<void> {
+  const c = new FlowCollector();
+  const { port, rcvbuf } = await c.listen(cfg.port, cfg.bind, cfg.rcvbuf);
+  process.stderr.write(
+    `fleetnet-telemetry: collecting on ${cfg.bind}:${port} (rcvbuf ${rcvbuf}, 1 process)\n`,
+  );
+  onStop(() => {
+    const drops = udpDrops(port, ownSocketInodes());
+    finish({ ...c.counts(true), drops, workers: 1, rcvbuf });
+  });
+}
+
+function runPrimary(cfg: CollectorConfig): void {
+  cluster.setupPrimary({ serialization: "advanced" });
+  const workers: Worker[] = [];
+  let rcvbuf = 0;
+  let ready = 0;
+  const reports: CollectorCounts[] = [];
+  for (let i = 0; i < cfg.workers; i++) {
+    const w = cluster.fork({ FLEETNET_COLLECT_WORKER: String(i) });
+    workers.push(w);
+    w.on("message", (m: WorkerMsg) => {
+      if (m.kind === "learn") {
+        for (const o of workers) if (o !== w && o.isConnected()) o.send(m);
+      } else if (m.kind === "ready") {
+        rcvbuf = m.rcvbuf;
+        if (++ready === cfg.workers) {
+          process.stderr.write(
+            `fleetnet-telemetry: collecting on ${cfg.bind}:${m.port} (rcvbuf ${rcvbuf}, ${cfg.workers} workers, one shared socket)\n`,
+          );
+        }
+      } else if (m.kind === "counts") {
+        reports.push(m.counts);
+      }
+    });
+    w.on("exit", (code) => {
+      if (code !== 0 && !stopping) {
+        process.stderr.write(`fleetnet-telemetry: worker ${i} exited with ${code}\n`);
+        process.exit(1);
+      }
+    });
+  }
+  let stopping = false;
+  onStop(() => {
+    stopping = true;
+    // The primary holds the shared socket: its inode identifies our line in /proc/net/udp.
+    const drops = udpDrops(cfg.port, ownSocketInodes());
+    for (const w of workers) w.send({ kind: "report" });
+    const deadline = Date.now() + 60_000;
+    const poll = setInterval(() => {
+      if (reports.length < workers.length && Date.now() < deadline) return;
+      clearInterval(poll);
+      for (const w of workers) w.process.kill("SIGKILL");
+      finish({ ...sum(reports, cfg.workers), drops, workers: cfg.workers, rcvbuf });
+    }, 20);
+  });
+}
+
+async function runWorker(cfg: CollectorConfig): Promise<void> {
+  const send = (m: WorkerMsg) => process.send?.(m);
+  const c = new FlowCollector({
+    trackSequence: false,
+    onLearn: (packet, exporter, port) => send({ kind: "learn", packet, exporter, port }),
+  });
+  // The primary coordinates shutdown; a signal to the whole process group must not kill us first.
+  process.on("SIGTERM", () => {});
+  process.on("SIGINT", () => {});
+  process.on("message", (m: { kind: string; packet?: Uint8Array; exporter?: string; port?: number }) => {
+    if (m.kind === "learn" && m.packet !== undefined) c.learnFrom(m.packet, m.exporter ?? "", m.port ?? 0);
+    else if (m.kind === "report") send({ kind: "counts", counts: c.counts(true) });
+  });
+  const { port, rcvbuf } = await c.listen(cfg.port, cfg.bind, cfg.rcvbuf);
+  send({ kind: "ready", port, rcvbuf });
+}
+
+/**
+ * Entry point of `fleetnet-telemetry collect`. Returns an exit status for start-up failures
+ * (2: bad environment, 1: cannot bind); on success it keeps running until SIGTERM.
+ */
+export async function runCollect(env: Record<string, string | undefined> = process.env): Promise<number> {
+  let cfg: CollectorConfig;
+  try {
+    cfg = collectorConfigFromEnv(env);
+  } catch (e) {
+    if (e instanceof FleetnetError) {
+      process.stderr.write(`fleetnet-telemetry collect: ${e.message} [${e.code}]\n`);
+      return 2;
+    }
+    throw e;
+  }
+  try {
+    if (cfg.workers <= 1) await runSingle(cfg);
+    else if (cluster.isPrimary) runPrimary(cfg);
+    else await runWorker(cfg);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    process.stderr.write(
+      `fleetnet-telemetry collect: cannot listen on ${cfg.bind}:${cfg.port}: ${err.message} [${err.code ?? "LISTEN_FAILED"}]\n`,
+    );
+    return 1;
+  }
+  return 0;
+}
