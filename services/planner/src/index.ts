@@ -9,3 +9,4 @@ export * from "./machine.js";
 export * from "./runner.js";
 export * from "./store.js";
 export * from "./waves.js";
+export * from "./nats.js";

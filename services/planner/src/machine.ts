@@ -568,13 +568,18 @@ export interface Transition {
   detail?: string;
 }
 
-/** The status changes from `prev` to `next`: rollout, then waves, then hosts. */
+/**
+ * The status changes from `prev` to `next`, in causal order: the rollout (when it starts or
+ * pauses), then waves, then hosts, and the rollout's end last.
+ */
 export function transitions(prev: RolloutState, next: RolloutState): Transition[] {
   const out: Transition[] = [];
+  let ending: Transition | undefined;
   if (prev.status !== next.status) {
     const t: Transition = { scope: "rollout", id: next.id, from: prev.status, to: next.status };
     if (next.stop) t.detail = next.stop.reason;
-    out.push(t);
+    if (isTerminal(next)) ending = t;
+    else out.push(t);
   }
   next.waves.forEach((w, i) => {
     const p = prev.waves[i];
@@ -594,5 +599,6 @@ export function transitions(prev: RolloutState, next: RolloutState): Transition[
       out.push(t);
     }
   }
+  if (ending) out.push(ending);
   return out;
 }

@@ -1,0 +1,326 @@
+import { randomBytes } from "node:crypto";
+import { RolloutPolicySpecSchema } from "@fleetnet/intent";
+import { applyOps, diff, emptyHostState, type HostState, ownerAlias } from "@fleetnet/netstate";
+import {
+  AuditEventSchema,
+  EVENTS_STREAM,
+  generateJobKeyPair,
+  JOBS_STREAM,
+  type Job,
+  jobConsumerConfig,
+  jobConsumerName,
+  MemoryReplayCache,
+  parseMessage,
+  publishResult,
+  type Result,
+  redisKeys,
+  streamConfigs,
+  subjects,
+  verifyJob,
+} from "@fleetnet/protocol";
+import {
+  connectJetStream,
+  connectNats,
+  createLogger,
+  ensureStream,
+  type JetStreamClient,
+  type JetStreamManager,
+  loadConfig,
+  type NatsConnection,
+} from "@fleetnet/runtime";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HeartbeatBook, HeartbeatGates } from "./dispatch.js";
+import { followHeartbeats, NatsAuditSink, NatsDispatcher } from "./nats.js";
+import { RolloutRunner } from "./runner.js";
+
+/**
+ * STAND-IN for the executor service (its NATS service mode is not built yet): one durable
+ * pull consumer per host on the real FLEET_JOBS stream (protocol's consumer config), each
+ * job verified with protocol's `verifyJob` (signature, address, expiry, replay), applied
+ * to an in-memory HostState with netstate's `applyOps` model, its result published to the
+ * real FLEET_EVENTS stream, then acked; heartbeats on `fleet.v1.heartbeat.<host>`. The
+ * planner side (NatsDispatcher, NatsAuditSink, heartbeat gates, runner, BullMQ, Redis) is
+ * the real thing.
+ */
+class JetStreamFleet {
+  readonly live = new Map<string, HostState>();
+  readonly applies = new Map<string, number>();
+  readonly jobs: Job[] = [];
+  readonly refused: string[] = [];
+  private readonly snapshots = new Map<string, HostState>();
+  private readonly stops: (() => Promise<void>)[] = [];
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly publicKey: ReturnType<typeof generateJobKeyPair>["publicKey"],
+  ) {}
+
+  async serve(host: string): Promise<void> {
+    await this.jsm.consumers.add(JOBS_STREAM, jobConsumerConfig(host) as never);
+    const consumer = await this.js.consumers.get(JOBS_STREAM, jobConsumerName(host));
+    const msgs = await consumer.consume();
+    const cache = new MemoryReplayCache();
+    const loop = (async () => {
+      for await (const m of msgs) {
+        let job: Job;
+        try {
+          job = await verifyJob(m.data, { publicKey: this.publicKey, host, replayCache: cache });
+        } catch (err) {
+          this.refused.push((err as { code: string }).code);
+          m.ack();
+          continue;
+        }
+        this.jobs.push(job);
+        await publishResult(this.js, this.act(job));
+        m.ack();
+      }
+    })();
+    let seq = 0;
+    const beat = setInterval(() => {
+      const hb = {
+        v: 1,
+        host,
+        at: new Date().toISOString(),
+        seq: seq++,
+        executor: { id: `standin-${host}`, mode: "pool", version: "0" },
+        uptimeS: 1,
+      };
+      this.nc.publish(subjects.heartbeat(host), JSON.stringify(hb));
+    }, 100);
+    this.stops.push(async () => {
+      clearInterval(beat);
+      await msgs.close();
+      await loop.catch(() => {});
+      await this.jsm.consumers.delete(JOBS_STREAM, jobConsumerName(host)).catch(() => {});
+    });
+  }
+
+  private act(job: Job): Result {
+    const live = this.live.get(job.host) ?? emptyHostState();
+    const base = {
+      v: 1 as const,
+      jobId: job.jobId,
+      host: job.host,
+      rolloutId: job.rolloutId,
+      planHash: job.planHash,
+      kind: job.kind,
+      ops: [],
+      at: new Date().toISOString(),
+      durationMs: 1,
+    };
+    if (job.kind === "apply") {
+      const ops = diff(job.payload.desired, live);
+      if (ops.length === 0) return { ...base, status: "unchanged" };
+      this.snapshots.set(job.jobId, live);
+      this.live.set(job.host, applyOps(live, ops));
+      this.applies.set(job.host, (this.applies.get(job.host) ?? 0) + 1);
+      return { ...base, status: "applied", ops };
+    }
+    if (job.kind === "confirm") return { ...base, status: "confirmed" };
+    if (job.kind === "revert") {
+      const snap = this.snapshots.get(job.payload.applyJobId);
+      if (snap) this.live.set(job.host, snap);
+      return { ...base, status: "reverted" };
+    }
+    return { ...base, status: "observed" };
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.stops.splice(0)) await s();
+  }
+}
+
+const tag = randomBytes(3).toString("hex");
+const hosts = Array.from({ length: 6 }, (_, i) => `pn-${tag}-h${i + 1}`);
+const desired = (): HostState => ({
+  ...emptyHostState(),
+  links: [{ kind: "bridge", name: "brfn1", up: true, alias: ownerAlias("Bridge", "brfn1") }],
+});
+const keys = generateJobKeyPair();
+const queueName = `rollouts-nats-test-${tag}`;
+const rolloutIds: string[] = [];
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+let fleet: JetStreamFleet;
+let book: HeartbeatBook;
+let stopHeartbeats: () => Promise<void>;
+const redisConns: Redis[] = [];
+
+async function redisConn(): Promise<Redis> {
+  const r = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: null, lazyConnect: true });
+  await r.connect();
+  redisConns.push(r);
+  return r;
+}
+
+async function plannerRunner(signal?: AbortSignal): Promise<RolloutRunner> {
+  const r = new RolloutRunner({
+    redis: await redisConn(),
+    bullConnection: await redisConn(),
+    dispatcher: new NatsDispatcher({ js, signingKey: keys.privateKey, issuer: `planner-test-${tag}` }),
+    gates: new HeartbeatGates(book, 2_000),
+    audit: new NatsAuditSink(js),
+    queueName,
+    pollMs: 20,
+    gatePollMs: 50,
+    jobLockMs: 1_000,
+    stalledIntervalMs: 300,
+    ...(signal ? { signal } : {}),
+  });
+  r.start();
+  return r;
+}
+
+const policy = RolloutPolicySpecSchema.parse({
+  waves: [{ hosts: 1 }, { percent: 50 }, { percent: 100 }],
+  maxUnavailable: 2,
+  soak: "0s",
+  confirmTimeout: "20s",
+});
+
+async function until<T>(
+  what: string,
+  f: () => Promise<T | undefined> | T | undefined,
+  ms = 30_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function ended(r: RolloutRunner, id: string) {
+  return until(`rollout ${id} to end`, async () => {
+    const { state } = await r.store.load(id);
+    return ["succeeded", "failed", "rolled_back", "aborted"].includes(state.status) ? state : undefined;
+  });
+}
+
+beforeAll(async () => {
+  const logger = createLogger({ level: "silent", serviceName: "planner-test" });
+  nc = await connectNats(loadConfig({ NATS_URL: "nats://127.0.0.1:4222" }), { logger });
+  ({ js, jsm } = await connectJetStream(nc));
+  for (const cfg of streamConfigs) await ensureStream(jsm, cfg as never);
+  fleet = new JetStreamFleet(nc, js, jsm, keys.publicKey);
+  for (const h of hosts) await fleet.serve(h);
+  book = new HeartbeatBook();
+  stopHeartbeats = followHeartbeats(nc, book);
+});
+
+afterAll(async () => {
+  await fleet?.stop();
+  await stopHeartbeats?.();
+  const r = await redisConn();
+  const runner = new RolloutRunner({
+    redis: r,
+    bullConnection: r,
+    dispatcher: new NatsDispatcher({ js, signingKey: keys.privateKey, issuer: "x" }),
+    gates: new HeartbeatGates(book),
+    queueName,
+  });
+  await runner.queue.obliterate({ force: true });
+  await runner.queue.close();
+  for (const id of rolloutIds) await runner.store.remove(id);
+  await r.del(redisKeys.plan(`plan-${tag}`), ...hosts.map((h) => redisKeys.hostLock(h)));
+  for (const c of redisConns) c.disconnect();
+  await nc?.close();
+});
+
+describe("rollout over real NATS JetStream (signed jobs, results and audit in FLEET_EVENTS)", () => {
+  it("rolls out in waves gated by heartbeats; the audit stream tells the story; a re-publish is dropped", async () => {
+    await until("heartbeats", () => (hosts.every((h) => book.lastSeen(h) !== undefined) ? true : undefined));
+    const r = await plannerRunner();
+    const id = `r-${tag}-a`;
+    rolloutIds.push(id);
+    await r.submit({
+      rolloutId: id,
+      planHash: `plan-${tag}`,
+      desired: Object.fromEntries(hosts.map((h) => [h, desired()])),
+      hosts: hosts.map((name) => ({ name, labels: {} })),
+      policy,
+      by: "tester",
+    });
+    const end = await ended(r, id);
+    expect(end.status).toBe("succeeded");
+    for (const h of hosts) {
+      expect(fleet.applies.get(h), h).toBe(1);
+      expect(diff(desired(), fleet.live.get(h) as HostState)).toEqual([]);
+    }
+    expect(fleet.refused).toEqual([]);
+    const applyJobs = fleet.jobs.filter((j) => j.rolloutId === id && j.kind === "apply");
+    expect(applyJobs).toHaveLength(hosts.length);
+    expect(applyJobs[0]?.kind === "apply" && applyJobs[0].payload.confirmTimeoutMs).toBe(20_000);
+
+    // the audit log, read back from FLEET_EVENTS
+    const c = await js.consumers.get(EVENTS_STREAM, { filter_subjects: subjects.rolloutEvents(id) });
+    const actions: string[] = [];
+    for (;;) {
+      const m = await c.next({ expires: 1_000 });
+      if (!m) break;
+      const ev = parseMessage(AuditEventSchema, m.data);
+      if (ev.ok) actions.push(ev.value.action);
+    }
+    expect(actions[0]).toBe("rollout.pending");
+    expect(actions).toContain("rollout.running");
+    expect(actions.filter((a) => a === "host.confirmed")).toHaveLength(hosts.length);
+    expect(actions.at(-1)).toBe("rollout.succeeded");
+
+    // publishing the same jobId again (a resumed planner) is dropped by the stream
+    const before = fleet.jobs.length;
+    const first = applyJobs[0] as Job & { kind: "apply" };
+    await new NatsDispatcher({ js, signingKey: keys.privateKey, issuer: "again" }).dispatch({
+      kind: "apply",
+      rolloutId: id,
+      planHash: first.planHash,
+      host: first.host,
+      wave: 0,
+      jobId: first.jobId,
+      desired: desired(),
+      confirmTimeoutMs: 20_000,
+    });
+    await new Promise((res) => setTimeout(res, 500));
+    expect(fleet.jobs.length).toBe(before);
+    await r.close(true);
+  });
+
+  it("a planner killed mid-rollout resumes on another and no host applies twice", async () => {
+    const kill = new AbortController();
+    const a = await plannerRunner(kill.signal);
+    const id = `r-${tag}-b`;
+    rolloutIds.push(id);
+    const other = (): HostState => ({
+      ...emptyHostState(),
+      links: [{ kind: "bridge", name: "brfn2", up: true, alias: ownerAlias("Bridge", "brfn2") }],
+    });
+    await a.submit({
+      rolloutId: id,
+      planHash: `plan-${tag}`,
+      desired: Object.fromEntries(hosts.map((h) => [h, other()])),
+      hosts: hosts.map((name) => ({ name, labels: {} })),
+      policy,
+    });
+    const appliesBefore = new Map(fleet.applies);
+    await until("wave 1 applying", () =>
+      fleet.jobs.filter((j) => j.rolloutId === id && j.kind === "apply").length >= 2 ? true : undefined,
+    );
+    kill.abort();
+    await a.close(true);
+    const b = await plannerRunner();
+    const end = await ended(b, id);
+    expect(end.status).toBe("succeeded");
+    for (const h of hosts) {
+      expect((fleet.applies.get(h) ?? 0) - (appliesBefore.get(h) ?? 0), h).toBe(1);
+      expect(diff(other(), fleet.live.get(h) as HostState)).toEqual([]);
+    }
+    const jobIds = fleet.jobs.filter((j) => j.rolloutId === id).map((j) => j.jobId);
+    expect(new Set(jobIds).size).toBe(jobIds.length);
+    await b.close(true);
+  });
+});

@@ -1,0 +1,162 @@
+/**
+ * The NATS JetStream side of the runner: jobs out, results and audit in the event log,
+ * heartbeats in.
+ *
+ * Design: every job is a signed envelope (Ed25519, libs/protocol) published to
+ * `fleet.v1.jobs.<host>` with `Nats-Msg-Id = jobId` through the runtime's durable publish
+ * (retries across reconnects; a repeat within the stream's duplicate window is dropped,
+ * and an executor refuses a jobId it has seen as a replay). Results are read from the
+ * FLEET_EVENTS stream with an ordered consumer starting at the rollout's creation time, so
+ * a planner that restarts sees every result produced while it was down; the state machine
+ * ignores the ones it already has. Audit events go to `fleet.v1.events.rollout.<id>.<scope>`.
+ */
+import type { KeyObject } from "node:crypto";
+import {
+  type AuditEvent,
+  AuditEventSchema,
+  DEFAULT_JOB_TTL_MS,
+  EVENTS_STREAM,
+  encodeMessage,
+  HeartbeatSchema,
+  type Job,
+  jobPublication,
+  messageIds,
+  newJob,
+  parseMessage,
+  ResultSchema,
+  signJob,
+  subjects,
+} from "@fleetnet/protocol";
+import { type JetStreamClient, type NatsConnection, publishDurably } from "@fleetnet/runtime";
+import type {
+  DispatchRequest,
+  DispatchResult,
+  HeartbeatBook,
+  HostDispatcher,
+  ResultSubscription,
+} from "./dispatch.js";
+import type { AuditSink } from "./runner.js";
+
+/** Options of {@link NatsDispatcher}. */
+export interface NatsDispatcherOptions {
+  js: JetStreamClient;
+  /** The planner's Ed25519 job-signing key. */
+  signingKey: KeyObject;
+  /** This planner instance (the jobs' `issuer`). */
+  issuer: string;
+  /** How long a job stays valid after it is issued (ms, default protocol's `DEFAULT_JOB_TTL_MS`). */
+  jobTtlMs?: number;
+  clock?: () => number;
+}
+
+/** Build the (unsigned) job envelope of a dispatch request (protocol's `newJob`). */
+export function jobEnvelope(req: DispatchRequest, issuer: string, now: number, ttlMs: number): Job {
+  const base = {
+    jobId: req.jobId,
+    host: req.host,
+    rolloutId: req.rolloutId,
+    planHash: req.planHash,
+    issuer,
+    now,
+    ttlMs,
+  };
+  switch (req.kind) {
+    case "apply":
+      if (!req.desired || req.confirmTimeoutMs === undefined)
+        throw new TypeError(`apply job ${req.jobId} needs desired state and confirmTimeoutMs`);
+      return newJob({
+        ...base,
+        kind: "apply",
+        payload: { desired: req.desired, confirmTimeoutMs: req.confirmTimeoutMs, wave: req.wave },
+      });
+    case "confirm":
+      return newJob({ ...base, kind: "confirm", payload: { applyJobId: req.applyJobId ?? "" } });
+    case "revert":
+      return newJob({
+        ...base,
+        kind: "revert",
+        payload: { applyJobId: req.applyJobId ?? "", reason: (req.reason ?? "rollback").slice(0, 1024) },
+      });
+  }
+}
+
+/** Dispatch over NATS JetStream (FLEET_JOBS out, FLEET_EVENTS results in). */
+export class NatsDispatcher implements HostDispatcher {
+  private readonly ttl: number;
+  private readonly clock: () => number;
+
+  constructor(private readonly o: NatsDispatcherOptions) {
+    this.ttl = o.jobTtlMs ?? DEFAULT_JOB_TTL_MS;
+    this.clock = o.clock ?? Date.now;
+  }
+
+  async dispatch(req: DispatchRequest): Promise<void> {
+    const signed = signJob(jobEnvelope(req, this.o.issuer, this.clock(), this.ttl), this.o.signingKey);
+    const { subject, payload, msgID } = jobPublication(signed);
+    await publishDurably(this.o.js, subject, payload, { msgID });
+  }
+
+  async results(
+    rolloutId: string,
+    sinceMs: number,
+    onResult: (r: DispatchResult) => void,
+  ): Promise<ResultSubscription> {
+    const consumer = await this.o.js.consumers.get(EVENTS_STREAM, {
+      filter_subjects: subjects.allHostEvents("result"),
+      deliver_policy: "by_start_time",
+      opt_start_time: new Date(sinceMs).toISOString(),
+    });
+    const messages = await consumer.consume();
+    const done = (async () => {
+      for await (const m of messages) {
+        const parsed = parseMessage(ResultSchema, m.data, { what: "result" });
+        if (!parsed.ok) continue;
+        const r = parsed.value;
+        if (r.rolloutId !== rolloutId || r.status === "observed") continue;
+        onResult({
+          rolloutId: r.rolloutId,
+          host: r.host,
+          jobId: r.jobId,
+          status: r.status,
+          ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}),
+        });
+      }
+    })();
+    return {
+      close: async () => {
+        await messages.close();
+        await done.catch(() => {});
+      },
+    };
+  }
+}
+
+/** Audit events to the FLEET_EVENTS stream, de-duplicated by event id. */
+export class NatsAuditSink implements AuditSink {
+  constructor(private readonly js: JetStreamClient) {}
+
+  async publish(event: AuditEvent): Promise<void> {
+    const scope = event.action.split(".")[0] as string;
+    const subject = event.target.rolloutId
+      ? subjects.rolloutEvent(event.target.rolloutId, scope)
+      : subjects.plannerEvent(scope);
+    await publishDurably(this.js, subject, encodeMessage(AuditEventSchema, event, "audit event"), {
+      msgID: messageIds.audit(event),
+    });
+  }
+}
+
+/** Feed every heartbeat on `fleet.v1.heartbeat.*` into `book`. Returns a stop function. */
+export function followHeartbeats(nc: NatsConnection, book: HeartbeatBook): () => Promise<void> {
+  const sub = nc.subscribe(subjects.allHeartbeats());
+  const done = (async () => {
+    for await (const m of sub) {
+      const hb = parseMessage(HeartbeatSchema, m.data, { what: "heartbeat" });
+      if (hb.ok) book.record(hb.value);
+    }
+  })();
+  return async () => {
+    await sub.drain();
+    await done;
+  };
+}
