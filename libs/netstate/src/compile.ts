@@ -48,6 +48,7 @@ import {
   type Link,
   MAIN_TABLE,
   type ManagedFile,
+  markCanonical,
   ORDER,
   ownerAlias,
   type Port,
@@ -85,8 +86,25 @@ export interface CompileResult {
 
 /** Address of an inventory host's underlay without prefix length. */
 export function underlayIp(h: InventoryHost): string {
-  const p = parseCidr(h.underlay.address);
-  return p ? formatIp(p) : (h.underlay.address.split("/")[0] ?? h.underlay.address);
+  const text = h.underlay.address;
+  let ip = underlayCache.get(text);
+  if (ip === undefined) {
+    const slash = text.indexOf("/");
+    // Validated IPv4 text (no leading zeros) is already canonical; anything else is reformatted.
+    if (/^[0-9.]+$/.test(text.slice(0, slash))) ip = text.slice(0, slash);
+    else {
+      const p = parseCidr(text);
+      ip = p ? formatIp(p) : (text.split("/")[0] ?? text);
+    }
+    underlayCache.set(text, ip);
+  }
+  return ip;
+}
+/** Canonical underlay IPs by address text (bounded: cleared when large). */
+const underlayCache = new Map<string, string>();
+const UNDERLAY_CACHE_MAX = 100_000;
+function trimUnderlayCache(): void {
+  if (underlayCache.size > UNDERLAY_CACHE_MAX) underlayCache.clear();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -242,7 +260,7 @@ function finish(b: Builder): HostState {
     fdb = [];
     for (const l of lists) for (const e of l.entries) fdb.push(e);
   }
-  return {
+  return markCanonical({
     links: [...b.links.values()].map((x) => x.link).sort(ORDER.links),
     ports: b.ports.sort(ORDER.ports),
     addresses: b.addresses.sort(ORDER.addresses),
@@ -251,12 +269,22 @@ function finish(b: Builder): HostState {
     sysctls: [...b.sysctls.values()].map((x) => x.s).sort(ORDER.sysctls),
     files: b.files.sort(ORDER.files),
     services: b.services.sort(ORDER.services),
-  };
+  });
 }
 
 // ---------------------------------------------------------------------------------------
 // compile
 // ---------------------------------------------------------------------------------------
+
+/** Options of {@link compile}. */
+export interface CompileOptions {
+  /**
+   * The previous compile's states. Objects that compile to the same value are reused from
+   * it (FDB entries), so that `diff` against a converged fleet compares them by identity:
+   * the fast path for "one host joins a 1000-host overlay".
+   */
+  previous?: ReadonlyMap<string, HostState>;
+}
 
 /**
  * Desired state per host. `allocations` (from the previous plan) keeps IPAM stable.
@@ -267,8 +295,10 @@ export function compile(
   inventory: Inventory,
   intents: readonly Intent[],
   allocations?: Allocations,
+  opts: CompileOptions = {},
 ): CompileResult {
   const hosts = inventory.spec.hosts;
+  trimUnderlayCache();
   const builders = new Map<string, Builder>();
   for (const h of hosts) {
     builders.set(h.name, {
@@ -308,7 +338,8 @@ export function compile(
 
   for (const i of ofKind("Bridge")) compileBridge(i, selectHosts(i.spec.hosts, hosts), builder, pool);
   for (const i of ofKind("Vlan")) compileVlan(i, selectHosts(i.spec.hosts, hosts), builder, pool);
-  for (const i of ofKind("VxlanOverlay")) compileVxlan(i, selectHosts(i.spec.hosts, hosts), builder, pool);
+  for (const i of ofKind("VxlanOverlay"))
+    compileVxlan(i, selectHosts(i.spec.hosts, hosts), builder, pool, opts.previous);
   for (const i of ofKind("EcmpRoute")) compileEcmp(i, selectHosts(i.spec.hosts, hosts), builder);
   for (const i of ofKind("SysctlBaseline")) compileSysctl(i, selectHosts(i.spec.hosts, hosts), builder);
   compileBgp(ofKind("BgpMultipath"), hosts, builder, allocations, out);
@@ -359,6 +390,7 @@ function compileVxlan(
   members: InventoryHost[],
   builder: (n: string) => Builder,
   pool: PoolFn,
+  previous: ReadonlyMap<string, HostState> | undefined,
 ) {
   const s = i.spec;
   const alias = ownerAlias(i.kind, i.metadata.name);
@@ -366,10 +398,12 @@ function compileVxlan(
   // One shared FDB entry per member, sorted by dst (canonical order within the device).
   let shared: { host: string; entry: FdbEntry }[] = [];
   if (s.replication.mode === "unicast") {
-    shared = members.map((h) => ({
-      host: h.name,
-      entry: { dev: s.device, mac: ZERO_MAC, dst: underlayIp(h) },
-    }));
+    const reuse = previousFdb(previous, members, s.device);
+    const entry = (dst: string): FdbEntry => {
+      const e = reuse.get(dst);
+      return e && e.mac === ZERO_MAC ? e : { dev: s.device, mac: ZERO_MAC, dst };
+    };
+    shared = members.map((h) => ({ host: h.name, entry: entry(underlayIp(h)) }));
     shared.sort((a, b) => (a.entry.dst < b.entry.dst ? -1 : a.entry.dst > b.entry.dst ? 1 : 0));
   }
   const entries = shared.map((x) => x.entry);
@@ -407,6 +441,35 @@ function compileVxlan(
     const a = addrs?.[h.name];
     if (a) b.addresses.push({ dev: s.bridge, address: a });
   }
+}
+
+/**
+ * FDB entries of device `dev` in the previous states, by dst. Two members' lists together
+ * hold every member's entry (each list lacks only its own host's).
+ */
+function previousFdb(
+  previous: ReadonlyMap<string, HostState> | undefined,
+  members: readonly InventoryHost[],
+  dev: string,
+): Map<string, FdbEntry> {
+  const out = new Map<string, FdbEntry>();
+  if (!previous) return out;
+  let seen = 0;
+  for (const m of members) {
+    const st = previous.get(m.name);
+    if (!st) continue;
+    let found = false;
+    for (const e of st.fdb) {
+      if (e.dev !== dev) {
+        if (found) break;
+        continue;
+      }
+      found = true;
+      if (!out.has(e.dst)) out.set(e.dst, e);
+    }
+    if (found && ++seen >= 2) break;
+  }
+  return out;
 }
 
 /** Routing table id of an EcmpRoute (`main` = 254). */

@@ -190,6 +190,20 @@ function fileBody(f: ManagedFile): Omit<ManagedFile, "path"> {
   return b;
 }
 
+/**
+ * `fdb.append` ops are shared per (immutable, often shared) FDB entry object: a full mesh of
+ * N hosts then allocates N ops instead of N·(N−1). Ops are treated as immutable.
+ */
+const appendOps = new WeakMap<FdbEntry, Op>();
+function appendOpOf(d: FdbEntry): Op {
+  let op = appendOps.get(d);
+  if (!op) {
+    op = { op: "fdb.append", dev: d.dev, mac: d.mac, dst: d.dst };
+    appendOps.set(d, op);
+  }
+  return op;
+}
+
 /** IPv6 link-local addresses are the kernel's, never fleetnet's. */
 function isLinkLocal(a: Address): boolean {
   return /^fe[89ab][0-9a-f]:/i.test(a.address);
@@ -309,7 +323,10 @@ export function diff(desiredIn: HostState, observedIn: HostState): Op[] {
     },
   );
   aLinkSet.sort((a, b) => byDepthAsc(desDepth)(nameOf(a), nameOf(b)));
-  dLinkSet.push(...[...releasedSlaves, ...portDel].sort((a, b) => -cmpName(nameOf(a), nameOf(b))));
+  pushAll(
+    dLinkSet,
+    [...releasedSlaves, ...portDel].sort((a, b) => -cmpName(nameOf(a), nameOf(b))),
+  );
 
   // ---- addresses -------------------------------------------------------------------------
   const addrDel: Op[] = [];
@@ -325,7 +342,7 @@ export function diff(desiredIn: HostState, observedIn: HostState): Op[] {
       aAddr.push({ op: "addr.add", dev: d.dev, address: d.address });
     },
   );
-  dAddr.push(...addrDel.reverse());
+  pushAll(dAddr, addrDel.reverse());
 
   // ---- routes ----------------------------------------------------------------------------
   const routeDel: Op[] = [];
@@ -341,24 +358,12 @@ export function diff(desiredIn: HostState, observedIn: HostState): Op[] {
       if (!sameRoute(d, o)) aRoute.push({ op: "route.replace", ...d, previous: o });
     },
   );
-  dRoute.push(...routeDel.reverse());
+  pushAll(dRoute, routeDel.reverse());
 
   // ---- FDB -------------------------------------------------------------------------------
-  const fdbDel: Op[] = [];
-  const obsFdb = observed.fdb.filter((f) => ownedDevs.has(f.dev) || gone.has(f.dev));
-  mergeJoin(
-    desired.fdb,
-    obsFdb.length === observed.fdb.length ? observed.fdb : obsFdb,
-    ORDER.fdb,
-    (d: FdbEntry) => aFdb.push({ op: "fdb.append", dev: d.dev, mac: d.mac, dst: d.dst }),
-    (o: FdbEntry) => fdbDel.push({ op: "fdb.del", dev: o.dev, mac: o.mac, dst: o.dst }),
-    (d, o) => {
-      if (!gone.has(o.dev)) return;
-      fdbDel.push({ op: "fdb.del", dev: o.dev, mac: o.mac, dst: o.dst });
-      aFdb.push({ op: "fdb.append", dev: d.dev, mac: d.mac, dst: d.dst });
-    },
-  );
-  dFdb.push(...fdbDel.reverse());
+  // Hot path of a full mesh (~N FDB entries per host): merge-joined inline.
+  const obsFdb = ownedRuns(observed.fdb, (dev) => ownedDevs.has(dev) || gone.has(dev));
+  diffFdb(desired.fdb, obsFdb, gone, aFdb, dFdb);
 
   // ---- sysctls ---------------------------------------------------------------------------
   const sysDel: Op[] = [];
@@ -400,7 +405,7 @@ export function diff(desiredIn: HostState, observedIn: HostState): Op[] {
       });
     },
   );
-  dSysctl.push(...sysDel.reverse());
+  pushAll(dSysctl, sysDel.reverse());
 
   // ---- files -----------------------------------------------------------------------------
   const fileDel: Op[] = [];
@@ -414,7 +419,7 @@ export function diff(desiredIn: HostState, observedIn: HostState): Op[] {
       if (!sameFile(d, o)) aFile.push({ op: "file.write", ...d, previous: fileBody(o) });
     },
   );
-  dFile.push(...fileDel.reverse());
+  pushAll(dFile, fileDel.reverse());
 
   // ---- services --------------------------------------------------------------------------
   const svcDel: Op[] = [];
@@ -457,12 +462,79 @@ export function diff(desiredIn: HostState, observedIn: HostState): Op[] {
       }
     },
   );
-  dService.push(...svcDel.reverse());
+  pushAll(dService, svcDel.reverse());
 
-  const out: Op[] = [];
-  for (const group of del) for (const op of group) out.push(op);
-  for (const group of add) for (const op of group) out.push(op);
-  return out;
+  return ([] as Op[]).concat(...del, ...add);
+}
+
+/**
+ * FDB merge-join (the hot path of a full mesh, ~N entries per host), kept small so that the
+ * engine optimizes it on its own: appends to `adds`, and deletes (reverse order) to `dels`.
+ */
+function diffFdb(
+  desFdb: readonly FdbEntry[],
+  obsFdb: readonly FdbEntry[],
+  gone: ReadonlySet<string>,
+  adds: Op[],
+  dels: Op[],
+): void {
+  if (obsFdb.length === 0) {
+    for (let i = 0; i < desFdb.length; i++) adds.push(appendOpOf(desFdb[i] as FdbEntry));
+    return;
+  }
+  const fdbDel: Op[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < desFdb.length && j < obsFdb.length) {
+    const x = desFdb[i] as FdbEntry;
+    const y = obsFdb[j] as FdbEntry;
+    const c = x === y ? 0 : ORDER.fdb(x, y);
+    if (c < 0) {
+      adds.push(appendOpOf(x));
+      i++;
+    } else if (c > 0) {
+      fdbDel.push({ op: "fdb.del", dev: y.dev, mac: y.mac, dst: y.dst });
+      j++;
+    } else {
+      if (gone.has(y.dev)) {
+        fdbDel.push({ op: "fdb.del", dev: y.dev, mac: y.mac, dst: y.dst });
+        adds.push(appendOpOf(x));
+      }
+      i++;
+      j++;
+    }
+  }
+  for (; i < desFdb.length; i++) adds.push(appendOpOf(desFdb[i] as FdbEntry));
+  for (; j < obsFdb.length; j++) {
+    const y = obsFdb[j] as FdbEntry;
+    fdbDel.push({ op: "fdb.del", dev: y.dev, mac: y.mac, dst: y.dst });
+  }
+  pushAll(dels, fdbDel.reverse());
+}
+
+/**
+ * The FDB entries whose device passes `keep`, testing each run of one device once (entries
+ * are sorted by device). Returns `fdb` itself when every entry is kept.
+ */
+function ownedRuns(fdb: readonly FdbEntry[], keep: (dev: string) => boolean): readonly FdbEntry[] {
+  let out: FdbEntry[] | undefined;
+  let dev: string | undefined;
+  let ok = true;
+  for (let i = 0; i < fdb.length; i++) {
+    const e = fdb[i] as FdbEntry;
+    if (e.dev !== dev) {
+      dev = e.dev;
+      ok = keep(dev);
+    }
+    if (ok) out?.push(e);
+    else if (!out) out = fdb.slice(0, i);
+  }
+  return out ?? fdb;
+}
+
+/** Append all of `src` to `target` (no spread: arrays may hold millions of ops). */
+function pushAll<T>(target: T[], src: readonly T[]): void {
+  for (let i = 0; i < src.length; i++) target.push(src[i] as T);
 }
 
 function nameOf(op: Op): { name: string } {

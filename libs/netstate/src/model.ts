@@ -272,12 +272,26 @@ function sortedIfNeeded<T>(xs: readonly T[], cmp: (a: T, b: T) => number): T[] {
   return xs as T[];
 }
 
+/** States known to be in canonical order (outputs of compile/applyOps/normalize). */
+const canonicalStates = new WeakSet<HostState>();
+
+/**
+ * Record that `s` is already in canonical order, so {@link normalizeHostState} returns it
+ * as is. Only for producers that guarantee the order (compile); states are immutable.
+ */
+export function markCanonical(s: HostState): HostState {
+  canonicalStates.add(s);
+  return s;
+}
+
 /**
  * The state with every collection in canonical order (arrays already in order are reused,
- * so this is O(n) for `compile` output). Does not deduplicate.
+ * so this is O(n); states from `compile`/`applyOps` are returned at once). Does not
+ * deduplicate.
  */
 export function normalizeHostState(s: HostState): HostState {
-  return {
+  if (canonicalStates.has(s)) return s;
+  return markCanonical({
     links: sortedIfNeeded(s.links, ORDER.links),
     ports: sortedIfNeeded(s.ports, ORDER.ports),
     addresses: sortedIfNeeded(s.addresses, ORDER.addresses),
@@ -286,5 +300,5 @@ export function normalizeHostState(s: HostState): HostState {
     sysctls: sortedIfNeeded(s.sysctls, ORDER.sysctls),
     files: sortedIfNeeded(s.files, ORDER.files),
     services: sortedIfNeeded(s.services, ORDER.services),
-  };
+  });
 }
