@@ -10,7 +10,7 @@
  * `prefix bytes ‖ key ‖ crc16-xmodem(prefix ‖ key) little-endian`; a public user key has
  * the one prefix byte 20<<3, a seed the two bytes that spell `SU` in base32.
  */
-import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { FleetnetError, ProtocolErrorCodes } from "./errors.js";
 
 const PREFIX_SEED = 18 << 3; // 'S'
@@ -104,9 +104,14 @@ export interface UserNkey {
   seed: string;
 }
 
-/** A fresh NATS user nkey (32 random bytes from the CSPRNG as the Ed25519 seed). */
+/** A fresh NATS user nkey (an Ed25519 key pair from node:crypto). */
 export function generateUserNkey(): UserNkey {
-  return userNkeyFromRawSeed(randomBytes(32));
+  const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+  const seed = Buffer.from(jwk.d ?? "", "base64url");
+  const pub = Buffer.from(jwk.x ?? "", "base64url");
+  if (seed.length !== 32 || pub.length !== 32)
+    throw new Error("node:crypto returned an Ed25519 key of unexpected size");
+  return { publicKey: encodePublic(pub), seed: encodeSeed(seed) };
 }
 
 function userNkeyFromRawSeed(seed: Uint8Array): UserNkey {

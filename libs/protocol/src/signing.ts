@@ -115,11 +115,21 @@ export function loadPublicKey(path: string): KeyObject {
   return publicKeyFromPem(readKeyFile(path), path);
 }
 
-/** Fingerprint of a public key: the first 16 bytes of SHA-256 over its SPKI DER, in hex. */
+const keyIds = new WeakMap<KeyObject, string>();
+
+/**
+ * Fingerprint of a public key (or of a private key's public half): the first 16 bytes of
+ * SHA-256 over its SPKI DER, in hex. Cached per KeyObject (it is on every sign/verify).
+ */
 export function publicKeyId(key: KeyObject): string {
-  const pub = key.type === "private" ? createPublicKey(key) : key;
-  const der = pub.export({ type: "spki", format: "der" });
-  return createHash("sha256").update(der).digest("hex").slice(0, 32);
+  let id = keyIds.get(key);
+  if (id === undefined) {
+    const pub = key.type === "private" ? createPublicKey(key) : key;
+    const der = pub.export({ type: "spki", format: "der" });
+    id = createHash("sha256").update(der).digest("hex").slice(0, 32);
+    keyIds.set(key, id);
+  }
+  return id;
 }
 
 /** A fresh random nonce for a job (128 bits, base64url). */
