@@ -888,6 +888,33 @@ describe("validation rules (table)", () => {
     expect(r.errors[0]?.message).toContain("(allowed: driver, namespace)");
   });
 
+  it.each([
+    [
+      "{hosts: {names: [h001]}, asn: 1, peers: [{address: 10.250.0.11}]}",
+      "MISSING_FIELD",
+      "spec.peers[0].remoteAs",
+      "is missing",
+    ],
+    [
+      "{hosts: {names: [h001]}, asn: 1, peers: [{hosts: {names: [s001]}, remoteAs: 3}]}",
+      "UNKNOWN_FIELD",
+      "spec.peers[0].remoteAs",
+      "this form",
+    ],
+    ["{hosts: {nmes: [h001]}, asn: 1, peers: []}", "BAD_SELECTOR", "spec.hosts", 'did you mean "names"'],
+    ["{asn: 1, peers: []}", "MISSING_FIELD", "spec.hosts", "is missing"],
+    ["{hosts: {names: [h001]}, asn: {pool: 5}, peers: []}", "WRONG_TYPE", "spec.asn.pool", "got 5"],
+  ])("union error for %s is %s at %s", (spec, code, path, text) => {
+    const r = validateText([INV, doc("BgpMultipath", "b", spec)].join("---\n"), "t.yaml");
+    expect(r.errors.map((e) => [e.code, e.path])).toEqual([[code, path]]);
+    expect(r.errors[0]?.message).toContain(text);
+  });
+
+  it("a binary document is not a mapping", () => {
+    const r = validateText(`${INV}---\n!!binary aGVsbG8=\n`, "t.yaml");
+    expect(r.errors.map((e) => [e.code, e.document])).toEqual([["NOT_A_MAPPING", 2]]);
+  });
+
   it("narrows union errors to the branch the author meant", () => {
     const r = validateText(
       [INV, doc("Bridge", "b", "{hosts: {names: [h001, 7]}, name: br0}")].join("---\n"),

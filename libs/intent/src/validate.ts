@@ -65,8 +65,11 @@ interface Problem {
   message: string;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> => {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
 
 /** Short, safe rendering of a value for messages. */
 function show(v: unknown): string {
@@ -128,14 +131,18 @@ function unionForm(path: readonly PropertyKey[], input: unknown): { code: ErrorC
   return { code: "WRONG_TYPE", expected: "one of the allowed forms" };
 }
 
-/** How badly a union branch misses a mapping input (0 = it is the branch the author meant). */
+/**
+ * How badly a union branch misses a mapping input: missing required keys and foreign keys
+ * count; a wrong shape is infinite. The unique best branch is the one the author meant.
+ */
 function branchScore(issues: readonly Issue[]): number {
   let score = 0;
   for (const i of issues) {
     if (i.path.length === 0 && (i.code === "invalid_type" || i.code === "invalid_union"))
       return Number.POSITIVE_INFINITY;
     if (i.path.length === 0 && i.code === "unrecognized_keys") score += i.keys.length;
-    else if (i.path.length === 1 && i.code === "invalid_type" && i.input === undefined) score += 1;
+    else if (i.path.length === 1 && i.input === undefined)
+      score += 1; // a required key is missing
     else if (i.path.length === 1 && i.code === "invalid_value") score += 1;
   }
   return score;
@@ -191,6 +198,19 @@ function translate(
           kind !== undefined && kind in KIND_SCHEMAS
             ? allowedFields(KIND_SCHEMAS[kind as Kind], path, root)
             : [];
+        if (allowed.includes(key)) {
+          // Allowed in another form of a union (e.g. `remoteAs` next to a `{hosts}` peer).
+          out.push({
+            path: [...path, key],
+            code: "UNKNOWN_FIELD",
+            message: `field ${JSON.stringify(key)} does not belong to this form of ${p === "" ? "the document" : p} (it has: ${
+              Object.keys(isPlainObject(issue.input) ? issue.input : {})
+                .filter((k) => !issue.keys.includes(k))
+                .join(", ") || "nothing else"
+            })`,
+          });
+          continue;
+        }
         const guess = closestField(key, allowed);
         const hint =
           (guess !== undefined ? ` — did you mean ${JSON.stringify(guess)}?` : "") +
@@ -240,6 +260,10 @@ function translate(
       return;
     case "invalid_union": {
       const input = issue.input;
+      if (input === undefined) {
+        out.push({ path, code: "MISSING_FIELD", message: `required field ${p} is missing` });
+        return;
+      }
       const disc = (issue as { discriminator?: string }).discriminator;
       if (issue.errors.length === 0 || disc !== undefined) {
         // A discriminated union whose discriminator value matches no option.
@@ -274,14 +298,24 @@ function translate(
             ties = 1;
           } else if (s === bestScore) ties++;
         }
-        if (best && bestScore === 0 && ties === 1) {
+        if (best && ties === 1 && bestScore < Number.POSITIVE_INFINITY) {
           for (const sub of best) translate(sub, path, kind, out, root);
           return;
         }
       }
       const form = unionForm(path, input);
       const got = isPlainObject(input) ? `{${Object.keys(input).join(", ")}}` : show(input);
-      out.push({ path, code: form.code, message: `must be ${form.expected}, got ${got}` });
+      let hint = "";
+      if (isPlainObject(input) && kind !== undefined && kind in KIND_SCHEMAS) {
+        const allowed = allowedFields(KIND_SCHEMAS[kind as Kind], path, root);
+        const guesses = Object.keys(input)
+          .filter((k) => !allowed.includes(k))
+          .map((k) => [k, closestField(k, allowed)] as const)
+          .filter(([, g]) => g !== undefined);
+        if (guesses.length > 0)
+          hint = ` — did you mean ${guesses.map(([k, g]) => `${JSON.stringify(g)} for ${JSON.stringify(k)}`).join(", ")}?`;
+      }
+      out.push({ path, code: form.code, message: `must be ${form.expected}, got ${got}${hint}` });
       return;
     }
     case "custom": {
