@@ -17,7 +17,14 @@
  * None of these is retryable: the same job will be refused again.
  *
  * A refused job must not produce a `result` (a forged job could reuse a real jobId and
- * fail it); the executor reports it as an audit event `job.refused` and terminates it.
+ * fail it); the executor reports it as an audit event `job.refused` (`jobRefusedEvent`)
+ * and terminates it.
+ *
+ * Redelivery: JetStream redelivers a job whose ack did not arrive. With the in-memory cache
+ * a restarted executor has forgotten the job and runs it again (apply is idempotent: an
+ * empty diff is `unchanged`). A redelivery to the SAME process (`info.redelivered` set) of
+ * a job it already accepted is refused as `JOB_REPLAYED`: the executor should treat that as
+ * "already handled" (ack it once its result is published), not report an attack.
  */
 import {
   createHash,
