@@ -40,6 +40,7 @@ import {
   publishProgress,
   publishResult,
   type Result,
+  serviceInboxPrefix,
   signJob,
   streamConfigs,
   subjects,
@@ -406,5 +407,37 @@ describe("per-host NATS permissions (real nats-server with the generated config)
         await until(() => c.violations.some((v) => v.includes('Publish to "fleet.v1.jobs.fnp-a"'))),
       ).toBe(true);
     }
+  });
+
+  it("the operator calls the planner API (reply via allow_responses); telemetry hears heartbeats", async () => {
+    const op = await connectAs("operator");
+    const tele = await connectAs("telemetry");
+    const a = await connectAs("host-fnp-a");
+    const api = planner.nc.subscribe(subjects.api("status"), {
+      callback: (_err, msg) => msg.respond(JSON.stringify({ ok: true, from: "planner" })),
+    });
+    const beats = tele.nc.subscribe(subjects.allHeartbeats(), { max: 1 });
+    await planner.nc.flush();
+    await tele.nc.flush();
+    const reply = await op.nc.request(subjects.api("status"), JSON.stringify({}), { timeout: 3000 });
+    expect(reply.json()).toEqual({ ok: true, from: "planner" });
+    // the planner could not publish to the operator's inbox except as a reply
+    planner.nc.publish(`${serviceInboxPrefix("operator")}.x`, new Uint8Array([1]));
+    await planner.nc.flush();
+    expect(
+      await until(() => planner.violations.some((v) => v.includes('Publish to "_INBOX_OPERATOR.x"'))),
+    ).toBe(true);
+    a.nc.publish(subjects.heartbeat("fnp-a"), new Uint8Array([7]));
+    await a.nc.flush();
+    for await (const m of beats) expect(m.subject).toBe(subjects.heartbeat("fnp-a"));
+    // a host cannot call the planner API
+    a.nc.publish(subjects.api("abort"), new Uint8Array([1]));
+    await a.nc.flush();
+    expect(await until(() => a.violations.some((v) => v.includes('Publish to "fleet.v1.api.abort"')))).toBe(
+      true,
+    );
+    api.unsubscribe();
+    expect(op.violations).toEqual([]);
+    expect(tele.violations).toEqual([]);
   });
 });
