@@ -36,6 +36,11 @@ const STOP_SCRIPT =
 /** Exit 0 when the process in pid file $1 runs and is named $2. */
 const STATUS_SCRIPT =
   'p=$(cat "$1" 2>/dev/null) && [ -n "$p" ] && [ "$(cat /proc/"$p"/comm 2>/dev/null)" = "$2" ]';
+/** Wait up to 10 s until the process in pid file $1 runs and is named $2 (daemons fork). */
+const WAIT_SCRIPT =
+  'i=0; while [ $i -lt 100 ]; do p=$(cat "$1" 2>/dev/null) && [ -n "$p" ] && ' +
+  '[ "$(cat /proc/"$p"/comm 2>/dev/null)" = "$2" ] && exit 0; sleep 0.1; i=$((i+1)); done; ' +
+  'echo "$2 did not start (no live pid in $1)" >&2; exit 1';
 /** Send SIGHUP to the process in pid file $1 when it is named $2. */
 const HUP_SCRIPT = 'p=$(cat "$1") && [ "$(cat /proc/"$p"/comm 2>/dev/null)" = "$2" ] && kill -HUP "$p"';
 
@@ -118,7 +123,13 @@ class DirectServices implements ServiceManager {
         "-P",
         "0",
       ];
-      start = [["install", "-d", "-o", "frr", "-g", "frr", run], daemon("zebra"), daemon("bgpd")];
+      start = [
+        ["install", "-d", "-o", "frr", "-g", "frr", run],
+        daemon("zebra"),
+        ["sh", "-c", WAIT_SCRIPT, "sh", `${run}/zebra.pid`, "zebra"],
+        daemon("bgpd"),
+        ["sh", "-c", WAIT_SCRIPT, "sh", `${run}/bgpd.pid`, "bgpd"],
+      ];
     } else {
       start = [
         ["install", "-d", run],
@@ -137,6 +148,7 @@ class DirectServices implements ServiceManager {
           "-l",
           "-D",
         ],
+        ["sh", "-c", WAIT_SCRIPT, "sh", `${run}/keepalived.pid`, "keepalived"],
       ];
     }
     if (action === "start") return start;
