@@ -414,7 +414,9 @@ describe("per-host NATS permissions (real nats-server with the generated config)
     const tele = await connectAs("telemetry");
     const a = await connectAs("host-fnp-a");
     const api = planner.nc.subscribe(subjects.api("status"), {
-      callback: (_err, msg) => msg.respond(JSON.stringify({ ok: true, from: "planner" })),
+      callback: (_err, msg) => {
+        msg.respond(JSON.stringify({ ok: true, from: "planner" }));
+      },
     });
     const beats = tele.nc.subscribe(subjects.allHeartbeats(), { max: 1 });
     await planner.nc.flush();
