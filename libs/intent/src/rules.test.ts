@@ -910,6 +910,41 @@ describe("validation rules (table)", () => {
     expect(r.errors[0]?.message).toContain(text);
   });
 
+  it("accepts a host's own address as an ECMP nexthop (the kernel does)", () => {
+    const r = validateText(
+      [
+        INV,
+        doc(
+          "EcmpRoute",
+          "e",
+          `{hosts: ${hv}, destination: 10.252.0.0/16, nexthops: [{via: 10.250.0.2}, {via: 10.250.0.3}]}`,
+        ),
+      ].join("---\n"),
+      "t.yaml",
+    );
+    expect(r.errors).toEqual([]);
+  });
+
+  it("accepts the INTENTS.md inventory verbatim", () => {
+    const text = `apiVersion: fleetnet/v1
+kind: Inventory
+metadata: {name: lab}
+spec:
+  hosts:
+    - name: h001                       # DNS label, unique
+      labels: {rack: r1, role: hypervisor}
+      underlay: {interface: veth0, address: 10.250.0.1/16, mtu: 1500}   # VTEP / BGP source; mtu default 1500
+      transport: {driver: netns, namespace: fn-h001}                    # netns | local | ssh
+    - name: kvm-a02
+      underlay: {interface: eth0, address: 10.0.0.12/24}
+      transport: {driver: ssh, host: 10.0.0.12, port: 22, user: fleet,
+                  hostKey: "ssh-ed25519 AAAAC3...", privateKeyFile: /etc/fleetnet/id_ed25519}
+`;
+    const r = validateText(text, "t.yaml");
+    expect(r.errors).toEqual([]);
+    expect(r.inventory?.spec.hosts[1]?.underlay.mtu).toBe(1500);
+  });
+
   it("a binary document is not a mapping", () => {
     const r = validateText(`${INV}---\n!!binary aGVsbG8=\n`, "t.yaml");
     expect(r.errors.map((e) => [e.code, e.document])).toEqual([["NOT_A_MAPPING", 2]]);

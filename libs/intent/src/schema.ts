@@ -259,14 +259,16 @@ const HostnameOrIp = coded(
   { description: "IP address or DNS host name" },
 );
 
+/** Key types OpenSSH puts first on a known_hosts / .pub line. */
+const SSH_KEY_TYPE_RE =
+  /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com|rsa-sha2-(256|512)) \S+( .*)?$/;
+
 const SshHostKey = coded(
   "BAD_HOST_KEY",
   (v) =>
-    /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com|rsa-sha2-(256|512)) [A-Za-z0-9+/]+={0,2}( .*)?$/.test(
-      v,
-    )
+    SSH_KEY_TYPE_RE.test(v)
       ? undefined
-      : `host key must be "<type> <base64>" as in known_hosts (e.g. "ssh-ed25519 AAAAC3..."), got "${v.slice(0, 40)}"`,
+      : `host key must be "<type> <key>" as in known_hosts (e.g. "ssh-ed25519 AAAAC3..."), got "${v.slice(0, 40)}"`,
   { description: 'pinned host public key, "ssh-ed25519 AAAA..."' },
 );
 

@@ -721,21 +721,14 @@ export function semanticProblems(
     const dest = parseCidr(s.destination);
     for (const h of membersOf(d)) {
       const subnets = [...(ifSubnets.get(h.name)?.values() ?? [])];
-      const own = netByName.get(h.name)?.address;
       let stop = false;
       s.nexthops.forEach((nh, j) => {
         if (stop) return;
         const a = parseIp(nh.via);
         if (!a) return;
-        if (own && own.family === a.family && own.value === a.value) {
-          report(
-            d,
-            ["spec", "nexthops", j, "via"],
-            "NEXTHOP_UNREACHABLE",
-            `nexthop ${nh.via} is host ${h.name}'s own address`,
-          );
-          stop = true;
-        } else if (!subnets.some((p) => prefixContains(p, a))) {
+        // A host's own address is accepted by the kernel as a nexthop (verified with `ip route`),
+        // so only off-link gateways are refused ("Nexthop has invalid gateway").
+        if (!subnets.some((p) => prefixContains(p, a))) {
           report(
             d,
             ["spec", "nexthops", j, "via"],
