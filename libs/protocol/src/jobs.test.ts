@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   AuditEventSchema,
   FleetnetError,
+  followUpJobId,
   generateJobKeyPair,
   jobRefusedEvent,
   MemoryReplayCache,
@@ -89,5 +90,15 @@ describe("jobRefusedEvent", () => {
       details: { claimedJobId: "j-1", streamSeq: 42 },
     });
     expect(ev.target.jobId).toBeUndefined();
+  });
+});
+
+describe("followUpJobId", () => {
+  it("derives confirm/revert ids deterministically", () => {
+    expect(followUpJobId("j-1", "confirm")).toBe("j-1-c");
+    expect(followUpJobId("j-1", "revert")).toBe("j-1-r");
+    expect(followUpJobId("j-1", "revert", 3)).toBe("j-1-r3");
+    expect(() => followUpJobId("j-1", "revert", 0)).toThrow(RangeError);
+    expect(() => followUpJobId("j".repeat(127), "confirm")).toThrow(/follow-up job id/);
   });
 });

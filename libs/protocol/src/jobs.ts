@@ -108,3 +108,15 @@ export function jobRefusedEvent(info: RefusedJobInfo): AuditEvent {
     },
   };
 }
+
+/**
+ * The job id of the confirm or revert that follows apply job `applyJobId`:
+ * `<applyJobId>-c` / `-r` (`-r2`, `-r3`… for a later attempt). Deterministic, so a planner
+ * that re-sends it after a restart is de-duplicated by `Nats-Msg-Id` instead of queued twice.
+ */
+export function followUpJobId(applyJobId: string, kind: "confirm" | "revert", attempt = 1): string {
+  if (!Number.isInteger(attempt) || attempt < 1)
+    throw new RangeError(`attempt ${attempt} must be an integer >= 1`);
+  const suffix = `${kind === "confirm" ? "c" : "r"}${attempt > 1 ? attempt : ""}`;
+  return assertSafeId(`${assertSafeId(applyJobId, "job id")}-${suffix}`, "follow-up job id");
+}

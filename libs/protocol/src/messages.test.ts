@@ -9,6 +9,7 @@ import {
   HeartbeatSchema,
   isFleetnetError,
   JobSchema,
+  messageJsonSchemas,
   ProgressSchema,
   parseMessage,
   ResultSchema,
@@ -237,5 +238,25 @@ describe("error envelope", () => {
     expect(toErrorEnvelope("x")).toMatchObject({ code: "INTERNAL", message: "x" });
     expect(() => new FleetnetError("lower-case", "m")).toThrow(TypeError);
     expect(ErrorEnvelopeSchema.safeParse({ code: "X", message: "m", retryable: true }).success).toBe(false);
+  });
+});
+
+describe("messageJsonSchemas", () => {
+  it("exports a JSON Schema for every message", () => {
+    const all = messageJsonSchemas();
+    expect(Object.keys(all).sort()).toEqual([
+      "AuditEvent",
+      "ErrorEnvelope",
+      "Heartbeat",
+      "Job",
+      "Progress",
+      "Result",
+      "SignedJob",
+      "StateReport",
+    ]);
+    const result = all.Result as { required?: string[]; additionalProperties?: unknown };
+    expect(result.required).toEqual(expect.arrayContaining(["jobId", "host", "status", "ops"]));
+    expect(result.additionalProperties).toBe(false);
+    expect(JSON.stringify(all.Job)).toContain('"confirmTimeoutMs"');
   });
 });

@@ -389,3 +389,32 @@ export function encodeMessage<S extends z.ZodType>(
   }
   return new TextEncoder().encode(JSON.stringify(parsed.data));
 }
+
+/** Every message schema by name (for JSON Schema export and documentation). */
+export const MESSAGE_SCHEMAS = {
+  SignedJob: SignedJobWireSchema,
+  Job: JobSchema,
+  Progress: ProgressSchema,
+  Result: ResultSchema,
+  Heartbeat: HeartbeatSchema,
+  StateReport: StateReportSchema,
+  AuditEvent: AuditEventSchema,
+  ErrorEnvelope: ErrorEnvelopeSchema,
+} as const;
+
+/**
+ * JSON Schemas (draft 2020-12) of every message, by name — for executors or tools not
+ * written in TypeScript. Refinements that JSON Schema cannot express (e.g. `expiresAt`
+ * after `issuedAt`, `error` present exactly when `failed`) are only enforced by the zod
+ * schemas.
+ */
+export function messageJsonSchemas(): Record<keyof typeof MESSAGE_SCHEMAS, Record<string, unknown>> {
+  const out = {} as Record<keyof typeof MESSAGE_SCHEMAS, Record<string, unknown>>;
+  for (const [name, schema] of Object.entries(MESSAGE_SCHEMAS) as [
+    keyof typeof MESSAGE_SCHEMAS,
+    z.ZodType,
+  ][]) {
+    out[name] = z.toJSONSchema(schema, { unrepresentable: "any" }) as Record<string, unknown>;
+  }
+  return out;
+}
