@@ -1,0 +1,110 @@
+import { describe, expect, it } from "vitest";
+import { normSysctl, parseAddresses, parseFdb, parseLinks, parseRoutes } from "./observe.js";
+
+describe("observe parsers (ip -j / bridge -j output captured on this machine)", () => {
+  it("parses links: kinds, alias, master, vxlan data, veth peer; foreign enslaved links are ports", () => {
+    const { links, ports } = parseLinks([
+      { ifname: "lo", flags: ["LOOPBACK"], mtu: 65536 },
+      { ifname: "v1", link: "v0", flags: ["BROADCAST"], mtu: 1500, linkinfo: { info_kind: "veth" } },
+      {
+        ifname: "br0",
+        ifalias: "fleetnet:Bridge/x",
+        flags: ["UP"],
+        mtu: 1450,
+        linkinfo: { info_kind: "bridge" },
+      },
+      {
+        ifname: "vx1",
+        master: "br0",
+        flags: ["BROADCAST"],
+        mtu: 1450,
+        linkinfo: {
+          info_kind: "vxlan",
+          info_data: { id: 100, local: "10.9.0.1", link: "v0", port: 4789, learning: false },
+        },
+      },
+      { ifname: "tap0", master: "br0", flags: ["UP"], mtu: 1500, linkinfo: { info_kind: "tun" } },
+      { ifname: "veth0", link: "if7", flags: ["UP"], mtu: 1500, linkinfo: { info_kind: "veth" } },
+    ]);
+    expect(links).toEqual([
+      { kind: "veth", name: "v1", up: false, mtu: 1500, peer: "v0" },
+      { kind: "bridge", name: "br0", up: true, mtu: 1450, alias: "fleetnet:Bridge/x" },
+      {
+        kind: "vxlan",
+        name: "vx1",
+        up: false,
+        mtu: 1450,
+        master: "br0",
+        vni: 100,
+        local: "10.9.0.1",
+        port: 4789,
+        dev: "v0",
+        learning: false,
+      },
+      { kind: "veth", name: "veth0", up: true, mtu: 1500 },
+    ]);
+    expect(ports).toEqual([
+      { dev: "tap0", master: "br0" },
+      { dev: "vx1", master: "br0" },
+    ]);
+  });
+
+  it("parses routes: multipath nexthops, numeric protocol/table, host routes, skips local/broadcast", () => {
+    const r = parseRoutes(
+      [
+        { dst: "default", gateway: "192.0.2.1", dev: "eth0" },
+        {
+          dst: "10.50.0.0/24",
+          protocol: "250",
+          nexthops: [
+            { gateway: "10.9.0.2", dev: "v0", weight: 2 },
+            { gateway: "10.9.0.3", dev: "v0", weight: 1 },
+          ],
+        },
+        { dst: "10.1.1.1", table: "100", protocol: "186", gateway: "10.9.0.2", dev: "v0" },
+        { type: "2", dst: "10.9.0.1", dev: "v0", table: "255", protocol: "2" },
+        { type: "3", dst: "10.9.0.255", dev: "v0", protocol: "2" },
+      ],
+      false,
+    );
+    expect(r).toEqual([
+      { destination: "0.0.0.0/0", table: 254, protocol: 3, gateway: "192.0.2.1", dev: "eth0" },
+      {
+        destination: "10.50.0.0/24",
+        table: 254,
+        protocol: 250,
+        nexthops: [
+          { via: "10.9.0.2", weight: 2, dev: "v0" },
+          { via: "10.9.0.3", weight: 1, dev: "v0" },
+        ],
+      },
+      { destination: "10.1.1.1/32", table: 100, protocol: 186, gateway: "10.9.0.2", dev: "v0" },
+    ]);
+    expect(parseRoutes([{ dst: "default", dev: "eth0", protocol: "2" }], true)[0]?.destination).toBe("::/0");
+  });
+
+  it("parses addresses and remote-VTEP FDB entries; normalises sysctl whitespace", () => {
+    expect(
+      parseAddresses([
+        {
+          ifname: "v0",
+          addr_info: [
+            { local: "10.9.0.1", prefixlen: 24 },
+            { local: "fe80::1", prefixlen: 64 },
+          ],
+        },
+      ]),
+    ).toEqual([
+      { dev: "v0", address: "10.9.0.1/24" },
+      { dev: "v0", address: "fe80::1/64" },
+    ]);
+    expect(
+      parseFdb([
+        { mac: "33:33:00:00:00:01", ifname: "v1" },
+        { mac: "0e:d8:6f:26:ec:37", ifname: "vx1", master: "br0" },
+        { mac: "00:00:00:00:00:00", ifname: "vx1", dst: "10.9.0.2" },
+      ]),
+    ).toEqual([{ dev: "vx1", mac: "00:00:00:00:00:00", dst: "10.9.0.2" }]);
+    expect(normSysctl("4096\t131072\t6291456\n")).toBe("4096 131072 6291456");
+  });
+});
