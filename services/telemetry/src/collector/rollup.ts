@@ -36,7 +36,7 @@ export interface RollupMinute {
 export interface RollupOptions {
   /** Talkers kept per host-minute in the result (default 10). */
   topN?: number;
-  /** Talker table size that triggers pruning (default 20 000). */
+  /** Talker table size that triggers pruning (default 16 384). */
   talkerCap?: number;
   /** Closed minutes kept until drained (default 10 000; older ones are dropped and counted). */
   maxClosed?: number;
@@ -101,7 +101,9 @@ class HostMinute {
   flows = 0;
   bytes = 0;
   packets = 0;
-  readonly ifs = new Map<number, InterfaceCounters>();
+  /** Interface counters by ifIndex: a dense array for small indexes, a Map for the rest. */
+  ifArr: Array<InterfaceCounters | undefined> = [];
+  readonly ifMap = new Map<number, InterfaceCounters>();
   readonly talkers4: V4Counter;
   readonly talkers6 = new Map<string, number>();
   constructor(
@@ -111,6 +113,9 @@ class HostMinute {
     this.talkers4 = new V4Counter(talkerCap);
   }
 }
+
+/** Interface indexes below this use the dense array. */
+const IF_DENSE = 4096;
 
 function v4text(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
@@ -134,7 +139,7 @@ export class FlowRollup {
 
   constructor(opts: RollupOptions = {}) {
     this.topN = opts.topN ?? 10;
-    this.talkerCap = opts.talkerCap ?? 20_000;
+    this.talkerCap = opts.talkerCap ?? 16_384;
     this.maxClosed = opts.maxClosed ?? 10_000;
   }
 
@@ -170,13 +175,13 @@ export class FlowRollup {
     h.packets += packets;
     const iin = v.inputIf;
     if (iin !== null) {
-      const c = h.ifs.get(iin) ?? this.newIf(h, iin);
+      const c = (iin < IF_DENSE ? h.ifArr[iin] : h.ifMap.get(iin)) ?? this.newIf(h, iin);
       c.inBytes += bytes;
       c.inPackets += packets;
     }
     const iout = v.outputIf;
     if (iout !== null) {
-      const c = h.ifs.get(iout) ?? this.newIf(h, iout);
+      const c = (iout < IF_DENSE ? h.ifArr[iout] : h.ifMap.get(iout)) ?? this.newIf(h, iout);
       c.outBytes += bytes;
       c.outPackets += packets;
     }
@@ -194,8 +199,11 @@ export class FlowRollup {
   }
 
   private newIf(h: HostMinute, ifIndex: number): InterfaceCounters {
-    const c = { ifIndex, inBytes: 0, inPackets: 0, outBytes: 0, outPackets: 0 };
-    h.ifs.set(ifIndex, c);
+    // Counters start as doubles so the object shape never changes representation.
+    const c = { ifIndex, inBytes: 0.5, inPackets: 0.5, outBytes: 0.5, outPackets: 0.5 };
+    c.inBytes = c.inPackets = c.outBytes = c.outPackets = 0;
+    if (ifIndex < IF_DENSE) h.ifArr[ifIndex] = c;
+    else h.ifMap.set(ifIndex, c);
     return c;
   }
 
@@ -219,7 +227,9 @@ export class FlowRollup {
       flows: h.flows,
       bytes: h.bytes,
       packets: h.packets,
-      interfaces: [...h.ifs.values()].sort((a, b) => a.ifIndex - b.ifIndex),
+      interfaces: [...h.ifArr.filter((c) => c !== undefined), ...h.ifMap.values()].sort(
+        (a, b) => a.ifIndex - b.ifIndex,
+      ),
       topTalkers: top,
     });
     this.closedTotal++;
@@ -230,7 +240,8 @@ export class FlowRollup {
     h.flows = 0;
     h.bytes = 0;
     h.packets = 0;
-    h.ifs.clear();
+    h.ifArr = [];
+    h.ifMap.clear();
     h.talkers4.clear();
     h.talkers6.clear();
   }
