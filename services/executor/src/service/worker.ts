@@ -1,0 +1,727 @@
+/**
+ * One host's side of the executor service: its jobs, heartbeats and state reports.
+ *
+ * Design:
+ * - Jobs come from the host's durable pull consumer (`exec-<host>` on `fleet.v1.jobs.<host>`,
+ *   `max_ack_pending: 1`, so a host's jobs run one at a time, in order). Each message is
+ *   verified (`verifyJob`: signature, addressed here, not expired, not replayed with the
+ *   file-backed replay cache). A refused job gets NO result (a forged job could reuse a
+ *   real jobId): an audit event `job.refused` with the error code is published and the
+ *   message is terminated, so it is never redelivered.
+ * - An accepted job is marked in flight in the journal, run, its result recorded in the
+ *   journal, published with `publishDurably` (`Nats-Msg-Id = <jobId>.result.<status>`),
+ *   and only then acked. In-progress acks (`working()`) keep it from being redelivered
+ *   while it runs. A job redelivered after a crash:
+ *     * result already in the journal → the same result is re-published (dropped as a
+ *       duplicate by the stream) and acked: never run twice;
+ *     * killed mid-apply → at start-up, an armed revert plan on the host created after the
+ *       in-flight job started belongs to that unfinished transaction: it is reverted at
+ *       once, and the message is NAKed so it is redelivered now rather than after
+ *       `ack_wait`; the redelivered job then applies from a clean snapshot.
+ * - apply runs the engine's transaction with `confirm: "manual"`: `applied` leaves the
+ *   on-host revert timer armed for `confirmTimeoutMs`. A `confirm` job disarms it
+ *   (`confirmed`); without one the host reverts itself and a deadline watcher publishes
+ *   `reverted` for the apply job. A `revert` job undoes the transaction (also a confirmed
+ *   one, while its plan is the host's latest).
+ * - Heartbeats (core NATS) every `heartbeatMs`; state reports (HostState + sysctl readings)
+ *   every `stateReportMs` and on `observe` jobs. Host operations (jobs, watcher, reports)
+ *   are serialised by one lock per host.
+ */
+import type { KeyObject } from "node:crypto";
+import type { HostState } from "@fleetnet/netstate";
+import {
+  type ApplyJob,
+  type AuditEvent,
+  AuditEventSchema,
+  type ConfirmJob,
+  encodeMessage,
+  FleetnetError,
+  type Heartbeat,
+  HeartbeatSchema,
+  JOBS_STREAM,
+  type Job,
+  jobConsumerName,
+  jobRefusedEvent,
+  messageIds,
+  newId,
+  type ObserveJob,
+  type Progress,
+  ProgressSchema,
+  type Result,
+  ResultSchema,
+  type RevertJob,
+  type StateReport,
+  StateReportSchema,
+  subjects,
+  toErrorEnvelope,
+  verifyJob,
+} from "@fleetnet/protocol";
+import {
+  extractTraceContext,
+  inSpan,
+  type JetStreamClient,
+  type Logger,
+  type NatsConnection,
+  publishDurably,
+} from "@fleetnet/runtime";
+import type { HostDriver } from "../driver.js";
+import { observe } from "../observe.js";
+import { confirmPlan, planStatus, REVERT_DIR, type RevertPlan, revertNow } from "../revert.js";
+import { serviceManager } from "../services.js";
+import { applyHost, type HostTarget, pendingPlans, type TxResult } from "../transaction.js";
+import { type ApplyRecord, FileReplayCache, HostJournal, hostStateDir } from "./store.js";
+import { readSysctls } from "./sysctls.js";
+
+type Consumer = Awaited<ReturnType<JetStreamClient["consumers"]["get"]>>;
+/** A JetStream message as the pull consumer hands it out. */
+export type JobMsg = NonNullable<Awaited<ReturnType<Consumer["next"]>>>;
+
+/** Identity of the executor process, carried in heartbeats and audit events. */
+export interface ExecutorIdentity {
+  id: string;
+  mode: "agent" | "pool";
+  version: string;
+}
+
+/** Options of {@link HostWorker}. */
+export interface HostWorkerOptions {
+  host: string;
+  target: HostTarget;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  logger: Logger;
+  /** The planner's public key(s) (several during a key rotation). */
+  publicKeys: readonly KeyObject[];
+  /** The executor's state dir; this host's files go to `<stateDir>/executor/<host>/`. */
+  stateDir: string;
+  executor: ExecutorIdentity;
+  heartbeatMs: number;
+  stateReportMs: number;
+  /** Sysctl keys always read for state reports (intents/baselines), besides the last desired state's. */
+  sysctlKeys: readonly string[];
+  /** Longest wait of one pull request, ms. */
+  fetchExpiresMs: number;
+  /** Interval of in-progress acks while a job runs, ms (well below the consumer's ack_wait). */
+  workingEveryMs: number;
+  /** Test hook passed to the engine: runs after the ops were applied, before verify. */
+  afterApply?: () => Promise<void> | void;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const iso = (ms = Date.now()) => new Date(ms).toISOString();
+
+/** The txId's creation time (ids are `YYYYMMDD-HHMMSS-xxxxxx`, UTC), ms; NaN if not one. */
+function txTime(txId: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-/.exec(txId);
+  if (!m) return Number.NaN;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  return Date.UTC(y, mo - 1, d, h, mi, s);
+}
+
+const planOf = (txId: string): RevertPlan => ({ id: txId, dir: `${REVERT_DIR}/${txId}` });
+
+/** The jobs, heartbeats and state reports of one host. */
+export class HostWorker {
+  readonly host: string;
+  readonly #o: HostWorkerOptions;
+  readonly #log: Logger;
+  readonly #replay: FileReplayCache;
+  readonly #journal: HostJournal;
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #watchers = new Map<string, NodeJS.Timeout>();
+  #lock: Promise<unknown> = Promise.resolve();
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  #activeJobId: string | undefined;
+  #hbSeq = 0;
+  readonly #startedAt = Date.now();
+
+  constructor(o: HostWorkerOptions) {
+    this.host = o.host;
+    this.#o = o;
+    this.#log = o.logger.child({ host: o.host });
+    const dir = hostStateDir(o.stateDir, o.host);
+    this.#replay = new FileReplayCache(`${dir}/replay.json`);
+    this.#journal = new HostJournal(`${dir}/journal.json`);
+  }
+
+  /** The journal (tests and status). */
+  get journal(): HostJournal {
+    return this.#journal;
+  }
+
+  /** Recover from a crash, then start pulling jobs, heartbeats and state reports. */
+  async start(): Promise<void> {
+    await this.#recover().catch((err: unknown) =>
+      this.#log.error(
+        { err },
+        "crash recovery failed; the host's own timer reverts an unfinished transaction",
+      ),
+    );
+    for (const a of this.#journal.applies) if (a.status === "armed") this.#watch(a);
+    const consumer = await this.#o.js.consumers.get(JOBS_STREAM, jobConsumerName(this.host));
+    this.#loop = this.#pull(consumer);
+    this.#heartbeat();
+    this.#timers.push(setInterval(() => this.#heartbeat(), this.#o.heartbeatMs));
+    if (this.#o.stateReportMs > 0) {
+      void this.#report();
+      this.#timers.push(setInterval(() => void this.#report(), this.#o.stateReportMs));
+    }
+  }
+
+  /**
+   * Stop pulling (a message received after this is NAKed for redelivery), stop timers and
+   * wait for the job in hand. Armed transactions stay armed: the host's own timer reverts
+   * them unless a confirm arrives (to this or the next executor process).
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const t of this.#timers) clearInterval(t);
+    for (const t of this.#watchers.values()) clearTimeout(t);
+    this.#watchers.clear();
+    await this.#loop;
+    await this.#lock.catch(() => {});
+  }
+
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => {});
+    return run;
+  }
+
+  // ---------------------------------------------------------------- crash recovery
+
+  async #recover(): Promise<void> {
+    const inflight = this.#journal.inflight;
+    if (!inflight) return;
+    this.#log.warn({ inflight }, "a job was in flight when the executor stopped; recovering");
+    if (inflight.kind === "apply") {
+      const known = new Set(this.#journal.applies.flatMap((a) => (a.txId ? [a.txId] : [])));
+      const d = await this.#o.target.connect();
+      try {
+        for (const plan of await pendingPlans(d)) {
+          if (known.has(plan.id) || !(txTime(plan.id) >= inflight.startedAt - 1000)) continue;
+          const outcome = await revertNow(d, plan);
+          this.#log.warn(
+            { txId: plan.id, outcome },
+            "reverted the unfinished transaction of the in-flight job",
+          );
+        }
+      } finally {
+        await d.close();
+      }
+    }
+    // hand the message back now instead of after ack_wait; it is then redelivered and re-run
+    if (inflight.ackSubject?.startsWith("$JS.ACK.")) this.#o.nc.publish(inflight.ackSubject, "-NAK");
+    this.#journal.clearInflight();
+  }
+
+  // ---------------------------------------------------------------- the pull loop
+
+  async #pull(consumer: Consumer): Promise<void> {
+    let backoff = 250;
+    while (!this.#stopping) {
+      let m: JobMsg | null;
+      try {
+        m = await consumer.next({ expires: this.#o.fetchExpiresMs });
+        backoff = 250;
+      } catch (err) {
+        if (this.#stopping) break;
+        this.#log.warn({ err }, "pulling jobs failed; retrying");
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5_000);
+        continue;
+      }
+      if (!m) continue;
+      if (this.#stopping) {
+        m.nak();
+        break;
+      }
+      const msg = m;
+      await this.#locked(() =>
+        inSpan(`executor.job ${this.host}`, () => this.#handle(msg), {
+          parent: extractTraceContext(msg.headers),
+        }),
+      ).catch((err: unknown) => this.#log.error({ err }, "job handling failed"));
+    }
+  }
+
+  async #handle(m: JobMsg): Promise<void> {
+    const wip = setInterval(() => {
+      try {
+        m.working();
+      } catch {
+        /* connection closed: the message will be redelivered */
+      }
+    }, this.#o.workingEveryMs);
+    try {
+      let job: Job;
+      try {
+        job = await verifyJob(m.data, {
+          publicKey: this.#o.publicKeys,
+          host: this.host,
+          replayCache: this.#replay.forMessage(m.seq, m.redelivered),
+        });
+      } catch (err) {
+        if (!(err instanceof FleetnetError)) throw err;
+        await this.#refuse(m, err);
+        return;
+      }
+      const log = this.#log.child({ jobId: job.jobId, kind: job.kind });
+      const earlier = this.#journal.result(job.jobId);
+      if (earlier) {
+        log.info({ status: earlier.status }, "redelivered job already done: re-publishing its result");
+        await this.#publishResult(earlier);
+        await this.#ack(m);
+        return;
+      }
+      const reply = (m as { reply?: unknown }).reply;
+      this.#journal.begin({
+        jobId: job.jobId,
+        kind: job.kind,
+        streamSeq: m.seq,
+        startedAt: Date.now(),
+        ...(typeof reply === "string" ? { ackSubject: reply } : {}),
+      });
+      this.#activeJobId = job.jobId;
+      const started = Date.now();
+      let result: Result;
+      try {
+        result = await this.#run(job, started);
+      } finally {
+        this.#activeJobId = undefined;
+      }
+      log.info({ status: result.status, ops: result.ops.length, error: result.error }, "job done");
+      this.#journal.finish(result);
+      await this.#publishResult(result);
+      await this.#ack(m);
+    } catch (err) {
+      // NATS gone or the host unreachable for the journal: hand the job back for redelivery
+      this.#log.error({ err }, "job not finished; it will be redelivered");
+      try {
+        m.nak(2_000);
+      } catch {
+        /* closed: ack_wait redelivers it */
+      }
+    } finally {
+      clearInterval(wip);
+    }
+  }
+
+  async #ack(m: JobMsg): Promise<void> {
+    try {
+      await m.ackAck({ timeout: 5_000 });
+    } catch (err) {
+      // the result is published; a redelivery is answered from the journal
+      this.#log.warn({ err }, "ack not confirmed");
+    }
+  }
+
+  async #refuse(m: JobMsg, error: FleetnetError): Promise<void> {
+    this.#log.warn({ code: error.code, err: error.message, seq: m.seq }, "job refused");
+    const ev = jobRefusedEvent({
+      host: this.host,
+      executorId: this.#o.executor.id,
+      error,
+      streamSeq: m.info.streamSequence,
+    });
+    await this.#publishAudit(ev);
+    m.term(`${error.code}: ${error.message}`.slice(0, 200));
+  }
+
+  // ---------------------------------------------------------------- jobs
+
+  #run(job: Job, started: number): Promise<Result> {
+    switch (job.kind) {
+      case "apply":
+        return this.#apply(job, started);
+      case "confirm":
+        return this.#confirm(job, started);
+      case "revert":
+        return this.#revert(job, started);
+      case "observe":
+        return this.#observeJob(job, started);
+    }
+  }
+
+  #result(
+    job: Job,
+    status: Result["status"],
+    started: number,
+    extra: { ops?: Result["ops"]; error?: Result["error"] } = {},
+  ): Result {
+    return {
+      v: 1,
+      jobId: job.jobId,
+      host: this.host,
+      rolloutId: job.rolloutId,
+      planHash: job.planHash,
+      kind: job.kind,
+      status,
+      ops: extra.ops ?? [],
+      ...(status === "failed"
+        ? { error: extra.error ?? { code: "INTERNAL", message: "failed", retryable: true } }
+        : {}),
+      at: iso(),
+      durationMs: Date.now() - started,
+    };
+  }
+
+  async #apply(job: ApplyJob, started: number): Promise<Result> {
+    const mine = this.#journal.apply(job.jobId);
+    if (mine) {
+      // the transaction ran before a crash (its result was not published yet): report it, never re-run
+      const status = mine.status === "armed" || mine.status === "confirmed" ? "applied" : mine.status;
+      return this.#result(job, status, started, {
+        ops: mine.ops,
+        error: {
+          code: mine.errorCode ?? "APPLY_FAILED",
+          message: `apply job ${job.jobId} failed`,
+          retryable: false,
+        },
+      });
+    }
+    const pending = this.#journal.applies.find((a) => a.status === "armed");
+    if (pending) {
+      return this.#result(job, "failed", started, {
+        error: {
+          code: "CONFIRM_PENDING",
+          message: `apply job ${pending.jobId} on ${this.host} still waits for its confirm (the host reverts it at ${iso(pending.deadline)}); confirm or revert it first`,
+          retryable: true,
+          details: { applyJobId: pending.jobId },
+        },
+      });
+    }
+    await this.#progress(job, "applying");
+    const desired = job.payload.desired as HostState;
+    const r: TxResult = await applyHost(this.#o.target, desired, {
+      confirmTimeoutS: Math.max(1, Math.ceil(job.payload.confirmTimeoutMs / 1000)),
+      confirm: "manual",
+      ...(this.#o.afterApply ? { afterApply: this.#o.afterApply } : {}),
+    });
+    const rec: ApplyRecord = {
+      jobId: job.jobId,
+      rolloutId: job.rolloutId,
+      planHash: job.planHash,
+      status: r.result === "applied" ? "armed" : r.result,
+      ops: r.ops,
+      ...(r.txId ? { txId: r.txId } : {}),
+      ...(r.pendingUntil !== undefined ? { deadline: r.pendingUntil } : {}),
+      ...(r.error ? { errorCode: r.error.code } : {}),
+    };
+    this.#journal.putApply(rec, desired);
+    if (rec.status === "armed") {
+      this.#watch(rec);
+      await this.#progress(job, "awaiting-confirm");
+    }
+    if (r.result === "reverted" && r.error) await this.#revertedEvent(rec, r.error);
+    return this.#result(job, r.result, started, {
+      ops: r.ops,
+      ...(r.error ? { error: r.error } : {}),
+    });
+  }
+
+  async #confirm(job: ConfirmJob, started: number): Promise<Result> {
+    const rec = this.#journal.apply(job.payload.applyJobId);
+    if (!rec) {
+      return this.#result(job, "failed", started, {
+        error: {
+          code: "CONFIRM_UNKNOWN_JOB",
+          message: `${this.host} has no apply job ${job.payload.applyJobId} to confirm`,
+          retryable: false,
+        },
+      });
+    }
+    if (rec.status === "armed" && rec.txId) {
+      await this.#progress(job, "committing");
+      const d = await this.#o.target.connect();
+      try {
+        if (await confirmPlan(d, planOf(rec.txId))) {
+          this.#settle(rec, "confirmed");
+        } else {
+          await this.#afterDeadline(rec, d);
+        }
+      } finally {
+        await d.close();
+      }
+    }
+    switch (rec.status) {
+      case "confirmed":
+      case "unchanged":
+        return this.#result(job, "confirmed", started, { ops: rec.ops });
+      case "reverted":
+        return this.#result(job, "reverted", started, { ops: rec.ops });
+      default:
+        return this.#result(job, "failed", started, {
+          error: {
+            code: rec.status === "armed" ? "CONFIRM_FAILED" : "APPLY_FAILED",
+            message:
+              rec.status === "armed"
+                ? `could not confirm apply job ${rec.jobId} on ${this.host}`
+                : `apply job ${rec.jobId} failed on ${this.host} (${rec.errorCode ?? "no code"}): nothing to confirm`,
+            retryable: rec.status === "armed",
+          },
+        });
+    }
+  }
+
+  async #revert(job: RevertJob, started: number): Promise<Result> {
+    const rec = this.#journal.apply(job.payload.applyJobId);
+    if (!rec) {
+      return this.#result(job, "failed", started, {
+        error: {
+          code: "REVERT_UNKNOWN_JOB",
+          message: `${this.host} has no apply job ${job.payload.applyJobId} to revert`,
+          retryable: false,
+        },
+      });
+    }
+    if ((rec.status === "armed" || rec.status === "confirmed") && rec.txId) {
+      await this.#progress(job, "reverting");
+      const plan = planOf(rec.txId);
+      const d = await this.#o.target.connect();
+      try {
+        if (rec.status === "confirmed") {
+          // re-arm the kept plan (marker `confirmed` → `armed`), then run it like the timer would
+          const rearm = await d.run([
+            "mv",
+            "--",
+            d.hostPath(`${plan.dir}/confirmed`),
+            d.hostPath(`${plan.dir}/armed`),
+          ]);
+          if (rearm.code !== 0) {
+            return this.#result(job, "failed", started, {
+              error: {
+                code: "NOT_REVERTIBLE",
+                message: `the revert plan of apply job ${rec.jobId} is no longer on ${this.host} (a later change replaced it)`,
+                retryable: false,
+              },
+            });
+          }
+        }
+        const outcome = await revertNow(d, plan);
+        if (outcome === "reverted" || outcome === "already-reverted") this.#settle(rec, "reverted");
+        else {
+          return this.#result(job, "failed", started, {
+            error: {
+              code: "REVERT_FAILED",
+              message: `reverting apply job ${rec.jobId} on ${this.host}: ${outcome}`,
+              retryable: true,
+            },
+          });
+        }
+      } finally {
+        await d.close();
+      }
+      await this.#revertedEvent(rec, {
+        code: "REVERT_REQUESTED",
+        message: job.payload.reason,
+        retryable: false,
+      });
+    }
+    if (rec.status === "failed" && rec.errorCode === "REVERT_FAILED") {
+      return this.#result(job, "failed", started, {
+        error: {
+          code: "REVERT_FAILED",
+          message: `apply job ${rec.jobId} left ${this.host} in a mixed state; it cannot be reverted automatically`,
+          retryable: false,
+        },
+      });
+    }
+    return this.#result(job, "reverted", started, { ops: rec.ops });
+  }
+
+  async #observeJob(job: ObserveJob, started: number): Promise<Result> {
+    await this.#report(job.jobId, job.payload.sysctls, true);
+    return this.#result(job, "observed", started);
+  }
+
+  // ---------------------------------------------------------------- confirm deadline
+
+  #settle(rec: ApplyRecord, status: ApplyRecord["status"]): void {
+    rec.status = status;
+    delete rec.deadline;
+    this.#journal.putApply(rec);
+    const t = this.#watchers.get(rec.jobId);
+    if (t) clearTimeout(t);
+    this.#watchers.delete(rec.jobId);
+  }
+
+  /** After the confirm deadline of an armed apply: learn what the host did and report it. */
+  #watch(rec: ApplyRecord, delayMs = (rec.deadline ?? Date.now()) - Date.now() + 1_000): void {
+    const old = this.#watchers.get(rec.jobId);
+    if (old) clearTimeout(old);
+    const t = setTimeout(
+      () => {
+        this.#watchers.delete(rec.jobId);
+        void this.#locked(async () => {
+          const cur = this.#journal.apply(rec.jobId);
+          if (this.#stopping || cur?.status !== "armed") return;
+          const d = await this.#o.target.connect();
+          try {
+            await this.#afterDeadline(cur, d);
+          } finally {
+            await d.close();
+          }
+          if (cur.status === "armed" && !this.#stopping) this.#watch(cur, 5_000);
+        }).catch((err: unknown) => {
+          this.#log.warn({ err, jobId: rec.jobId }, "checking the confirm deadline failed; retrying");
+          if (!this.#stopping) this.#watch(rec, 5_000);
+        });
+      },
+      Math.max(0, delayMs),
+    );
+    this.#watchers.set(rec.jobId, t);
+  }
+
+  /** The host's timer fired (or is firing): record and publish `reverted` (or `failed`). */
+  async #afterDeadline(rec: ApplyRecord, d: HostDriver): Promise<void> {
+    if (!rec.txId) return;
+    const st = await planStatus(d, planOf(rec.txId), 20_000);
+    if (st === "confirmed") {
+      this.#settle(rec, "confirmed");
+      return;
+    }
+    if (st === "failed" && (await d.readFile(`${planOf(rec.txId).dir}/armed`)) !== undefined) return;
+    const reverted = st === "reverted" || st === "already-reverted";
+    this.#settle(rec, reverted ? "reverted" : "failed");
+    if (!reverted) rec.errorCode = "REVERT_FAILED";
+    const error = {
+      code: reverted ? "CONFIRM_TIMEOUT" : "REVERT_FAILED",
+      message: reverted
+        ? `no confirm for apply job ${rec.jobId} before the deadline: ${this.host} reverted itself`
+        : `no confirm for apply job ${rec.jobId} and the host's revert did not finish cleanly`,
+      retryable: reverted,
+    };
+    this.#log.warn({ jobId: rec.jobId, status: rec.status }, error.message);
+    const result: Result = {
+      v: 1,
+      jobId: rec.jobId,
+      host: this.host,
+      rolloutId: rec.rolloutId,
+      planHash: rec.planHash,
+      kind: "apply",
+      status: reverted ? "reverted" : "failed",
+      ops: rec.ops,
+      ...(reverted ? {} : { error }),
+      at: iso(),
+      durationMs: 0,
+    };
+    this.#journal.finish(result);
+    await this.#publishResult(result);
+    if (reverted) await this.#revertedEvent(rec, error);
+  }
+
+  // ---------------------------------------------------------------- publishing
+
+  async #publishResult(result: Result): Promise<void> {
+    const payload = encodeMessage(ResultSchema, result, "result");
+    await publishDurably(this.#o.js, subjects.hostEvent(this.host, "result"), payload, {
+      msgID: messageIds.result(result),
+      deadlineMs: 120_000,
+    });
+  }
+
+  async #publishAudit(ev: AuditEvent): Promise<void> {
+    const payload = encodeMessage(AuditEventSchema, ev, "audit event");
+    await publishDurably(this.#o.js, subjects.hostEvent(this.host, "audit"), payload, {
+      msgID: messageIds.audit(ev),
+      deadlineMs: 120_000,
+    });
+  }
+
+  /**
+   * `host.reverted` audit event: a `reverted` result carries no error envelope (the
+   * protocol allows one only on `failed`), so the reason travels here.
+   */
+  async #revertedEvent(rec: ApplyRecord, error: NonNullable<Result["error"]>): Promise<void> {
+    await this.#publishAudit({
+      v: 1,
+      id: newId("e"),
+      at: iso(),
+      actor: { kind: "executor", id: this.#o.executor.id },
+      action: "host.reverted",
+      target: { host: this.host, rolloutId: rec.rolloutId, jobId: rec.jobId },
+      result: "reverted",
+      error,
+      details: { ...(rec.txId ? { txId: rec.txId } : {}), ops: rec.ops.length },
+    });
+  }
+
+  /** Progress is informative: a failure to publish it is logged, never fatal. */
+  async #progress(job: Job, phase: Progress["phase"]): Promise<void> {
+    try {
+      const p: Progress = {
+        v: 1,
+        jobId: job.jobId,
+        host: this.host,
+        rolloutId: job.rolloutId,
+        at: iso(),
+        phase,
+      };
+      await publishDurably(
+        this.#o.js,
+        subjects.hostEvent(this.host, "progress"),
+        encodeMessage(ProgressSchema, p, "progress"),
+        { msgID: messageIds.progress(p), deadlineMs: 5_000 },
+      );
+    } catch (err) {
+      this.#log.debug({ err, phase }, "progress not published");
+    }
+  }
+
+  #heartbeat(): void {
+    const armed = this.#journal.applies.find((a) => a.status === "armed");
+    const hb: Heartbeat = {
+      v: 1,
+      host: this.host,
+      at: iso(),
+      seq: this.#hbSeq++,
+      executor: this.#o.executor,
+      uptimeS: (Date.now() - this.#startedAt) / 1000,
+      ...(this.#activeJobId ? { activeJobId: this.#activeJobId } : {}),
+      ...(armed?.deadline !== undefined
+        ? { awaitingConfirm: { applyJobId: armed.jobId, deadline: iso(armed.deadline) } }
+        : {}),
+    };
+    try {
+      this.#o.nc.publish(subjects.heartbeat(this.host), encodeMessage(HeartbeatSchema, hb, "heartbeat"));
+    } catch (err) {
+      this.#log.warn({ err }, "heartbeat not published");
+    }
+  }
+
+  /**
+   * Observe the host and publish a state report (HostState + sysctl readings). Periodic
+   * reports skip a turn while a job runs; an observe job's report (`must`) throws on failure.
+   */
+  async #report(jobId?: string, extraKeys: readonly string[] = [], must = false): Promise<void> {
+    const work = async () => {
+      const d = await this.#o.target.connect();
+      try {
+        const desired = this.#journal.lastDesired;
+        const o = await observe(d, serviceManager(d, this.#o.target.serviceMode), desired ? { desired } : {});
+        const keys = [...this.#o.sysctlKeys, ...(desired?.sysctls.map((s) => s.key) ?? []), ...extraKeys];
+        const report: StateReport = {
+          v: 1,
+          host: this.host,
+          at: iso(),
+          ...(jobId ? { jobId } : {}),
+          state: o.state,
+          sysctls: await readSysctls(d, keys),
+        };
+        this.#o.nc.publish(
+          subjects.state(this.host),
+          encodeMessage(StateReportSchema, report, "state report"),
+        );
+      } finally {
+        await d.close();
+      }
+    };
+    if (must) return work();
+    if (this.#activeJobId || this.#stopping) return;
+    await this.#locked(work).catch((err: unknown) =>
+      this.#log.warn({ err: toErrorEnvelope(err) }, "state report failed"),
+    );
+  }
+}
