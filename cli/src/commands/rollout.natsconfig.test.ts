@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { userNkeyFromSeed } from "@fleetnet/protocol";
+import { loadUserNkey, NatsUsersManifestSchema, userNkeyFromSeed } from "@fleetnet/protocol";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultCredsDir, runNatsConfig } from "./rollout.js";
 
@@ -62,7 +62,10 @@ describe("fleetnet nats-config", () => {
       expect(config).not.toContain(seed.trim());
       expect(r.stdout + r.stderr).not.toContain(seed.trim());
     }
-    const users = JSON.parse(readFileSync(join(creds, "users.json"), "utf8")).users;
+    const { users } = NatsUsersManifestSchema.parse(
+      JSON.parse(readFileSync(join(creds, "users.json"), "utf8")),
+    );
+    for (const u of users) expect(config).toContain(`nkey: "${loadUserNkey(u.seedFile).publicKey}"`);
     expect(users[0]).toMatchObject({ name: "host-h1", role: "host", host: "h1", inboxPrefix: "_INBOX_h1" });
     expect(JSON.stringify(users)).not.toMatch(/"SU[A-Z2-7]{56}"/);
     const check = spawnSync("/usr/sbin/nats-server", ["-t", "-c", out], { encoding: "utf8" });

@@ -25,7 +25,13 @@ import {
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { formatError, loadAndValidate } from "@fleetnet/intent";
-import { FleetnetError, generateNatsConfig, type NatsUser } from "@fleetnet/protocol";
+import {
+  FleetnetError,
+  generateNatsConfig,
+  natsUsersManifest,
+  SEED_FILE_SUFFIX,
+  seedFilePath,
+} from "@fleetnet/protocol";
 import { type Command, InvalidArgumentError } from "commander";
 import { colour, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "../io.js";
 
@@ -59,14 +65,12 @@ export function defaultCredsDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(state, "nats", "credentials");
 }
 
-const SEED_SUFFIX = ".nk";
-
 function readExistingSeeds(dir: string): Record<string, string> {
   const seeds: Record<string, string> = {};
   if (!existsSync(dir)) return seeds;
   for (const f of readdirSync(dir)) {
-    if (f.endsWith(SEED_SUFFIX))
-      seeds[f.slice(0, -SEED_SUFFIX.length)] = readFileSync(join(dir, f), "utf8").trim();
+    if (f.endsWith(SEED_FILE_SUFFIX))
+      seeds[f.slice(0, -SEED_FILE_SUFFIX.length)] = readFileSync(join(dir, f), "utf8").trim();
   }
   return seeds;
 }
@@ -78,17 +82,6 @@ function writeAtomic(path: string, text: string, mode: number): void {
   writeFileSync(tmp, text, { mode, flag: "wx" });
   chmodSync(tmp, mode);
   renameSync(tmp, path);
-}
-
-function userManifest(u: NatsUser, credsDir: string): Record<string, unknown> {
-  return {
-    name: u.name,
-    role: u.role,
-    ...(u.host === undefined ? {} : { host: u.host }),
-    publicKey: u.publicKey,
-    inboxPrefix: u.inboxPrefix,
-    seedFile: join(credsDir, `${u.name}${SEED_SUFFIX}`),
-  };
 }
 
 /**
@@ -132,13 +125,12 @@ export function runNatsConfig(opts: NatsConfigCliOptions, out: RolloutOutput = p
   try {
     mkdirSync(credsDir, { recursive: true, mode: 0o700 });
     chmodSync(credsDir, 0o700);
-    const keep = new Set(generated.users.map((u) => `${u.name}${SEED_SUFFIX}`));
-    for (const u of generated.users)
-      writeAtomic(join(credsDir, `${u.name}${SEED_SUFFIX}`), `${u.seed}\n`, 0o600);
+    const keep = new Set(generated.users.map((u) => `${u.name}${SEED_FILE_SUFFIX}`));
+    for (const u of generated.users) writeAtomic(seedFilePath(credsDir, u.name), `${u.seed}\n`, 0o600);
     const stale = readdirSync(credsDir).filter((f) => /^host-.*\.nk$/.test(f) && !keep.has(f));
     for (const f of stale) rmSync(join(credsDir, f), { force: true });
-    const manifest = generated.users.map((u) => userManifest(u, credsDir));
-    writeAtomic(join(credsDir, "users.json"), `${JSON.stringify({ users: manifest }, null, 2)}\n`, 0o644);
+    const manifest = natsUsersManifest(generated.users, credsDir);
+    writeAtomic(join(credsDir, "users.json"), `${JSON.stringify(manifest, null, 2)}\n`, 0o644);
     if (outFile !== undefined) {
       mkdirSync(dirname(outFile), { recursive: true });
       writeAtomic(outFile, generated.config, 0o644);
@@ -151,7 +143,7 @@ export function runNatsConfig(opts: NatsConfigCliOptions, out: RolloutOutput = p
             ...(outFile === undefined ? { configText: generated.config } : {}),
             credentialsDir: credsDir,
             removed: stale,
-            users: manifest,
+            users: manifest.users,
           },
           null,
           2,

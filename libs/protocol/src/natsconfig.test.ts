@@ -5,6 +5,9 @@ import {
   generateUserNkey,
   hostPermissions,
   isUserPublicKey,
+  loadUserNkey,
+  NatsUsersManifestSchema,
+  natsUsersManifest,
   userNkeyFromSeed,
 } from "./index.js";
 
@@ -152,5 +155,25 @@ describe("generateNatsConfig", () => {
       expect((err as FleetnetError).code).toBe(code);
       expect((err as Error).message).toMatch(message);
     }
+  });
+});
+
+describe("users manifest and seed files", () => {
+  it("lists every user without secrets and refuses unreadable seed files", () => {
+    const gen = generateNatsConfig({ hosts: ["h1"] });
+    const manifest = NatsUsersManifestSchema.parse(natsUsersManifest(gen.users, "/etc/fleetnet/nats/"));
+    expect(manifest.users[0]).toEqual({
+      name: "host-h1",
+      role: "host",
+      host: "h1",
+      publicKey: gen.users[0]?.publicKey,
+      inboxPrefix: "_INBOX_h1",
+      seedFile: "/etc/fleetnet/nats/host-h1.nk",
+    });
+    expect(JSON.stringify(manifest)).not.toContain(gen.users[0]?.seed);
+    expect(codeOf(() => loadUserNkey("/nonexistent/fnp.nk"))).toBe("KEY_INVALID");
+    expect(() => loadUserNkey("/nonexistent/fnp.nk")).toThrow(
+      /cannot read nkey seed file \/nonexistent\/fnp.nk: ENOENT/,
+    );
   });
 });

@@ -25,6 +25,7 @@
  * Service users use upper-case inbox prefixes (`_INBOX_PLANNER`…), which can never equal a
  * host's (host names are lower-case).
  */
+import { z } from "zod";
 import { FleetnetError, ProtocolErrorCodes } from "./errors.js";
 import {
   assertHostName,
@@ -308,4 +309,40 @@ export function generateNatsConfig(input: NatsConfigInput): NatsConfigOutput {
     "",
   ].join("\n");
   return { config, users };
+}
+
+/** Suffix of a seed file: `<creds-dir>/<user>.nk`. */
+export const SEED_FILE_SUFFIX = ".nk";
+
+/** One entry of `<creds-dir>/users.json` (no secrets: the seed stays in `seedFile`). */
+export const NatsUserManifestEntrySchema = z.strictObject({
+  name: z.string().min(1),
+  role: z.enum(["host", "planner", "telemetry", "operator"]),
+  host: z.string().optional(),
+  publicKey: z.string().regex(/^U[A-Z2-7]{55}$/, "must be an nkey user public key"),
+  inboxPrefix: z.string().regex(/^_INBOX_[A-Za-z0-9-]+$/, "must be an _INBOX_<name> prefix"),
+  seedFile: z.string().min(1),
+});
+/** `<creds-dir>/users.json`: how each NATS user connects (executor pools read it). */
+export const NatsUsersManifestSchema = z.strictObject({ users: z.array(NatsUserManifestEntrySchema) });
+/** Parsed `users.json`. */
+export type NatsUsersManifest = z.infer<typeof NatsUsersManifestSchema>;
+
+/** Path of a user's seed file in `credsDir`. */
+export function seedFilePath(credsDir: string, userName: string): string {
+  return `${credsDir.replace(/\/+$/, "")}/${userName}${SEED_FILE_SUFFIX}`;
+}
+
+/** The `users.json` manifest of generated users whose seeds live in `credsDir`. */
+export function natsUsersManifest(users: readonly NatsUser[], credsDir: string): NatsUsersManifest {
+  return {
+    users: users.map((u) => ({
+      name: u.name,
+      role: u.role,
+      ...(u.host === undefined ? {} : { host: u.host }),
+      publicKey: u.publicKey,
+      inboxPrefix: u.inboxPrefix,
+      seedFile: seedFilePath(credsDir, u.name),
+    })),
+  };
 }

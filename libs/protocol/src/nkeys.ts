@@ -11,6 +11,7 @@
  * the one prefix byte 20<<3, a seed the two bytes that spell `SU` in base32.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { FleetnetError, ProtocolErrorCodes } from "./errors.js";
 
 const PREFIX_SEED = 18 << 3; // 'S'
@@ -151,4 +152,29 @@ export function isUserPublicKey(text: string): boolean {
   const raw = base32Decode(text);
   if (raw.length !== 35 || raw[0] !== PREFIX_USER) return false;
   return crc16(raw.subarray(0, 33)) === ((raw[33] ?? 0) | ((raw[34] ?? 0) << 8));
+}
+
+/**
+ * Read a user seed file (`<creds-dir>/<user>.nk`, as `fleetnet nats-config` writes it) and
+ * return the key. Throws `KEY_INVALID` naming the file. Connect with
+ * `nkeyAuthenticator(new TextEncoder().encode(key.seed))` from `@nats-io/transport-node`.
+ */
+export function loadUserNkey(path: string): UserNkey {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new FleetnetError(
+      ProtocolErrorCodes.KEY_INVALID,
+      `cannot read nkey seed file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err },
+    );
+  }
+  try {
+    return userNkeyFromSeed(text);
+  } catch (err) {
+    throw new FleetnetError(ProtocolErrorCodes.KEY_INVALID, `${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
 }
