@@ -533,6 +533,16 @@ const rows: Row[] = [
     document: 3,
   },
   {
+    why: "fixed ASN inside another intent's pool",
+    code: "ASN_POOL_OVERLAP",
+    path: "spec.asn",
+    docs: [
+      doc("BgpMultipath", "a", `{hosts: {names: [h001]}, asn: {pool: "65001-65010"}, peers: []}`),
+      doc("BgpMultipath", "b", "{hosts: {names: [h002]}, asn: 65005, peers: []}"),
+    ],
+    document: 3,
+  },
+  {
     why: "host in two BGP intents",
     code: "BGP_HOST_CONFLICT",
     path: "spec.hosts",

@@ -199,16 +199,21 @@ export function semanticProblems(
     const r = typeof a === "number" ? ([a, a] as [number, number]) : parseAsnRange(a.pool);
     return { d, r, isPool: typeof a !== "number" };
   });
+  // Pools of two intents must not overlap, and a fixed ASN must not lie in another intent's
+  // pool: either way two hosts could end up with one ASN, and eBGP drops routes whose AS
+  // path already holds the receiver's own ASN.
   asnRanges.forEach((a, i) => {
-    if (!a.r || !a.isPool) return;
+    if (!a.r) return;
     for (const b of asnRanges.slice(0, i)) {
-      if (!b.r || !b.isPool) continue;
+      if (!b.r || (!a.isPool && !b.isPool)) continue;
       if (a.r[0] <= b.r[1] && b.r[0] <= a.r[1]) {
+        const mine = a.isPool ? `ASN pool ${a.r[0]}-${a.r[1]}` : `ASN ${a.r[0]}`;
+        const theirs = b.isPool ? `the pool ${b.r[0]}-${b.r[1]}` : `ASN ${b.r[0]}`;
         report(
           a.d,
-          ["spec", "asn", "pool"],
+          a.isPool ? ["spec", "asn", "pool"] : ["spec", "asn"],
           "ASN_POOL_OVERLAP",
-          `ASN pool ${a.r[0]}-${a.r[1]} overlaps the pool ${b.r[0]}-${b.r[1]} of ${where(b.d)}`,
+          `${mine} overlaps ${theirs} of ${where(b.d)}`,
         );
         break;
       }
@@ -625,7 +630,8 @@ export function semanticProblems(
       }
     }
   }
-  // Fixed ASNs inside another intent's pool would duplicate a pool-assigned ASN.
+  // Peers: a fleet host's address must come with that host's ASN; any other address must be
+  // on a member's underlay subnet.
   for (const d of bgps) {
     const ms = membersOf(d);
     d.document.spec.peers.forEach((peer, i) => {
