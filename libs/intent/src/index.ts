@@ -16,6 +16,7 @@ export {
   loadAndValidate,
   type ParsedDocument,
   type ValidationResult,
+  validateData,
   validateDocuments,
   validateText,
 } from "./validate.js";

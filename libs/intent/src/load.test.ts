@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadAndValidate, loadDocuments, parseDocuments } from "./index.js";
+import { parse } from "yaml";
+import { loadAndValidate, loadDocuments, parseDocuments, validateData } from "./index.js";
 
 const INV = `apiVersion: fleetnet/v1
 kind: Inventory
@@ -123,5 +124,16 @@ describe("loadDocuments / loadAndValidate on files and directories", () => {
         line: 15,
       }),
     ]);
+  });
+});
+
+describe("validateData", () => {
+  it("validates documents that are already data, numbered from 1", () => {
+    expect(validateData([parse(INV), parse(BRIDGE)], "api").valid).toBe(true);
+    const r = validateData([parse(INV), { ...parse(BRIDGE), extra: 1 }], "api");
+    expect(r.errors).toEqual([
+      expect.objectContaining({ file: "api", document: 2, path: "extra", code: "UNKNOWN_FIELD" }),
+    ]);
+    expect(r.errors[0]?.line).toBeUndefined();
   });
 });

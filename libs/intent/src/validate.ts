@@ -458,6 +458,16 @@ export function validateDocuments(documents: readonly SourceDocument[]): Validat
   return result;
 }
 
+/**
+ * Validate documents that are already data (e.g. JSON received over NATS): each element is
+ * one document, numbered from 1 as `file#N`; there are no source lines.
+ */
+export function validateData(documents: readonly unknown[], file = "<input>"): ValidationResult {
+  return validateDocuments(
+    documents.map((data, i) => ({ file, index: i + 1, line: 1, data, lineOf: () => undefined })),
+  );
+}
+
 /** Parse and validate YAML text held in memory (one "file"). */
 export function validateText(text: string, file = "<input>"): ValidationResult {
   const r = parseDocuments(text, file);
