@@ -24,6 +24,15 @@ async function send(port: number, pkts: Uint8Array[]): Promise<void> {
   s.close();
 }
 
+/** A UDP port free right now on 127.0.0.1. */
+async function freePort(): Promise<number> {
+  const s = createSocket("udp4");
+  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -167,19 +176,18 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
   const nIpfix = expected("softflowd-ipfix.pcapng").length;
 
   it("prints {records, packets, drops} on SIGTERM (one process)", async () => {
-    const port = 20000 + (process.pid % 20000);
-    const r = await runBin({ PORT: String(port), RCVBUF: "0" }, [...v9, ...ipfix]);
+    const r = await runBin({ PORT: String(await freePort()), RCVBUF: "0" }, [...v9, ...ipfix]);
     expect(r).toMatchObject({ records: nV9 + nIpfix, packets: 2, drops: 0, workers: 1 });
-  });
+  }, 30_000);
 
   it("two workers on one socket share templates: every record counted once", async () => {
-    const port = 20001 + (process.pid % 20000);
+    const port = await freePort();
     // One template-bearing packet, then the same packet many times: whichever worker gets a copy
     // must decode it (the first copy's templates reach the other worker through the primary).
     const pkts = [...v9, ...Array.from({ length: 40 }, () => v9[0] as Uint8Array)];
     const r = await runBin({ PORT: String(port), WORKERS: "2" }, pkts);
     expect(r).toMatchObject({ records: nV9 * 41, packets: 41, drops: 0, workers: 2, sequenceLost: null });
-  });
+  }, 30_000);
 
   it("bad environment: exit 2 naming the variable", async () => {
     const child = spawn(process.execPath, [BIN, "collect"], { env: { ...process.env, PORT: "nope" } });
@@ -190,5 +198,5 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
     const code = await new Promise<number | null>((r) => child.on("exit", r));
     expect(code).toBe(2);
     expect(err).toMatch(/PORT="nope": not a UDP port .*CONFIG_INVALID/);
-  });
+  }, 30_000);
 });
