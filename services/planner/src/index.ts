@@ -3,10 +3,12 @@
  * and the BullMQ rollout runner.
  */
 
+export * from "./api.js";
 export * from "./dispatch.js";
 export * from "./locks.js";
 export * from "./machine.js";
+export * from "./nats.js";
 export * from "./runner.js";
+export * from "./service.js";
 export * from "./store.js";
 export * from "./waves.js";
-export * from "./nats.js";

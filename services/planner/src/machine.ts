@@ -602,3 +602,34 @@ export function transitions(prev: RolloutState, next: RolloutState): Transition[
   if (ending) out.push(ending);
   return out;
 }
+
+/** A rollout as the CLI shows it (`fleetnet apply --json`, `fleetnet rollout status --json`). */
+export interface RolloutSummary {
+  rolloutId: string;
+  status: RolloutStatus;
+  waves: { index: number; hosts: string[]; status: WaveStatus; reason?: string }[];
+  hosts: Record<string, { status: HostStatus; changed: boolean; error: HostError | null }>;
+  stop?: StopRecord;
+}
+
+/** The summary of a rollout state (what status replies and the CLI print). */
+export function summarize(s: RolloutState): RolloutSummary {
+  const out: RolloutSummary = {
+    rolloutId: s.id,
+    status: s.status,
+    waves: s.waves.map((w) => ({
+      index: w.index,
+      hosts: [...w.hosts],
+      status: w.status,
+      ...(w.reason ? { reason: w.reason } : {}),
+    })),
+    hosts: Object.fromEntries(
+      Object.entries(s.hosts).map(([n, h]) => [
+        n,
+        { status: h.status, changed: h.changed, error: h.error ?? null },
+      ]),
+    ),
+  };
+  if (s.stop) out.stop = s.stop;
+  return out;
+}

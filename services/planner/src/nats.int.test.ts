@@ -30,8 +30,9 @@ import {
 } from "@fleetnet/runtime";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type PlannerApi, startPlannerApi } from "./api.js";
 import { HeartbeatBook, HeartbeatGates } from "./dispatch.js";
-import { followHeartbeats, NatsAuditSink, NatsDispatcher } from "./nats.js";
+import { followHeartbeats, followStateReports, NatsAuditSink, NatsDispatcher } from "./nats.js";
 import { RolloutRunner } from "./runner.js";
 
 /**
@@ -322,5 +323,139 @@ describe("rollout over real NATS JetStream (signed jobs, results and audit in FL
     const jobIds = fleet.jobs.filter((j) => j.rolloutId === id).map((j) => j.jobId);
     expect(new Set(jobIds).size).toBe(jobIds.length);
     await b.close(true);
+  });
+});
+
+describe("planner API over NATS request/reply (@nats-io/services)", () => {
+  const inventory = `apiVersion: fleetnet/v1
+kind: Inventory
+metadata: {name: lab}
+spec:
+  hosts:
+${hosts
+  .map(
+    (h, i) => `    - name: ${h}
+      labels: {rack: r${i % 2}, role: hypervisor}
+      underlay: {interface: veth0, address: 10.250.0.${i + 1}/16}
+      transport: {driver: netns, namespace: fn-${i}}`,
+  )
+  .join("\n")}
+`;
+  const intents = `apiVersion: fleetnet/v1
+kind: Bridge
+metadata: {name: api-bridge}
+spec:
+  hosts: {matchLabels: {role: hypervisor}}
+  name: brapi0
+---
+apiVersion: fleetnet/v1
+kind: RolloutPolicy
+metadata: {name: fast}
+spec:
+  waves: [{hosts: 1}, {percent: 100}]
+  maxUnavailable: 3
+  soak: 0s
+  confirmTimeout: 20s
+  spreadBy: rack
+  maxPerDomain: 2
+`;
+  const files = [
+    { name: "inventory.yaml", text: inventory },
+    { name: "intents.yaml", text: intents },
+  ];
+  let api: PlannerApi;
+  let runner: RolloutRunner;
+  let stopStates: () => Promise<void>;
+  const call = async (verb: string, body: unknown) => {
+    const m = await nc.request(subjects.api(verb as never), JSON.stringify(body), { timeout: 10_000 });
+    // biome-ignore lint/suspicious/noExplicitAny: replies are JSON, checked field by field below
+    return JSON.parse(new TextDecoder().decode(m.data)) as Record<string, any>;
+  };
+
+  beforeAll(async () => {
+    runner = await plannerRunner();
+    const r = await redisConn();
+    api = await startPlannerApi({ nc, js, redis: r, runner, eventsIdleMs: 1_000 });
+    stopStates = followStateReports(nc, r);
+  });
+  afterAll(async () => {
+    await api?.stop();
+    await stopStates?.();
+    await runner?.close(true);
+  });
+
+  it("plan validates and plans against reported state; bad input is refused with a code", async () => {
+    // one host reports its state: it is planned against it, the others count as empty
+    nc.publish(
+      subjects.state(hosts[0] as string),
+      JSON.stringify({
+        v: 1,
+        host: hosts[0],
+        at: new Date().toISOString(),
+        state: emptyHostState(),
+        sysctls: {},
+      }),
+    );
+    await until("state stored", async () =>
+      (await (await redisConn()).get(redisKeys.hostState(hosts[0] as string))) ? true : undefined,
+    );
+    const planned = await call("plan", { files });
+    expect(planned.ok).toBe(true);
+    expect(planned.plan.summary).toMatchObject({ hosts: 6, changedHosts: 6 });
+    expect(planned.planHash).toMatch(/^sha256-[0-9a-f]{64}$/);
+    expect(planned.unobserved).toEqual(hosts.slice(1));
+
+    const bad = await call("plan", { files: [{ name: "x.yaml", text: "kind: Bridge\n" }] });
+    expect(bad).toMatchObject({ ok: false, error: { code: "INTENTS_INVALID" } });
+    expect(bad.error.details.errors.length).toBeGreaterThan(0);
+    expect(await call("plan", { nope: 1 })).toMatchObject({ ok: false, error: { code: "BAD_REQUEST" } });
+    expect(await call("status", { rolloutId: "r-none-here" })).toMatchObject({
+      ok: false,
+      error: { code: "ROLLOUT_NOT_FOUND" },
+    });
+    expect(await call("pause", { rolloutId: "bad id" })).toMatchObject({
+      ok: false,
+      error: { code: "INVALID_NAME" },
+    });
+  });
+
+  it("apply rolls out; status, events and rollback work; a second apply on locked hosts is refused", async () => {
+    const applied = await call("apply", { files, by: "alice" });
+    expect(applied.ok).toBe(true);
+    const id = applied.rolloutId as string;
+    rolloutIds.push(id);
+    // spreadBy rack, 2 per rack: the 100% wave is cut into waves of at most 2 per rack
+    expect(applied.waves.map((w: { hosts: string[] }) => w.hosts.length)).toEqual([1, 4, 1]);
+    const again = await call("apply", { files });
+    expect(again).toMatchObject({ ok: false, error: { code: "HOST_LOCKED" } });
+    expect(again.error.message).toContain(`locked by rollout ${id}`);
+
+    const done = await until("rollout done", async () => {
+      const st = await call("status", { rolloutId: id });
+      return ["succeeded", "failed", "rolled_back", "aborted"].includes(st.status) ? st : undefined;
+    });
+    expect(done.status).toBe("succeeded");
+    expect(Object.values(done.hosts).map((h) => (h as { status: string }).status)).toEqual(
+      Array(6).fill("confirmed"),
+    );
+    for (const h of hosts) expect(fleet.live.get(h)?.links.map((l) => l.name)).toContain("brapi0");
+
+    const events = await call("events", { rolloutId: id });
+    if (!events.ok) throw new Error(JSON.stringify(events));
+    const actions = events.events.map((e: { action: string }) => e.action);
+    expect(actions[0]).toBe("rollout.pending");
+    expect(events.events[0].actor).toEqual({ kind: "user", id: "alice" });
+    expect(actions.at(-1)).toBe("rollout.succeeded");
+
+    expect(await call("rollback", { rolloutId: id, by: "bob" })).toMatchObject({
+      ok: true,
+      queued: "rollback",
+    });
+    const back = await until("rolled back", async () => {
+      const st = await call("status", { rolloutId: id });
+      return st.status === "rolled_back" ? st : undefined;
+    });
+    expect(back.stop).toMatchObject({ kind: "rollback", by: "bob" });
+    for (const h of hosts) expect(fleet.live.get(h)?.links.map((l) => l.name) ?? []).not.toContain("brapi0");
   });
 });

@@ -24,10 +24,12 @@ import {
   newJob,
   parseMessage,
   ResultSchema,
+  redisKeys,
+  StateReportSchema,
   signJob,
   subjects,
 } from "@fleetnet/protocol";
-import { type JetStreamClient, type NatsConnection, publishDurably } from "@fleetnet/runtime";
+import { type JetStreamClient, type NatsConnection, publishDurably, type Redis } from "@fleetnet/runtime";
 import type {
   DispatchRequest,
   DispatchResult,
@@ -153,6 +155,24 @@ export function followHeartbeats(nc: NatsConnection, book: HeartbeatBook): () =>
     for await (const m of sub) {
       const hb = parseMessage(HeartbeatSchema, m.data, { what: "heartbeat" });
       if (hb.ok) book.record(hb.value);
+    }
+  })();
+  return async () => {
+    await sub.drain();
+    await done;
+  };
+}
+
+/**
+ * Keep the last state each executor reports (`fleet.v1.state.<host>`) in Redis
+ * (`redisKeys.hostState(host)`): what live planning diffs against. Returns a stop function.
+ */
+export function followStateReports(nc: NatsConnection, redis: Redis): () => Promise<void> {
+  const sub = nc.subscribe(subjects.allStates());
+  const done = (async () => {
+    for await (const m of sub) {
+      const r = parseMessage(StateReportSchema, m.data, { what: "state report" });
+      if (r.ok) await redis.set(redisKeys.hostState(r.value.host), JSON.stringify(r.value.state));
     }
   })();
   return async () => {

@@ -1,0 +1,296 @@
+/**
+ * The planner API over NATS request/reply (`@nats-io/services`), one endpoint per verb on
+ * `fleet.v1.api.<verb>`: plan, apply, status, pause, resume, abort, rollback, events.
+ *
+ * Design: every request and reply is JSON. A request that fails carries
+ * `{ok: false, error: {code, message, retryable, details?}}` (protocol's error envelope)
+ * and the service-error headers; a good one `{ok: true, ...}`. `plan` and `apply` take the
+ * intent files' text (the CLI reads them), validate them exactly like `fleetnet validate`
+ * (nothing is queued when any document is invalid), compile, and diff against the state the
+ * executors last reported (live planning); hosts that never reported count as empty and
+ * are listed in `unobserved`. `apply` then submits a rollout over every host of the plan
+ * (hosts already converged answer "unchanged") — refused with `HOST_LOCKED` naming the
+ * holder while another rollout owns a host.
+ */
+import {
+  defaultRolloutPolicy,
+  type Intent,
+  type Inventory,
+  parseDocuments,
+  type RolloutPolicySpec,
+  type ValidationError,
+  validateDocuments,
+} from "@fleetnet/intent";
+import { compile, type HostState, type Plan, planFromDesired } from "@fleetnet/netstate";
+import {
+  API_VERBS,
+  type ApiVerb,
+  type AuditEvent,
+  AuditEventSchema,
+  assertSafeId,
+  EVENTS_STREAM,
+  FleetnetError,
+  parseMessage,
+  redisKeys,
+  subjects,
+  toErrorEnvelope,
+} from "@fleetnet/protocol";
+import type { JetStreamClient, NatsConnection } from "@fleetnet/runtime";
+import { type ServiceMsg, Svcm } from "@nats-io/services";
+import type { Redis } from "ioredis";
+import { summarize } from "./machine.js";
+import type { RolloutRunner } from "./runner.js";
+import { topologyFromIntents } from "./waves.js";
+
+/** Version of the planner service (the `@nats-io/services` `version`). */
+export const PLANNER_VERSION = "0.1.0";
+
+const MAX_TEXT = 8 * 1024 * 1024;
+
+/** `plan`/`apply` request: the intent files (text as read by the CLI), and who asks. */
+export interface DocumentsRequest {
+  files: { name: string; text: string }[];
+  by?: string;
+}
+
+/** `status`/`pause`/`resume`/`abort`/`rollback`/`events` request. */
+export interface RolloutRequest {
+  rolloutId: string;
+  by?: string;
+}
+
+function badRequest(message: string): never {
+  throw new FleetnetError(ApiErrorCodes.BAD_REQUEST, `bad request: ${message}`);
+}
+
+function decode(body: Uint8Array): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+  } catch (err) {
+    badRequest(`not UTF-8 JSON: ${(err as Error).message}`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) badRequest("not a JSON object");
+  return v as Record<string, unknown>;
+}
+
+function by(v: Record<string, unknown>): { by?: string } {
+  if (v.by === undefined) return {};
+  if (typeof v.by !== "string" || v.by.length === 0 || v.by.length > 128) badRequest("by: 1-128 characters");
+  return { by: v.by };
+}
+
+function only(v: Record<string, unknown>, keys: string[]): void {
+  const extra = Object.keys(v).filter((k) => !keys.includes(k));
+  if (extra.length > 0) badRequest(`unknown field(s) ${extra.join(", ")}`);
+}
+
+/** Parse a `plan`/`apply` request; throws `BAD_REQUEST` naming the field. */
+export function parseDocumentsRequest(body: Uint8Array): DocumentsRequest {
+  const v = decode(body);
+  only(v, ["files", "by"]);
+  if (!Array.isArray(v.files) || v.files.length === 0 || v.files.length > 1000)
+    badRequest("files: 1-1000 entries");
+  const files = v.files.map((f: unknown, i: number) => {
+    const o = f as { name?: unknown; text?: unknown };
+    if (typeof o?.name !== "string" || o.name.length === 0 || o.name.length > 4096)
+      badRequest(`files[${i}].name: a file name`);
+    if (typeof o.text !== "string" || o.text.length > MAX_TEXT)
+      badRequest(`files[${i}].text: the file's text`);
+    return { name: o.name, text: o.text };
+  });
+  return { files, ...by(v) };
+}
+
+/** Parse a request about one rollout; throws `BAD_REQUEST` / `INVALID_NAME` naming the field. */
+export function parseRolloutRequest(body: Uint8Array): RolloutRequest {
+  const v = decode(body);
+  only(v, ["rolloutId", "by"]);
+  if (typeof v.rolloutId !== "string") badRequest("rolloutId: a rollout id");
+  return { rolloutId: assertSafeId(v.rolloutId, "rollout id"), ...by(v) };
+}
+
+/** Error codes of the API. */
+export const ApiErrorCodes = {
+  /** The request is not JSON of the verb's schema. */
+  BAD_REQUEST: "BAD_REQUEST",
+  /** The intents are invalid (details.errors lists them, as `fleetnet validate --json`). */
+  INTENTS_INVALID: "INTENTS_INVALID",
+} as const;
+
+/** Result of validating + planning intent files. */
+export interface LivePlan {
+  plan: Plan;
+  /** The plan hash as a safe id (`sha256-<hex>`), used in jobs and Redis keys. */
+  planHash: string;
+  desired: Map<string, HostState>;
+  inventory: Inventory;
+  intents: Intent[];
+  policy: RolloutPolicySpec;
+  /** Hosts without a state report: planned against an empty state. */
+  unobserved: string[];
+}
+
+/**
+ * Validate intent files and plan them against the last reported state of each host.
+ * @throws FleetnetError `INTENTS_INVALID` with `details.errors` (nothing else happens then).
+ */
+export async function planDocuments(redis: Redis, files: DocumentsRequest["files"]): Promise<LivePlan> {
+  const docs = files.map((f) => parseDocuments(f.text, f.name));
+  const result = validateDocuments(docs.flatMap((d) => d.documents));
+  const errors: ValidationError[] = [...docs.flatMap((d) => d.errors), ...result.errors];
+  if (errors.length > 0 || !result.valid || !result.inventory) {
+    throw new FleetnetError(
+      ApiErrorCodes.INTENTS_INVALID,
+      `${errors.length} problem(s) in the intents; nothing was planned`,
+      { details: { errors } },
+    );
+  }
+  const compiled = compile(result.inventory, result.intents);
+  const names = [...compiled.hosts.keys()];
+  const raw = names.length > 0 ? await redis.mget(...names.map((h) => redisKeys.hostState(h))) : [];
+  const observed = new Map<string, HostState>();
+  const unobserved: string[] = [];
+  names.forEach((h, i) => {
+    const text = raw[i];
+    if (text) observed.set(h, JSON.parse(text) as HostState);
+    else {
+      unobserved.push(h);
+      observed.set(h, {
+        links: [],
+        ports: [],
+        addresses: [],
+        routes: [],
+        fdb: [],
+        sysctls: [],
+        files: [],
+        services: [],
+      });
+    }
+  });
+  const plan = planFromDesired(compiled.hosts, observed, { allocations: compiled.allocations });
+  return {
+    plan,
+    planHash: plan.hash.replace(/^sha256:/, "sha256-"),
+    desired: compiled.hosts,
+    inventory: result.inventory,
+    intents: result.intents,
+    policy: result.rolloutPolicy?.spec ?? defaultRolloutPolicy(),
+    unobserved,
+  };
+}
+
+/** Options of {@link startPlannerApi}. */
+export interface PlannerApiOptions {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  redis: Redis;
+  runner: RolloutRunner;
+  /** Longest wait for more audit events in `events` (ms, at least and default 1000). */
+  eventsIdleMs?: number;
+}
+
+/** A running API: `stop()` stops serving. */
+export interface PlannerApi {
+  stop(): Promise<void>;
+}
+
+type Handler = (body: Uint8Array) => Promise<object>;
+
+/** Serve the planner API on `fleet.v1.api.<verb>` (queue group: any number of planners). */
+export async function startPlannerApi(o: PlannerApiOptions): Promise<PlannerApi> {
+  const control =
+    (type: "pause" | "resume" | "abort" | "rollback"): Handler =>
+    async (body) => {
+      const req = parseRolloutRequest(body);
+      await o.runner.command(req.rolloutId, type, req.by);
+      return { rolloutId: req.rolloutId, queued: type };
+    };
+  const handlers: Record<ApiVerb, Handler> = {
+    plan: async (body) => {
+      const req = parseDocumentsRequest(body);
+      const live = await planDocuments(o.redis, req.files);
+      return { plan: live.plan, planHash: live.planHash, unobserved: live.unobserved };
+    },
+    apply: async (body) => {
+      const req = parseDocumentsRequest(body);
+      const live = await planDocuments(o.redis, req.files);
+      const hosts = live.inventory.spec.hosts.filter((h) => live.desired.has(h.name));
+      const state = await o.runner.submit({
+        planHash: live.planHash,
+        desired: Object.fromEntries(live.desired),
+        hosts: hosts.map((h) => ({ name: h.name, labels: h.labels })),
+        policy: live.policy,
+        topology: topologyFromIntents(live.inventory.spec.hosts, live.intents),
+        ...(req.by ? { by: req.by } : {}),
+      });
+      return {
+        ...summarize(state),
+        planHash: live.planHash,
+        summary: live.plan.summary,
+        unobserved: live.unobserved,
+      };
+    },
+    status: async (body) => {
+      const req = parseRolloutRequest(body);
+      return summarize((await o.runner.store.load(req.rolloutId)).state);
+    },
+    pause: control("pause"),
+    resume: control("resume"),
+    abort: control("abort"),
+    rollback: control("rollback"),
+    events: async (body) => {
+      const req = parseRolloutRequest(body);
+      await o.runner.store.load(req.rolloutId); // ROLLOUT_NOT_FOUND for an unknown id
+      const consumer = await o.js.consumers.get(EVENTS_STREAM, {
+        filter_subjects: subjects.rolloutEvents(req.rolloutId),
+      });
+      const events: AuditEvent[] = [];
+      const batch = 1_000;
+      for (let got = batch; got === batch; ) {
+        got = 0;
+        const msgs = await consumer.fetch({
+          max_messages: batch,
+          expires: Math.max(1_000, o.eventsIdleMs ?? 1_000),
+        });
+        for await (const m of msgs) {
+          got++;
+          const ev = parseMessage(AuditEventSchema, m.data);
+          if (ev.ok) events.push(ev.value);
+        }
+      }
+      await consumer.delete().catch(() => {});
+      return { rolloutId: req.rolloutId, events };
+    },
+  };
+
+  // @nats-io/services is built against its own nats-core; the connection is the same protocol.
+  const svc = await new Svcm(o.nc as unknown as ConstructorParameters<typeof Svcm>[0]).add({
+    name: "fleetnet-planner",
+    version: PLANNER_VERSION,
+    description: "fleetnet planner: plans and rollouts",
+    queue: "fleetnet-planner",
+  });
+  for (const verb of API_VERBS) {
+    const handler = handlers[verb];
+    svc.addEndpoint(verb, {
+      subject: subjects.api(verb),
+      handler: (err: Error | null, msg: ServiceMsg) => {
+        if (err) return;
+        void reply(msg, handler);
+      },
+    });
+  }
+  return { stop: async () => void (await svc.stop()) };
+}
+
+async function reply(msg: ServiceMsg, handler: Handler): Promise<void> {
+  try {
+    const out = await handler(msg.data);
+    msg.respond(JSON.stringify({ ok: true, ...out }));
+  } catch (err) {
+    const error = toErrorEnvelope(err);
+    const status = error.code === "INTERNAL" ? 500 : 400;
+    msg.respondError(status, `${error.code}: ${error.message}`, JSON.stringify({ ok: false, error }));
+  }
+}
