@@ -37,6 +37,10 @@ node -e '
 ' "$status"
 pids=$(node -e 'const s = JSON.parse(process.argv[1]); console.log(s.hosts.flatMap((h) => h.processes.map((p) => p.pid)).join(" "))' "$status")
 nproc=$(wc -w <<<"$pids")
+# PID + start time (field 22 of /proc/PID/stat): a PID reused by another process later is not a leftover.
+starttime() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0; s=${s##*) }; set -- $s; echo "${20}:$1"; }
+declare -A started=()
+for p in $pids; do started[$p]=$(starttime "$p"); done
 
 t=$(date +%s%N)
 fleetnet lab down >/dev/null
@@ -45,7 +49,10 @@ down_ms=$(ms "$t")
 left_ns=$(ip netns list | awk '{print $1}' | grep -c "^${prefix}" || true)
 left_links=$(ip -o link show | grep -c "${prefix}" || true)
 left_procs=0
-for p in $pids; do [[ -d /proc/$p ]] && [[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) != Z ]] && left_procs=$((left_procs + 1)); done
+for p in $pids; do
+  now=$(starttime "$p")
+  [[ -n $now && ${now%%:*} == "${started[$p]%%:*}" && ${now#*:} != Z ]] && left_procs=$((left_procs + 1))
+done
 left_state=$([[ -e $FLEETNET_STATE_DIR/lab/state.json ]] && echo 1 || echo 0)
 
 echo "hosts=$n args=[$*] up_ms=$up_ms down_ms=$down_ms processes=$nproc left: namespaces=$left_ns links=$left_links processes=$left_procs state=$left_state"

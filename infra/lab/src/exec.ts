@@ -185,7 +185,7 @@ export async function killPids(pids: Iterable<number>, graceMs = 2000): Promise<
     rest = rest.filter(pidAlive);
   }
   for (const pid of rest) signal(pid, "SIGKILL");
-  const hard = Date.now() + 2000;
+  const hard = Date.now() + 10_000; // SIGKILL cannot be ignored, but a loaded machine is slow
   while (rest.length > 0 && Date.now() < hard) {
     await new Promise((r) => setTimeout(r, 20));
     rest = rest.filter(pidAlive);

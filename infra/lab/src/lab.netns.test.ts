@@ -100,6 +100,19 @@ describe("lab from a count", () => {
       expect(link.address).toBe("02:fb:0a:fb:f0:03");
       expect(link.mtu).toBe(1500);
       expect(link.addr_info.map((a: { local: string }) => a.local)).toContain("10.251.240.3");
+      // Permanent neighbours for every other host and the management address (no ARP needed).
+      const neigh = JSON.parse(
+        (await runIn(`${prefix}h003`, ["ip", "-j", "neigh", "show", "dev", "veth0"])).stdout,
+      ) as {
+        dst: string;
+        state: string[];
+      }[];
+      expect(
+        neigh
+          .filter((e) => e.state.includes("PERMANENT"))
+          .map((e) => e.dst)
+          .sort(),
+      ).toEqual(["10.251.240.1", "10.251.240.2", "10.251.240.254", "10.251.240.4", "10.251.240.5"]);
       await expectFullMesh(
         up.topology.hosts.map((h) => ({ namespace: h.namespace, address: h.address })),
         "10.251.240.254",
@@ -116,6 +129,30 @@ describe("lab from a count", () => {
     expect(existsSync(join(stateDir, "state.json"))).toBe(false);
     expect(existsSync(up.inventoryFile)).toBe(false);
     expect(labStatus({ stateDir }).recorded).toBe(false);
+  });
+
+  it("the `ip -n NS -batch` fallback configures hosts the same way as the one-process path", async () => {
+    const { prefix, stateDir } = fresh();
+    const up = await labUp({ stateDir, prefix, subnet: "10.251.250.0/24", hosts: 3, hostConfig: "ip" });
+    try {
+      await expectFullMesh(
+        up.topology.hosts.map((h) => ({ namespace: h.namespace, address: h.address })),
+        "10.251.250.254",
+      );
+      const neigh = (await runIn(`${prefix}h002`, ["ip", "-j", "neigh", "show", "dev", "veth0"])).stdout;
+      expect(
+        (JSON.parse(neigh) as { dst: string; lladdr: string; state: string[] }[])
+          .map((e) => `${e.dst} ${e.lladdr} ${e.state.join(",")}`)
+          .sort(),
+      ).toEqual([
+        "10.251.250.1 02:fb:0a:fb:fa:01 PERMANENT",
+        "10.251.250.254 02:fb:0a:fb:fa:fe PERMANENT",
+        "10.251.250.3 02:fb:0a:fb:fa:03 PERMANENT",
+      ]);
+    } finally {
+      await labDown({ stateDir });
+    }
+    expectGone(prefix, `${prefix}mgmt`);
   });
 
   it("refuses a second lab in the same state dir, taken names and a routed subnet — creating nothing", async () => {

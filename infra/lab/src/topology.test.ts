@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { LabError } from "./errors.js";
 import { renderInventory } from "./inventory.js";
+import { hostRequests } from "./nlconf.js";
 import {
   fabricBatch,
   fdbBatch,
@@ -84,6 +85,20 @@ describe("planFromCount", () => {
     ]);
   });
 
+  it("one-process requests carry the same configuration as the ip batch", () => {
+    const t = planFromCount({ hosts: 2, prefix: "x-", subnet: "10.9.0.0/24" });
+    const h1 = t.hosts[0];
+    if (!h1) throw new Error("no h001");
+    expect(hostRequests(t, h1)).toEqual([
+      "ns x-h001",
+      "up lo",
+      "addr veth0 10.9.0.1 24",
+      "up veth0",
+      "neigh veth0 10.9.0.2 02:fb:0a:09:00:02",
+      "neigh veth0 10.9.0.254 02:fb:0a:09:00:fe",
+    ]);
+  });
+
   it("renders an Inventory the intent schema accepts (netns and ssh transports)", () => {
     const t = planFromCount({ hosts: 2, spines: 1 });
     const inv = InventorySchema.parse(parse(renderInventory(t)));
@@ -105,6 +120,15 @@ describe("planFromCount", () => {
       },
     };
     const viaSsh = InventorySchema.parse(parse(renderInventory(t, ssh)));
+    // Label values that YAML would otherwise read as booleans, numbers or null stay strings.
+    const tricky = planFromCount({ hosts: 1 });
+    const h0 = tricky.hosts[0];
+    if (!h0) throw new Error("no host");
+    h0.labels = { a: "true", b: "123", c: "", d: "null", e: "r1.x_y-z", f: "1.5" };
+    expect(InventorySchema.parse(parse(renderInventory(tricky))).spec.hosts[0]?.labels).toEqual(h0.labels);
+    expect(renderInventory(tricky)).toContain(
+      '    - {name: h001, labels: {a: "true", b: "123", c: "", d: "null", e: r1.x_y-z, f: "1.5"}, underlay: {interface: veth0, address: 10.250.0.1/16, mtu: 1500}, transport: {driver: netns, namespace: fn-h001}}\n',
+    );
     expect(viaSsh.spec.hosts[0]?.transport).toEqual({
       driver: "ssh",
       host: "10.250.0.1",

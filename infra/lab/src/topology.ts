@@ -340,21 +340,27 @@ export function fdbBatch(t: LabTopology): string[] {
   ];
 }
 
-/** `ip -n <host ns> -batch` lines for one host: lo, address, up, permanent neighbours. */
-export function hostBatch(t: LabTopology, h: LabHost): string[] {
-  const lines = [
-    "link set lo up",
-    `addr add ${h.address}/${h.prefixLength} dev ${h.iface}`,
-    `link set ${h.iface} up`,
-  ];
+/** The permanent neighbour entries of one host: every other host of its subnet + management. */
+export function hostNeighbours(t: LabTopology, h: LabHost): { address: string; mac: string }[] {
+  const out: { address: string; mac: string }[] = [];
   for (const o of t.hosts) {
-    if (o !== h && sameNet(h, o))
-      lines.push(`neigh replace ${o.address} lladdr ${o.mac} dev ${h.iface} nud permanent`);
+    if (o !== h && sameNet(h, o)) out.push({ address: o.address, mac: o.mac });
   }
   for (const a of t.mgmt.addresses) {
     const m = splitCidr(a);
-    if (sameNet(h, m))
-      lines.push(`neigh replace ${m.address} lladdr ${t.mgmt.mac} dev ${h.iface} nud permanent`);
+    if (sameNet(h, m)) out.push({ address: m.address, mac: t.mgmt.mac });
   }
-  return lines;
+  return out;
+}
+
+/** `ip -n <host ns> -batch` lines for one host: lo, address, up, permanent neighbours. */
+export function hostBatch(t: LabTopology, h: LabHost): string[] {
+  return [
+    "link set lo up",
+    `addr add ${h.address}/${h.prefixLength} dev ${h.iface}`,
+    `link set ${h.iface} up`,
+    ...hostNeighbours(t, h).map(
+      (n) => `neigh replace ${n.address} lladdr ${n.mac} dev ${h.iface} nud permanent`,
+    ),
+  ];
 }
