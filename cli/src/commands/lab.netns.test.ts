@@ -78,9 +78,9 @@ describe("fleetnet lab", () => {
     await expect(runLabUp({ stateDir, hosts: 2, flows: "nowhere" }, c.sink)).rejects.toThrow(
       /--flows must be IPV4:PORT/,
     );
-    await expect(runLabUp({ stateDir, hosts: 2, subnet: "10.251.249.0/24", flows: "127.0.0.1:2055" }, c.sink)).rejects.toThrow(
-      /only reach their own subnet .*10\.251\.249\.254/,
-    );
+    await expect(
+      runLabUp({ stateDir, hosts: 2, subnet: "10.251.249.0/24", flows: "127.0.0.1:2055" }, c.sink),
+    ).rejects.toThrow(/only reach their own subnet .*10\.251\.249\.254/);
     expect(readState(stateDir)).toBeUndefined();
   });
 
