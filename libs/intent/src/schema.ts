@@ -43,6 +43,7 @@ export const SYSCTL_ROOTS: readonly string[] = [
 /** Label key (`rack`, `example.com/role`) and label value. */
 export const LABEL_KEY_RE =
   /^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
+/** Label value: empty, or up to 63 of `[A-Za-z0-9_.-]` starting and ending alphanumeric. */
 export const LABEL_VALUE_RE = /^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$/;
 /** Environment variable name for `{fromEnv}` secrets. */
 export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -180,6 +181,7 @@ const mtu = () => z.number().int().min(68).max(65535);
 
 /** Document metadata. */
 export const MetadataSchema = z.strictObject({ name: DnsLabelSchema });
+/** Parsed (defaults applied) form of `MetadataSchema`. */
 export type Metadata = z.infer<typeof MetadataSchema>;
 
 // ---------------------------------------------------------------------------------------
@@ -214,6 +216,7 @@ export const SelectorExpressionSchema = z
       });
     }
   });
+/** Parsed (defaults applied) form of `SelectorExpressionSchema`. */
 export type SelectorExpression = z.infer<typeof SelectorExpressionSchema>;
 
 /** `hosts: {names: [...]}`. */
@@ -232,6 +235,7 @@ export const HostSelectorSchema = z
     id: "HostSelector",
     description: "hosts: {names: [...]} | {matchLabels: {...}} | {matchExpressions: [...]}",
   });
+/** Parsed (defaults applied) form of `HostSelectorSchema`. */
 export type HostSelector = z.infer<typeof HostSelectorSchema>;
 
 /** The keys that decide a selector's form. */
@@ -311,9 +315,13 @@ export const TransportSchema = z.discriminatedUnion("driver", [
   LocalTransportSchema,
   SshTransportSchema,
 ]);
+/** Parsed (defaults applied) form of `TransportSchema`. */
 export type Transport = z.infer<typeof TransportSchema>;
+/** Parsed (defaults applied) form of `NetnsTransportSchema`. */
 export type NetnsTransport = z.infer<typeof NetnsTransportSchema>;
+/** Parsed (defaults applied) form of `LocalTransportSchema`. */
 export type LocalTransport = z.infer<typeof LocalTransportSchema>;
+/** Parsed (defaults applied) form of `SshTransportSchema`. */
 export type SshTransport = z.infer<typeof SshTransportSchema>;
 
 /** The underlay: the VTEP / BGP source interface of a host. */
@@ -322,6 +330,7 @@ export const UnderlaySchema = z.strictObject({
   address: InterfaceAddressSchema,
   mtu: mtu().default(1500),
 });
+/** Parsed (defaults applied) form of `UnderlaySchema`. */
 export type Underlay = z.infer<typeof UnderlaySchema>;
 
 /** One host of the fleet. */
@@ -331,9 +340,12 @@ export const InventoryHostSchema = z.strictObject({
   underlay: UnderlaySchema,
   transport: TransportSchema,
 });
+/** Parsed (defaults applied) form of `InventoryHostSchema`. */
 export type InventoryHost = z.infer<typeof InventoryHostSchema>;
 
+/** `Inventory.spec`: the hosts of the fleet (names unique — checked semantically). */
 export const InventorySpecSchema = z.strictObject({ hosts: z.array(InventoryHostSchema) });
+/** Parsed (defaults applied) form of `InventorySpecSchema`. */
 export type InventorySpec = z.infer<typeof InventorySpecSchema>;
 
 // ---------------------------------------------------------------------------------------
@@ -342,8 +354,10 @@ export type InventorySpec = z.infer<typeof InventorySpecSchema>;
 
 /** `addresses: {pool: CIDR}`: one address per selected host from the pool. */
 export const AddressPoolSchema = z.strictObject({ pool: CidrSchema });
+/** Parsed (defaults applied) form of `AddressPoolSchema`. */
 export type AddressPool = z.infer<typeof AddressPoolSchema>;
 
+/** `Bridge.spec`: a Linux bridge on each selected host, optionally with ports and a per-host address. */
 export const BridgeSpecSchema = z.strictObject({
   hosts: HostSelectorSchema,
   name: IfNameSchema,
@@ -351,8 +365,10 @@ export const BridgeSpecSchema = z.strictObject({
   ports: z.array(IfNameSchema).optional(),
   addresses: AddressPoolSchema.optional(),
 });
+/** Parsed (defaults applied) form of `BridgeSpecSchema`. */
 export type BridgeSpec = z.infer<typeof BridgeSpecSchema>;
 
+/** `Vlan.spec`: an 802.1Q interface on `parent`; `name` defaults to `<parent>.<id>` (applied here). */
 export const VlanSpecSchema = z
   .strictObject({
     hosts: HostSelectorSchema,
@@ -364,8 +380,10 @@ export const VlanSpecSchema = z
     addresses: AddressPoolSchema.optional(),
   })
   .transform((s) => ({ ...s, name: s.name ?? `${s.parent}.${s.id}` }));
+/** Parsed (defaults applied) form of `VlanSpecSchema`. */
 export type VlanSpec = z.infer<typeof VlanSpecSchema>;
 
+/** How BUM traffic reaches the other VTEPs: unicast head-end replication or a multicast group. */
 export const ReplicationSchema = z.discriminatedUnion("mode", [
   z.strictObject({ mode: z.literal("unicast") }),
   z.strictObject({
@@ -382,8 +400,10 @@ export const ReplicationSchema = z.discriminatedUnion("mode", [
     ),
   }),
 ]);
+/** Parsed (defaults applied) form of `ReplicationSchema`. */
 export type Replication = z.infer<typeof ReplicationSchema>;
 
+/** `VxlanOverlay.spec`; `device`/`bridge` default to `vx<vni>`/`br<vni>` (applied here), MTU via {@link overlayMtu}. */
 export const VxlanOverlaySpecSchema = z
   .strictObject({
     hosts: HostSelectorSchema,
@@ -396,6 +416,7 @@ export const VxlanOverlaySpecSchema = z
     addresses: AddressPoolSchema.optional(),
   })
   .transform((s) => ({ ...s, device: s.device ?? `vx${s.vni}`, bridge: s.bridge ?? `br${s.vni}` }));
+/** Parsed (defaults applied) form of `VxlanOverlaySpecSchema`. */
 export type VxlanOverlaySpec = z.infer<typeof VxlanOverlaySpecSchema>;
 
 /** VXLAN over IPv4 adds 50 bytes (outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8). */
@@ -430,12 +451,16 @@ export function parseAsnRange(text: string): [number, number] | undefined {
   return [a, b];
 }
 
+/** A peer at a fixed address with its ASN. */
 export const BgpPeerAddressSchema = z.strictObject({ address: IpAddressSchema, remoteAs: AsnSchema });
+/** Fleet hosts as peers (their underlay address and assigned ASN). */
 export const BgpPeerHostsSchema = z.strictObject({ hosts: HostSelectorSchema });
 /** A BGP peer: a fixed address with its ASN, or fleet hosts (their underlay address and ASN). */
 export const BgpPeerSchema = z.union([BgpPeerAddressSchema, BgpPeerHostsSchema]);
+/** Parsed (defaults applied) form of `BgpPeerSchema`. */
 export type BgpPeer = z.infer<typeof BgpPeerSchema>;
 
+/** `BgpMultipath.spec` (realised with FRR: `maximum-paths`, `bgp bestpath as-path multipath-relax`). */
 export const BgpMultipathSpecSchema = z.strictObject({
   hosts: HostSelectorSchema,
   asn: z.union([AsnSchema, AsnPoolSchema]),
@@ -460,20 +485,25 @@ export const BgpMultipathSpecSchema = z.strictObject({
     .strictObject({ keepalive: z.number().int().min(0).max(65535), hold: z.number().int().min(0).max(65535) })
     .optional(),
 });
+/** Parsed (defaults applied) form of `BgpMultipathSpecSchema`. */
 export type BgpMultipathSpec = z.infer<typeof BgpMultipathSpecSchema>;
 
+/** One nexthop of an ECMP route; `weight` 1-256, default 1. */
 export const EcmpNexthopSchema = z.strictObject({
   via: IpAddressSchema,
   weight: z.number().int().min(1).max(256).default(1),
 });
+/** Parsed (defaults applied) form of `EcmpNexthopSchema`. */
 export type EcmpNexthop = z.infer<typeof EcmpNexthopSchema>;
 
+/** `EcmpRoute.spec`: a multipath route (at least 2 nexthops) on each selected host. */
 export const EcmpRouteSpecSchema = z.strictObject({
   hosts: HostSelectorSchema,
   destination: CidrSchema,
   nexthops: z.array(EcmpNexthopSchema).min(2),
   table: z.union([z.literal("main"), z.number().int().min(1).max(4294967294)]).optional(),
 });
+/** Parsed (defaults applied) form of `EcmpRouteSpecSchema`. */
 export type EcmpRouteSpec = z.infer<typeof EcmpRouteSpecSchema>;
 
 /**
@@ -490,10 +520,12 @@ export const SecretRefSchema = z.union([
   }),
   z.strictObject({ fromFile: AbsPathSchema }),
 ]);
+/** Parsed (defaults applied) form of `SecretRefSchema`. */
 export type SecretRef = z.infer<typeof SecretRefSchema>;
 
 const PrioritySchema = z.number().int().min(1).max(254);
 
+/** `KeepalivedPair.spec`: a VRRP instance on two hosts; defaults priority 150/100, advert 1 s, version 3, preempt. */
 export const KeepalivedPairSpecSchema = z.strictObject({
   primary: DnsLabelSchema,
   backup: DnsLabelSchema,
@@ -516,8 +548,10 @@ export const KeepalivedPairSpecSchema = z.strictObject({
   preempt: z.boolean().default(true),
   authPassword: SecretRefSchema.optional(),
 });
+/** Parsed (defaults applied) form of `KeepalivedPairSpecSchema`. */
 export type KeepalivedPairSpec = z.infer<typeof KeepalivedPairSpecSchema>;
 
+/** `SysctlBaseline.spec`: sysctl values per selected host (numbers are turned into strings). */
 export const SysctlBaselineSpecSchema = z.strictObject({
   hosts: HostSelectorSchema,
   settings: z.record(
@@ -539,6 +573,7 @@ export const SysctlBaselineSpecSchema = z.strictObject({
   persist: z.boolean().default(true),
   drift: z.enum(["alert", "heal"]).default("alert"),
 });
+/** Parsed (defaults applied) form of `SysctlBaselineSpecSchema`. */
 export type SysctlBaselineSpec = z.infer<typeof SysctlBaselineSpecSchema>;
 
 const PercentSchema = z.number().min(0).max(100);
@@ -547,6 +582,7 @@ export const CountOrPercentSchema = z.union([
   z.strictObject({ hosts: z.number().int().min(0) }),
   z.strictObject({ percent: PercentSchema }),
 ]);
+/** Parsed (defaults applied) form of `CountOrPercentSchema`. */
 export type CountOrPercent = z.infer<typeof CountOrPercentSchema>;
 
 /** `maxUnavailable`: a count (`3`) or a percentage (`"25%"`). */
@@ -559,6 +595,7 @@ export const CountOrPercentValueSchema = z.union([
   ),
 ]);
 
+/** Health gates a rollout can wait for between waves. */
 export const ROLLOUT_GATES = [
   "hostsHealthy",
   "bgpEstablished",
@@ -566,6 +603,7 @@ export const ROLLOUT_GATES = [
   "overlayReachable",
 ] as const;
 
+/** `RolloutPolicy.spec` with every default of INTENTS.md applied. */
 export const RolloutPolicySpecSchema = z.strictObject({
   waves: z
     .array(
@@ -585,6 +623,7 @@ export const RolloutPolicySpecSchema = z.strictObject({
   autoRollback: z.enum(["none", "wave", "rollout"]).default("wave"),
   gates: z.array(z.enum(ROLLOUT_GATES)).default(["hostsHealthy"]),
 });
+/** Parsed (defaults applied) form of `RolloutPolicySpecSchema`. */
 export type RolloutPolicySpec = z.infer<typeof RolloutPolicySpecSchema>;
 
 /** The rollout policy used when no RolloutPolicy document is given. */
@@ -616,24 +655,42 @@ function doc<K extends string, S extends z.ZodType>(kind: K, spec: S) {
   });
 }
 
+/** A whole document of kind Inventory (one per apply). */
 export const InventorySchema = doc("Inventory", InventorySpecSchema);
+/** A whole Bridge document. */
 export const BridgeSchema = doc("Bridge", BridgeSpecSchema);
+/** A whole Vlan document. */
 export const VlanSchema = doc("Vlan", VlanSpecSchema);
+/** A whole VxlanOverlay document. */
 export const VxlanOverlaySchema = doc("VxlanOverlay", VxlanOverlaySpecSchema);
+/** A whole BgpMultipath document. */
 export const BgpMultipathSchema = doc("BgpMultipath", BgpMultipathSpecSchema);
+/** A whole EcmpRoute document. */
 export const EcmpRouteSchema = doc("EcmpRoute", EcmpRouteSpecSchema);
+/** A whole KeepalivedPair document. */
 export const KeepalivedPairSchema = doc("KeepalivedPair", KeepalivedPairSpecSchema);
+/** A whole SysctlBaseline document. */
 export const SysctlBaselineSchema = doc("SysctlBaseline", SysctlBaselineSpecSchema);
+/** A whole RolloutPolicy document (at most one per apply). */
 export const RolloutPolicySchema = doc("RolloutPolicy", RolloutPolicySpecSchema);
 
+/** Parsed (defaults applied) form of `InventorySchema`. */
 export type Inventory = z.infer<typeof InventorySchema>;
+/** Parsed (defaults applied) form of `BridgeSchema`. */
 export type Bridge = z.infer<typeof BridgeSchema>;
+/** Parsed (defaults applied) form of `VlanSchema`. */
 export type Vlan = z.infer<typeof VlanSchema>;
+/** Parsed (defaults applied) form of `VxlanOverlaySchema`. */
 export type VxlanOverlay = z.infer<typeof VxlanOverlaySchema>;
+/** Parsed (defaults applied) form of `BgpMultipathSchema`. */
 export type BgpMultipath = z.infer<typeof BgpMultipathSchema>;
+/** Parsed (defaults applied) form of `EcmpRouteSchema`. */
 export type EcmpRoute = z.infer<typeof EcmpRouteSchema>;
+/** Parsed (defaults applied) form of `KeepalivedPairSchema`. */
 export type KeepalivedPair = z.infer<typeof KeepalivedPairSchema>;
+/** Parsed (defaults applied) form of `SysctlBaselineSchema`. */
 export type SysctlBaseline = z.infer<typeof SysctlBaselineSchema>;
+/** Parsed (defaults applied) form of `RolloutPolicySchema`. */
 export type RolloutPolicy = z.infer<typeof RolloutPolicySchema>;
 
 /** Schema of each kind, by `kind`. */
@@ -651,6 +708,7 @@ export const KIND_SCHEMAS = {
 
 /** Every document kind. */
 export type Kind = keyof typeof KIND_SCHEMAS;
+/** Every kind, in the order of INTENTS.md. */
 export const KINDS = Object.keys(KIND_SCHEMAS) as Kind[];
 
 /** Any document of the format, discriminated on `kind`. */
@@ -679,6 +737,7 @@ export type Intent =
   | SysctlBaseline;
 /** Kinds of {@link Intent}. */
 export type IntentKind = Intent["kind"];
+/** The kinds of {@link Intent}. */
 export const INTENT_KINDS: readonly IntentKind[] = [
   "Bridge",
   "Vlan",
