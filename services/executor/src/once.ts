@@ -161,6 +161,7 @@ function jsonResult(r: TxResult): object {
     ops: r.ops,
     ...(r.error ? { error: r.error } : {}),
     ...(r.txId ? { txId: r.txId } : {}),
+    ...(r.timings ? { timings: r.timings } : {}),
   };
 }
 

@@ -13,7 +13,6 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { InventoryHost } from "@fleetnet/intent";
 import { localDriver, netnsDriver } from "./drivers/process.js";
-import { sshDriver } from "./drivers/ssh.js";
 import type { ServiceMode } from "./services.js";
 import type { HostTarget } from "./transaction.js";
 
@@ -56,8 +55,9 @@ export function targetFor(h: InventoryHost, o: TargetOptions = {}): HostTarget {
       return {
         host: h.name,
         serviceMode: o.serviceMode ?? "systemd",
-        connect: () =>
-          sshDriver({
+        // ssh2 is loaded only for ssh hosts (keeps the executor's footprint small elsewhere)
+        connect: async () =>
+          (await import("./drivers/ssh.js")).sshDriver({
             host: h.name,
             address: t.host,
             port: t.port,

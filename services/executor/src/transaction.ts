@@ -14,6 +14,7 @@
  * connection drops mid-transaction, the executor waits for the deadline, reconnects and
  * reports what the host did (`reverted`, with the reason).
  */
+import { performance } from "node:perf_hooks";
 import {
   canonicalJson,
   diff,
@@ -67,6 +68,8 @@ export interface TxResult {
   txId?: string;
   /** `manual` confirm: the timer is armed until this time (ms since epoch). */
   pendingUntil?: number;
+  /** Milliseconds spent per phase (observe, preflight, plan, apply, verify, probes, confirm). */
+  timings?: Record<string, number>;
 }
 
 /** Options of {@link applyHost}. */
@@ -228,6 +231,13 @@ export async function applyHost(
   let armedUntil = 0;
   let before: HostState | undefined;
   const txId = newTxId();
+  const timings: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (phase: string) => {
+    const now = performance.now();
+    timings[phase] = Math.round((timings[phase] ?? 0) + now - mark);
+    mark = now;
+  };
   try {
     // ---- observe, diff, preflight: nothing changes on the host until the timer is armed
     const obs = await observe(d, services, { desired });
@@ -238,14 +248,17 @@ export async function applyHost(
       const err = e as { code?: string; message?: string };
       throw new ExecutorError("INVALID_INPUT", `${err.code ?? "DIFF_FAILED"}: ${err.message ?? String(e)}`);
     }
-    if (ops.length === 0) return { host: target.host, result: "unchanged", changed: 0, ops: [] };
+    lap("observe");
+    if (ops.length === 0) return { host: target.host, result: "unchanged", changed: 0, ops: [], timings };
     checkOps(ops);
     await checkKernel(d, ops);
     await checkSysctls(d, ops, obs.missingSysctls);
     const contents = await resolveFileSecrets(d, ops);
     await checkConfigs(d, services, ops, contents, txId);
     const probes: Probe[] = probesFor(d, services, desired, opts.probes);
+    lap("preflight");
     const passedBefore = await runProbes(probes);
+    lap("probes");
 
     // ---- snapshot + revert plan + timer
     const touched = [
@@ -263,6 +276,7 @@ export async function applyHost(
     const timeout = opts.confirmTimeoutS ?? 60;
     armedUntil = Date.now() + timeout * 1000;
     await armRevertTimer(d, plan, timeout);
+    lap("plan");
 
     // ---- apply
     try {
@@ -277,6 +291,7 @@ export async function applyHost(
       if (err.code === "CONNECTION_LOST") throw err;
       return await revertAndReport(target, d, plan, before, desired, ops, txId, err);
     }
+    lap("apply");
     await opts.afterApply?.();
 
     // ---- verify
@@ -289,7 +304,9 @@ export async function applyHost(
       );
       return await revertAndReport(target, d, plan, before, desired, ops, txId, err);
     }
+    lap("verify");
     const broken = await recheckProbes(passedBefore, opts.probeWindowMs ?? 20_000);
+    lap("probes");
     if (broken) {
       const err = new ExecutorError(
         "PROBE_FAILED",
@@ -318,7 +335,8 @@ export async function applyHost(
       return { host: target.host, result: "reverted", changed: 0, ops, txId, error: errorOf(err) };
     }
     await d.run(["rm", "-rf", "--", d.hostPath(`${REVERT_DIR}/${txId}`)]).catch(() => {});
-    return { host: target.host, result: "applied", changed: ops.length, ops, txId };
+    lap("confirm");
+    return { host: target.host, result: "applied", changed: ops.length, ops, txId, timings };
   } catch (e) {
     const err = asExecutorError(e);
     if (err.code === "CONNECTION_LOST" && plan) {
