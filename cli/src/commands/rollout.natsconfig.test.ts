@@ -124,6 +124,26 @@ describe("fleetnet nats-config", () => {
     expect(readFileSync(join(dir, "c.conf"), "utf8")).toBe(conf);
   });
 
+  it("adds pool users (all hosts, or a list) and refuses a pool naming an unknown host", () => {
+    const c = join(dir, "creds-pool");
+    const inv = inventory("inv5.yaml", ["h1", "h2", "h3"]);
+    const r = run({ file: [inv], credsDir: c, pool: ["lab", "rack1=h1,h2"], json: true });
+    expect(r.code).toBe(0);
+    const users = JSON.parse(r.stdout).users as Array<{ name: string; hosts?: string[] }>;
+    expect(users.filter((u) => u.hosts).map((u) => [u.name, u.hosts])).toEqual([
+      ["pool-lab", ["h1", "h2", "h3"]],
+      ["pool-rack1", ["h1", "h2"]],
+    ]);
+    expect(statSync(join(c, "pool-lab.nk")).mode & 0o777).toBe(0o600);
+    // dropping a pool removes its seed file
+    const again = run({ file: [inv], credsDir: c, pool: ["lab"], json: true });
+    expect(JSON.parse(again.stdout).removed).toEqual(["pool-rack1.nk"]);
+    const bad = run({ file: [inv], credsDir: join(dir, "creds-pool-bad"), pool: ["x=h1,h9"] });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/pool x names host\(s\) not in the inventory: h9; nothing written/);
+    expect(existsSync(join(dir, "creds-pool-bad"))).toBe(false);
+  });
+
   it("defaults the credentials dir under the state dir", () => {
     expect(defaultCredsDir({ FLEETNET_STATE_DIR: "/s" })).toBe("/s/nats/credentials");
     expect(defaultCredsDir({ HOME: "/home/x" })).toBe("/home/x/.local/state/fleetnet/nats/credentials");

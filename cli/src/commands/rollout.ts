@@ -7,7 +7,8 @@
  * `<creds-dir>/<user>.nk` (mode 0600, dir 0700) and is never printed. `users.json` in the
  * same dir lists user, role, host, public key, inbox prefix and seed file (no secrets).
  * Re-running keeps the existing seeds (so running executors keep working) unless
- * `--rotate`; seed files of hosts no longer in the inventory are removed.
+ * `--rotate`; seed files of hosts (and pools) no longer configured are removed.
+ * `--pool NAME[=h1,h2]` adds an executor-pool user with exactly those hosts' rights.
  * Nothing is written unless the inventory is valid and the config was generated.
  *
  * Exit status: 0 written, 1 invalid inventory, 2 usage or I/O error.
@@ -56,6 +57,8 @@ export interface NatsConfigCliOptions {
   storeDir?: string;
   serverName?: string;
   rotate?: boolean;
+  /** `NAME` (a pool over every host) or `NAME=h1,h2`. */
+  pool?: string[];
   json?: boolean;
 }
 
@@ -100,13 +103,27 @@ export function runNatsConfig(opts: NatsConfigCliOptions, out: RolloutOutput = p
     return EXIT_FAILED;
   }
   const inventory = r.inventory;
+  const allHosts = inventory.spec.hosts.map((h) => h.name);
+  const pools = (opts.pool ?? []).map((spec) => {
+    const eq = spec.indexOf("=");
+    if (eq < 0) return { name: spec, hosts: allHosts };
+    return {
+      name: spec.slice(0, eq),
+      hosts: spec
+        .slice(eq + 1)
+        .split(",")
+        .map((h) => h.trim())
+        .filter((h) => h !== ""),
+    };
+  });
   const credsDir = resolve(opts.credsDir ?? defaultCredsDir());
   const outFile = opts.out === undefined ? undefined : resolve(opts.out);
 
   let generated: ReturnType<typeof generateNatsConfig>;
   try {
     generated = generateNatsConfig({
-      hosts: inventory.spec.hosts.map((h) => h.name),
+      hosts: allHosts,
+      pools,
       inventoryName: inventory.metadata.name,
       ...(opts.port === undefined ? {} : { port: opts.port }),
       ...(opts.listen === undefined ? {} : { listenHost: opts.listen }),
@@ -127,7 +144,7 @@ export function runNatsConfig(opts: NatsConfigCliOptions, out: RolloutOutput = p
     chmodSync(credsDir, 0o700);
     const keep = new Set(generated.users.map((u) => `${u.name}${SEED_FILE_SUFFIX}`));
     for (const u of generated.users) writeAtomic(seedFilePath(credsDir, u.name), `${u.seed}\n`, 0o600);
-    const stale = readdirSync(credsDir).filter((f) => /^host-.*\.nk$/.test(f) && !keep.has(f));
+    const stale = readdirSync(credsDir).filter((f) => /^(host|pool)-.*\.nk$/.test(f) && !keep.has(f));
     for (const f of stale) rmSync(join(credsDir, f), { force: true });
     const manifest = natsUsersManifest(generated.users, credsDir);
     writeAtomic(join(credsDir, "users.json"), `${JSON.stringify(manifest, null, 2)}\n`, 0o644);
@@ -152,8 +169,9 @@ export function runNatsConfig(opts: NatsConfigCliOptions, out: RolloutOutput = p
     } else {
       if (outFile === undefined) out.stdout(generated.config);
       const hosts = generated.users.filter((u) => u.role === "host").length;
+      const poolCount = generated.users.filter((u) => u.role === "pool").length;
       out.stderr(
-        `${colour.green("OK")}: ${outFile === undefined ? "config printed" : `wrote ${outFile}`} — ${hosts} host user(s) + planner, telemetry, operator; seeds in ${credsDir} (0600, not printed)${stale.length ? `; removed ${stale.length} stale host seed(s)` : ""}\n`,
+        `${colour.green("OK")}: ${outFile === undefined ? "config printed" : `wrote ${outFile}`} — ${hosts} host user(s)${poolCount ? ` + ${poolCount} pool user(s)` : ""} + planner, telemetry, operator; seeds in ${credsDir} (0600, not printed)${stale.length ? `; removed ${stale.length} stale seed file(s)` : ""}\n`,
       );
     }
   } catch (err) {
@@ -189,6 +207,12 @@ export function registerRollout(program: Command): void {
     .option("--store-dir <dir>", "JetStream store directory (default /var/lib/fleetnet/nats)")
     .option("--server-name <name>", "server name (default fleetnet)")
     .option("--rotate", "generate new keys for every user instead of keeping existing seeds")
+    .option(
+      "--pool <name[=h1,h2]>",
+      "an executor pool user with the rights of these hosts (default all) over one connection (repeatable)",
+      collect,
+      [],
+    )
     .option("--json", "print {config, credentialsDir, users} as JSON")
     .action((opts: NatsConfigCliOptions) => {
       process.exitCode = runNatsConfig(opts);

@@ -150,6 +150,7 @@ beforeAll(async () => {
     port,
     storeDir: join(dir, "js"),
     inventoryName: "int-test",
+    pools: [{ name: "fnp-pool", hosts: ["fnp-a"] }],
   });
   users = out.users;
   writeFileSync(join(dir, "nats.conf"), out.config, { mode: 0o600 });
@@ -441,5 +442,31 @@ describe("per-host NATS permissions (real nats-server with the generated config)
     api.unsubscribe();
     expect(op.violations).toEqual([]);
     expect(tele.violations).toEqual([]);
+  });
+
+  it("a pool user serves its hosts over one connection and nothing else", async () => {
+    const pool = await connectAs("pool-fnp-pool");
+    const js = jetstream(pool.nc);
+    const signed = signJob(job("fnp-a"), keys.privateKey);
+    await publishJob(jsPlanner, signed);
+    const consumer = await js.consumers.get(JOBS_STREAM, jobConsumerName("fnp-a"));
+    const m = await consumer.next({ expires: 5000 });
+    expect(m?.subject).toBe(subjects.job("fnp-a"));
+    if (!m) return;
+    const got = await verifyJob(m.data, {
+      publicKey: keys.publicKey,
+      host: "fnp-a",
+      replayCache: new MemoryReplayCache(),
+    });
+    expect(got.jobId).toBe(signed.job.jobId);
+    pool.nc.publish(subjects.heartbeat("fnp-a"), new Uint8Array([1]));
+    expect(await m.ackAck()).toBe(true);
+    await expect(js.consumers.get(JOBS_STREAM, jobConsumerName("fnp-b"))).rejects.toThrow();
+    pool.nc.publish(subjects.heartbeat("fnp-b"), new Uint8Array([1]));
+    await pool.nc.flush();
+    expect(await until(() => pool.violations.length >= 2)).toBe(true);
+    expect(pool.violations.join("\n")).toMatch(/INFO\.FLEET_JOBS\.exec-fnp-b/);
+    expect(pool.violations.join("\n")).toMatch(/Publish to "fleet\.v1\.heartbeat\.fnp-b"/);
+    expect(pool.violations.join("\n")).not.toMatch(/fnp-a/);
   });
 });

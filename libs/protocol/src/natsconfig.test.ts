@@ -177,3 +177,50 @@ describe("users manifest and seed files", () => {
     );
   });
 });
+
+describe("executor pools", () => {
+  it("gives a pool exactly the union of its hosts' rights and its own inbox", () => {
+    const gen = generateNatsConfig({
+      hosts: ["h1", "h2", "h3"],
+      pools: [{ name: "lab", hosts: ["h1", "h2", "h1"] }],
+    });
+    expect(gen.users.map((u) => u.name)).toEqual([
+      "host-h1",
+      "host-h2",
+      "host-h3",
+      "pool-lab",
+      "planner",
+      "telemetry",
+      "operator",
+    ]);
+    const pool = gen.users.find((u) => u.role === "pool");
+    expect(pool?.hosts).toEqual(["h1", "h2"]);
+    expect(pool?.inboxPrefix).toBe("_INBOX_POOL_lab");
+    expect(pool?.permissions.publish.allow).toEqual([
+      ...hostPermissions("h1").publish.allow,
+      ...hostPermissions("h2").publish.allow,
+    ]);
+    expect(pool?.permissions.subscribe.allow).toEqual(["_INBOX_POOL_lab.>"]);
+    expect(JSON.stringify(pool?.permissions)).not.toContain("h3");
+    expect(NatsUsersManifestSchema.parse(natsUsersManifest(gen.users, "/c")).users[3]).toMatchObject({
+      role: "pool",
+      hosts: ["h1", "h2"],
+    });
+  });
+
+  it.each([
+    ["an unknown host", [{ name: "lab", hosts: ["h9"] }], /not in the inventory: h9/],
+    ["no hosts", [{ name: "lab", hosts: [] }], /serves no hosts/],
+    [
+      "a duplicate pool",
+      [
+        { name: "lab", hosts: ["h1"] },
+        { name: "lab", hosts: ["h1"] },
+      ],
+      /defined twice/,
+    ],
+    ["a bad pool name", [{ name: "Lab_1", hosts: ["h1"] }], /invalid host name "Lab_1"/],
+  ])("refuses %s", (_why, pools, message) => {
+    expect(() => generateNatsConfig({ hosts: ["h1"], pools })).toThrow(message);
+  });
+});

@@ -22,6 +22,8 @@
  * - telemetry: reads events/heartbeats/state, read-only JetStream on FLEET_EVENTS,
  *   publishes `fleet.v1.events.telemetry.>`.
  * - operator (the CLI): calls the planner API, watches events, reads FLEET_EVENTS.
+ * - pool `<name>` (optional): one executor process for several hosts over one connection,
+ *   with exactly the union of those hosts' rights and its own inbox `_INBOX_POOL_<name>`.
  * Service users use upper-case inbox prefixes (`_INBOX_PLANNER`…), which can never equal a
  * host's (host names are lower-case).
  */
@@ -40,7 +42,7 @@ import {
 import { generateUserNkey, isUserPublicKey, userNkeyFromSeed } from "./nkeys.js";
 
 /** Roles of NATS users. */
-export type NatsRole = "host" | "planner" | "telemetry" | "operator";
+export type NatsRole = "host" | "pool" | "planner" | "telemetry" | "operator";
 
 /** Service roles (every role but `host`). */
 export const SERVICE_ROLES = ["planner", "telemetry", "operator"] as const;
@@ -48,6 +50,19 @@ export const SERVICE_ROLES = ["planner", "telemetry", "operator"] as const;
 /** Inbox prefix of a service role's connections, e.g. `_INBOX_PLANNER`. */
 export function serviceInboxPrefix(role: (typeof SERVICE_ROLES)[number]): string {
   return `_INBOX_${role.toUpperCase()}`;
+}
+
+/** User name (and credentials file stem) of an executor pool: `pool-<name>`. */
+export function poolUserName(pool: string): string {
+  return `pool-${assertHostName(pool)}`;
+}
+
+/**
+ * Inbox prefix of an executor pool's connection: `_INBOX_POOL_<name>` (host names have no
+ * `_`, service prefixes are all upper case, so it collides with neither).
+ */
+export function poolInboxPrefix(pool: string): string {
+  return `_INBOX_POOL_${assertHostName(pool)}`;
 }
 
 /** User name (and credentials file stem) of a host: `host-<host>`. */
@@ -65,11 +80,13 @@ export interface NatsPermissions {
 
 /** One generated NATS user. `seed` is secret; everything else may be shown. */
 export interface NatsUser {
-  /** `host-<h>`, `planner`, `telemetry`, `operator`. */
+  /** `host-<h>`, `pool-<name>`, `planner`, `telemetry`, `operator`. */
   name: string;
   role: NatsRole;
   /** For role `host`. */
   host?: string;
+  /** For role `pool`: the hosts it serves. */
+  hosts?: string[];
   /** nkey public key (`U…`), in the config. */
   publicKey: string;
   /** nkey seed (`SU…`): secret, written to its own 0600 file. */
@@ -95,13 +112,18 @@ export interface NatsConfigInput {
   serverName?: string;
   /** Seeds to keep, by user name: re-running the generator does not rotate them. */
   existingSeeds?: Readonly<Record<string, string>>;
+  /**
+   * Executor pools: one NATS user serving several hosts over one connection (e.g. the lab's
+   * netns pool), with exactly the union of those hosts' rights. Name: a DNS label.
+   */
+  pools?: ReadonlyArray<{ name: string; hosts: readonly string[] }>;
 }
 
 /** Output of {@link generateNatsConfig}. */
 export interface NatsConfigOutput {
   /** nats-server config text (no secrets). */
   config: string;
-  /** Every user: hosts in input order, then planner, telemetry, operator. */
+  /** Every user: hosts in input order, then pools, then planner, telemetry, operator. */
   users: NatsUser[];
 }
 
@@ -120,6 +142,17 @@ export function hostPermissions(host: string): NatsPermissions {
       ],
     },
     subscribe: { allow: [`${hostInboxPrefix(host)}.>`] },
+  };
+}
+
+/**
+ * Permissions of an executor pool serving `hosts`: the union of their host permissions,
+ * with the pool's own inbox.
+ */
+export function poolPermissions(pool: string, hosts: readonly string[]): NatsPermissions {
+  return {
+    publish: { allow: hosts.flatMap((h) => hostPermissions(h).publish.allow) },
+    subscribe: { allow: [`${poolInboxPrefix(pool)}.>`] },
   };
 }
 
@@ -270,6 +303,26 @@ export function generateNatsConfig(input: NatsConfigInput): NatsConfigOutput {
       permissions: hostPermissions(host),
     };
   });
+  const poolNames = new Set<string>();
+  for (const pool of input.pools ?? []) {
+    const name = poolUserName(pool.name);
+    if (poolNames.has(name)) throw configError(`pool ${pool.name} is defined twice`);
+    poolNames.add(name);
+    if (pool.hosts.length === 0) throw configError(`pool ${pool.name} serves no hosts`);
+    const hosts = [...new Set(pool.hosts)];
+    const unknown = hosts.filter((h) => !seen.has(h));
+    if (unknown.length > 0) {
+      throw configError(`pool ${pool.name} names host(s) not in the inventory: ${unknown.join(", ")}`);
+    }
+    users.push({
+      name,
+      role: "pool",
+      hosts,
+      ...keyFor(name),
+      inboxPrefix: poolInboxPrefix(pool.name),
+      permissions: poolPermissions(pool.name, hosts),
+    });
+  }
   for (const role of SERVICE_ROLES) {
     users.push({
       name: role,
@@ -317,10 +370,11 @@ export const SEED_FILE_SUFFIX = ".nk";
 /** One entry of `<creds-dir>/users.json` (no secrets: the seed stays in `seedFile`). */
 export const NatsUserManifestEntrySchema = z.strictObject({
   name: z.string().min(1),
-  role: z.enum(["host", "planner", "telemetry", "operator"]),
+  role: z.enum(["host", "pool", "planner", "telemetry", "operator"]),
   host: z.string().optional(),
+  hosts: z.array(z.string()).optional(),
   publicKey: z.string().regex(/^U[A-Z2-7]{55}$/, "must be an nkey user public key"),
-  inboxPrefix: z.string().regex(/^_INBOX_[A-Za-z0-9-]+$/, "must be an _INBOX_<name> prefix"),
+  inboxPrefix: z.string().regex(/^_INBOX_[A-Za-z0-9_-]+$/, "must be an _INBOX_<name> prefix"),
   seedFile: z.string().min(1),
 });
 /** `<creds-dir>/users.json`: how each NATS user connects (executor pools read it). */
@@ -340,6 +394,7 @@ export function natsUsersManifest(users: readonly NatsUser[], credsDir: string):
       name: u.name,
       role: u.role,
       ...(u.host === undefined ? {} : { host: u.host }),
+      ...(u.hosts === undefined ? {} : { hosts: u.hosts }),
       publicKey: u.publicKey,
       inboxPrefix: u.inboxPrefix,
       seedFile: seedFilePath(credsDir, u.name),
