@@ -10,6 +10,7 @@ import {
   parseJobId,
   type RolloutState,
   reduce,
+  summarize,
   transitions,
 } from "./machine.js";
 import { planWaves } from "./waves.js";
@@ -402,5 +403,26 @@ describe("rollout state machine", () => {
     expect(jobId("r-1", "h-2", 3)).toBe("r-1_h-2_3");
     expect(parseJobId("r_x-1_h-2_3")).toEqual({ rolloutId: "r_x-1", host: "h-2", attempt: 3 });
     expect(parseJobId("nonsense")).toBeUndefined();
+  });
+
+  it("summarize gives the CLI's JSON shape", () => {
+    const s = drive(
+      reduce(rollout(2, { waves: [{ hosts: 1 }, { percent: 100 }] }), { type: "start", at: 0 }),
+      (h, k) =>
+        k === "apply" ? (h === "h2" ? "failed" : "applied") : k === "confirm" ? "confirmed" : "reverted",
+    );
+    expect(summarize(s)).toEqual({
+      rolloutId: "r1",
+      status: "rolled_back",
+      waves: [
+        { index: 0, hosts: ["h1"], status: "succeeded" },
+        { index: 1, hosts: ["h2"], status: "failed" }, // nothing in it to revert
+      ],
+      hosts: {
+        h1: { status: "confirmed", changed: true, error: null },
+        h2: { status: "failed", changed: false, error: { code: "APPLY_FAILED", message: "apply failed" } },
+      },
+      stop: s.stop,
+    });
   });
 });

@@ -1,0 +1,43 @@
+import { isFleetnetError } from "@fleetnet/protocol";
+import { describe, expect, it } from "vitest";
+import { parseDocumentsRequest, parseRolloutRequest } from "./api.js";
+
+const enc = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
+const codeOf = (f: () => unknown) => {
+  try {
+    f();
+  } catch (err) {
+    return isFleetnetError(err) ? `${err.code}: ${err.message}` : String(err);
+  }
+  return "no error";
+};
+
+describe("API request parsing", () => {
+  it("accepts well-formed requests", () => {
+    expect(parseDocumentsRequest(enc({ files: [{ name: "a.yaml", text: "x" }], by: "alice" }))).toEqual({
+      files: [{ name: "a.yaml", text: "x" }],
+      by: "alice",
+    });
+    expect(parseRolloutRequest(enc({ rolloutId: "r-1" }))).toEqual({ rolloutId: "r-1" });
+  });
+
+  it.each([
+    ["{", /^BAD_REQUEST: bad request: not UTF-8 JSON/],
+    [[1], /^BAD_REQUEST: bad request: not a JSON object/],
+    [{ files: [] }, /files: 1-1000 entries/],
+    [{ files: [{ name: "", text: "" }] }, /files\[0\]\.name/],
+    [{ files: [{ name: "a", text: 3 }] }, /files\[0\]\.text/],
+    [{ files: [{ name: "a", text: "" }], extra: 1 }, /unknown field\(s\) extra/],
+    [{ files: [{ name: "a", text: "" }], by: "" }, /by: 1-128 characters/],
+  ])("documents request %j → %s", (body, want) => {
+    expect(codeOf(() => parseDocumentsRequest(enc(body)))).toMatch(want);
+  });
+
+  it.each([
+    [{}, /^BAD_REQUEST: .*rolloutId/],
+    [{ rolloutId: "a.b" }, /^INVALID_NAME: invalid rollout id "a.b"/],
+    [{ rolloutId: "r-1", x: 1 }, /unknown field\(s\) x/],
+  ])("rollout request %j → %s", (body, want) => {
+    expect(codeOf(() => parseRolloutRequest(enc(body)))).toMatch(want);
+  });
+});
