@@ -73,6 +73,7 @@ export const ERROR_CODES = {
   SELECTOR_EMPTY: "a host selector that matches no host",
   IFNAME_CONFLICT: "two intents create the same interface on one host",
   BRIDGE_MTU_CONFLICT: "intents that share a bridge give it different MTUs",
+  BRIDGE_PORT_CONFLICT: "a bridge port that is the underlay, a bridge, or another bridge's port",
   VNI_CONFLICT: "two overlays use the same VNI",
   VLAN_CONFLICT: "two VLAN intents use the same id on the same parent of a host",
   VRID_CONFLICT: "two VRRP pairs use the same VRID on one L2 segment",
@@ -103,6 +104,7 @@ export const ERROR_CODES = {
   AUTH_REQUIRES_VRRP2: "authPassword with VRRP version 3",
   ADVERT_INTERVAL: "an advertisement interval VRRPv2 cannot express",
   SYSCTL_CONFLICT: "two baselines set one sysctl of a host to different values",
+  SPREAD_LABEL_UNKNOWN: "a rollout spreadBy label that no host has",
 } as const;
 
 /** A stable validation error code. */

@@ -444,6 +444,28 @@ const rows: Row[] = [
     document: 3,
   },
   {
+    why: "underlay enslaved to a bridge",
+    code: "BRIDGE_PORT_CONFLICT",
+    path: "spec.ports[1]",
+    docs: [doc("Bridge", "a", `{hosts: ${hv}, name: br0, ports: [eth1, veth0]}`)],
+  },
+  {
+    why: "one port in two bridges",
+    code: "BRIDGE_PORT_CONFLICT",
+    path: "spec.ports[0]",
+    docs: [
+      doc("Bridge", "a", `{hosts: ${hv}, name: br0, ports: [eth1]}`),
+      doc("Bridge", "b", `{hosts: ${hv}, name: br1, ports: [eth1]}`),
+    ],
+    document: 3,
+  },
+  {
+    why: "spreadBy label on no host",
+    code: "SPREAD_LABEL_UNKNOWN",
+    path: "spec.spreadBy",
+    docs: [doc("RolloutPolicy", "r", "{spreadBy: rak}")],
+  },
+  {
     why: "VNI reused",
     code: "VNI_CONFLICT",
     path: "spec.vni",

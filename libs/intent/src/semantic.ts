@@ -492,6 +492,34 @@ export function semanticProblems(
     }
   }
 
+  // Bridge ports: not the underlay (the VTEP/BGP source address lives there), not the bridge
+  // itself, not an interface that fleetnet creates as something else, and one bridge each.
+  const portOwner = new Map<string, CheckedDocument>();
+  for (const d of ofKind(docs, "Bridge")) {
+    const s = d.document.spec;
+    (s.ports ?? []).forEach((port, j) => {
+      const path = ["spec", "ports", j];
+      for (const h of membersOf(d)) {
+        let why: string | undefined;
+        if (port === h.underlay.interface)
+          why = `is the underlay interface of host ${h.name}; enslaving it would take the underlay address off the host`;
+        else if (port === s.name) why = "is the bridge itself";
+        else {
+          const c = claims.get(`${h.name}\u0000${port}`);
+          if (c && c.role !== "device")
+            why = `is a bridge on host ${h.name} (${where(c.doc)}); a bridge cannot be a port`;
+          const first = portOwner.get(`${h.name}\u0000${port}`);
+          if (!why && first && first !== d) why = `is already a port of ${where(first)} on host ${h.name}`;
+        }
+        if (why) {
+          report(d, path, "BRIDGE_PORT_CONFLICT", `port ${port} ${why}`);
+          break;
+        }
+        portOwner.set(`${h.name}\u0000${port}`, d);
+      }
+    });
+  }
+
   // VLANs: derived names, id collisions, MTU against a known parent.
   const vlanIds = new Map<string, CheckedDocument>();
   for (const d of ofKind(docs, "Vlan")) {
@@ -857,6 +885,23 @@ export function semanticProblems(
         }
         if (!first) sysctls.set(k, { d, value });
       }
+    }
+  }
+
+  // Rollout spreading by a label no host has is almost certainly a typo.
+  for (const d of policies) {
+    const label = d.document.spec.spreadBy;
+    if (
+      label !== undefined &&
+      uniqueHosts.length > 0 &&
+      !uniqueHosts.some((h) => Object.hasOwn(h.labels, label))
+    ) {
+      report(
+        d,
+        ["spec", "spreadBy"],
+        "SPREAD_LABEL_UNKNOWN",
+        `spreadBy label ${JSON.stringify(label)} is on no host of the inventory`,
+      );
     }
   }
 
