@@ -2,7 +2,8 @@
  * `fleetnet-telemetry collect`: the collector on its own, for measurement. Reads PORT, BIND,
  * RCVBUF (0 = kernel default) and WORKERS from the environment, decodes everything it receives
  * into rollups, and on SIGTERM/SIGINT prints one JSON line
- * `{"records": N, "packets": M, "drops": K, …}` and exits 0.
+ * `{"records": N, "packets": M, "drops": K, …}` and exits 0. With REDIS_URL (and NATS_URL) set,
+ * one process also persists templates and host-minute rollups (see `persistence()` below).
  *
  * Beyond one event loop: Node 20's dgram has no SO_REUSEPORT, so WORKERS > 1 uses node:cluster,
  * whose workers share ONE socket (the primary owns it and hands the descriptor to every worker;
@@ -15,11 +16,20 @@
 import cluster, { type Worker } from "node:cluster";
 import { FleetnetError } from "@fleetnet/protocol";
 import {
+  connectNats,
+  connectRedis,
+  createLogger,
+  loadConfig,
+  type NatsConnection,
+  type Redis,
+} from "@fleetnet/runtime";
+import {
   type CollectorConfig,
   type CollectorCounts,
   collectorConfigFromEnv,
   FlowCollector,
 } from "./collector.js";
+import { FlowPersistence, FlowStore } from "./store.js";
 import { ownSocketInodes, udpDrops } from "./udpdrops.js";
 
 type WorkerMsg =
@@ -72,15 +82,73 @@ function onStop(fn: () => void): void {
   process.on("SIGINT", once);
 }
 
-async function runSingle(cfg: CollectorConfig): Promise<void> {
+/**
+ * With REDIS_URL set: templates restored before listening and saved when they change, closed
+ * host-minutes written to Redis (retention FLOWS_RETENTION_S, default 7 days; keys under
+ * FLOWS_REDIS_PREFIX, default `fleetnet:flows`); with NATS_URL
+ * also set they are published on `fleet.v1.events.telemetry.flows`. Without REDIS_URL the
+ * collector keeps everything in memory (the measurement setup).
+ */
+async function persistence(
+  c: FlowCollector,
+  env: Record<string, string | undefined>,
+): Promise<{ close: () => Promise<void> } | null> {
+  if (env.REDIS_URL === undefined || env.REDIS_URL === "") return null;
+  const rt = loadConfig(env, { serviceName: "fleetnet-telemetry" });
+  const logger = createLogger({
+    level: rt.logLevel,
+    serviceName: rt.otel.serviceName,
+    destination: process.stderr,
+  });
+  const retention = env.FLOWS_RETENTION_S;
+  const retentionS = retention === undefined || retention === "" ? undefined : Number(retention);
+  if (retentionS !== undefined && (!Number.isInteger(retentionS) || retentionS < 60)) {
+    throw new FleetnetError(
+      "CONFIG_INVALID",
+      `FLOWS_RETENTION_S=${JSON.stringify(retention)}: not a whole number of seconds >= 60`,
+    );
+  }
+  const redis: Redis = await connectRedis(rt, { logger });
+  let nc: NatsConnection | null = null;
+  if (env.NATS_URL !== undefined && env.NATS_URL !== "") nc = await connectNats(rt, { logger });
+  const p = new FlowPersistence(
+    c,
+    new FlowStore(redis, {
+      ...(retentionS === undefined ? {} : { retentionS }),
+      ...(env.FLOWS_REDIS_PREFIX ? { prefix: env.FLOWS_REDIS_PREFIX } : {}),
+    }),
+    nc,
+  );
+  const n = await p.restore();
+  logger.info({ templates: n }, "templates restored from Redis");
+  p.start();
+  return {
+    close: async () => {
+      await p.stop();
+      await nc?.close();
+      redis.disconnect();
+    },
+  };
+}
+
+async function runSingle(cfg: CollectorConfig, env: Record<string, string | undefined>): Promise<void> {
   const c = new FlowCollector();
+  const persisted = await persistence(c, env);
   const { port, rcvbuf } = await c.listen(cfg.port, cfg.bind, cfg.rcvbuf);
+  const extra = persisted === null ? "" : ", Redis";
   process.stderr.write(
-    `fleetnet-telemetry: collecting on ${cfg.bind}:${port} (rcvbuf ${rcvbuf}, 1 process)\n`,
+    `fleetnet-telemetry: collecting on ${cfg.bind}:${port} (rcvbuf ${rcvbuf}, 1 process${extra})\n`,
   );
   onStop(() => {
     const drops = udpDrops(port, ownSocketInodes());
-    finish({ ...c.counts(true), drops, workers: 1, rcvbuf });
+    void c.close().then(async () => {
+      try {
+        await persisted?.close();
+      } catch (e) {
+        process.stderr.write(`fleetnet-telemetry: final flush failed: ${(e as Error).message}\n`);
+      }
+      finish({ ...c.counts(true), drops, workers: 1, rcvbuf });
+    });
   });
 }
 
@@ -163,10 +231,14 @@ export async function runCollect(env: Record<string, string | undefined> = proce
     throw e;
   }
   try {
-    if (cfg.workers <= 1) await runSingle(cfg);
+    if (cfg.workers <= 1) await runSingle(cfg, env);
     else if (cluster.isPrimary) runPrimary(cfg);
     else await runWorker(cfg);
   } catch (e) {
+    if (e instanceof FleetnetError) {
+      process.stderr.write(`fleetnet-telemetry collect: ${e.message} [${e.code}]\n`);
+      return e.code === "CONFIG_INVALID" ? 2 : 1;
+    }
     const err = e as NodeJS.ErrnoException;
     process.stderr.write(
       `fleetnet-telemetry collect: cannot listen on ${cfg.bind}:${cfg.port}: ${err.message} [${err.code ?? "LISTEN_FAILED"}]\n`,

@@ -1,0 +1,162 @@
+/**
+ * Where the collector's state lives beyond the process:
+ * - templates in one Redis hash, so a restarted collector decodes the first data packet at once
+ *   (exporters resend templates only every few minutes);
+ * - closed host-minutes (totals, interfaces, top talkers) as JSON under per-minute keys with a
+ *   TTL (retention), indexed per host in a sorted set trimmed to the same retention;
+ * - the same host-minutes published on NATS `fleet.v1.events.telemetry.flows`.
+ */
+import type { NetflowDecoder, TemplateSnapshot } from "@fleetnet/netflow";
+import { REDIS_PREFIX, subjects } from "@fleetnet/protocol";
+import type { Redis } from "@fleetnet/runtime";
+import type { FlowCollector } from "./collector.js";
+import type { RollupMinute } from "./rollup.js";
+
+/** Options of {@link FlowStore}. */
+export interface FlowStoreOptions {
+  /** Key prefix (default `fleetnet:flows`). */
+  prefix?: string;
+  /** How long host-minutes are kept, seconds (default 7 days). */
+  retentionS?: number;
+}
+
+/** Redis persistence of templates and rollups. */
+export class FlowStore {
+  readonly prefix: string;
+  readonly retentionS: number;
+
+  constructor(
+    private readonly redis: Redis,
+    opts: FlowStoreOptions = {},
+  ) {
+    this.prefix = opts.prefix ?? `${REDIS_PREFIX}:flows`;
+    this.retentionS = opts.retentionS ?? 7 * 86_400;
+  }
+
+  /** Save (replace) all templates of a decoder. */
+  async saveTemplates(snaps: readonly TemplateSnapshot[]): Promise<void> {
+    if (snaps.length === 0) return;
+    const args: string[] = [];
+    for (const s of snaps) args.push(`${s.key}#${s.id}`, JSON.stringify(s));
+    await this.redis.hset(`${this.prefix}:templates`, ...args);
+  }
+
+  /** Templates saved earlier (unparseable entries are skipped and counted). */
+  async loadTemplates(): Promise<{ templates: TemplateSnapshot[]; skipped: number }> {
+    const h = await this.redis.hgetall(`${this.prefix}:templates`);
+    const templates: TemplateSnapshot[] = [];
+    let skipped = 0;
+    for (const v of Object.values(h)) {
+      try {
+        templates.push(JSON.parse(v) as TemplateSnapshot);
+      } catch {
+        skipped++;
+      }
+    }
+    return { templates, skipped };
+  }
+
+  /** Store closed host-minutes with the retention TTL and index them per host. */
+  async writeMinutes(minutes: readonly RollupMinute[], nowMs = Date.now()): Promise<void> {
+    if (minutes.length === 0) return;
+    const m = this.redis.multi();
+    const hosts = new Set<string>();
+    for (const r of minutes) {
+      const at = Date.parse(r.minute);
+      m.set(`${this.prefix}:min:${r.host}:${r.minute}`, JSON.stringify(r), "EX", this.retentionS);
+      m.zadd(`${this.prefix}:idx:${r.host}`, at, r.minute);
+      hosts.add(r.host);
+    }
+    for (const h of hosts) {
+      m.sadd(`${this.prefix}:hosts`, h);
+      m.zremrangebyscore(`${this.prefix}:idx:${h}`, "-inf", nowMs - this.retentionS * 1000);
+    }
+    await m.exec();
+  }
+
+  /** Host-minutes of `host` from `sinceMs` on (oldest first). */
+  async minutes(host: string, sinceMs: number): Promise<RollupMinute[]> {
+    const names = await this.redis.zrangebyscore(`${this.prefix}:idx:${host}`, sinceMs, "+inf");
+    if (names.length === 0) return [];
+    const docs = await this.redis.mget(...names.map((n) => `${this.prefix}:min:${host}:${n}`));
+    return docs.filter((d): d is string => d !== null).map((d) => JSON.parse(d) as RollupMinute);
+  }
+
+  /** Top talkers of `host` since `sinceMs`, merged over its minutes (bytes, sampling applied). */
+  async topTalkers(host: string, sinceMs: number, n = 10): Promise<Array<{ addr: string; bytes: number }>> {
+    const sum = new Map<string, number>();
+    for (const m of await this.minutes(host, sinceMs)) {
+      for (const t of m.topTalkers) sum.set(t.addr, (sum.get(t.addr) ?? 0) + t.bytes);
+    }
+    return [...sum.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([addr, bytes]) => ({ addr, bytes }));
+  }
+}
+
+/** Anything that can publish a NATS message (a NatsConnection). */
+export interface Publisher {
+  publish(subject: string, data: string): void;
+}
+
+/** Subject of rollup events. */
+export const FLOWS_SUBJECT = subjects.telemetryEvent("flows");
+
+/**
+ * Periodically moves a collector's closed minutes to Redis and NATS and saves its templates
+ * when they changed; `restore()` loads saved templates into a fresh decoder before it listens.
+ */
+export class FlowPersistence {
+  private savedTemplates = -1;
+  private timer: NodeJS.Timeout | null = null;
+  /** Flush failures (Redis/NATS errors), kept going: the next flush retries. */
+  failures = 0;
+
+  constructor(
+    private readonly collector: FlowCollector,
+    private readonly store: FlowStore,
+    private readonly nats: Publisher | null = null,
+  ) {}
+
+  /** Load saved templates into the collector's decoder; returns how many. */
+  async restore(): Promise<number> {
+    const { templates } = await this.store.loadTemplates();
+    const dec: NetflowDecoder = this.collector.decoder;
+    dec.importTemplates(templates);
+    this.savedTemplates = dec.stats.templates + dec.stats.templatesWithdrawn;
+    return templates.length;
+  }
+
+  /** One flush: closed minutes out, templates saved if they changed. */
+  async flush(final = false): Promise<number> {
+    if (final) this.collector.rollup.closeAll();
+    const minutes = this.collector.drainRollups();
+    await this.store.writeMinutes(minutes);
+    if (this.nats !== null) for (const m of minutes) this.nats.publish(FLOWS_SUBJECT, JSON.stringify(m));
+    const s = this.collector.decoder.stats;
+    const sig = s.templates + s.templatesWithdrawn;
+    if (sig !== this.savedTemplates) {
+      await this.store.saveTemplates(this.collector.decoder.exportTemplates());
+      this.savedTemplates = sig;
+    }
+    return minutes.length;
+  }
+
+  /** Flush every `everyMs` until {@link stop}. */
+  start(everyMs = 5000): void {
+    this.timer = setInterval(() => {
+      this.flush().catch(() => {
+        this.failures++;
+      });
+    }, everyMs);
+    this.timer.unref();
+  }
+
+  /** Stop the timer and flush what is left (closing the current minutes). */
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.flush(true);
+  }
+}
