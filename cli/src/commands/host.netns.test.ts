@@ -3,19 +3,25 @@
  * binary, which compiles the intents and applies them to a namespace host. Needs both
  * built (`pnpm run build`; CI builds before testing).
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type NetnsFabric, netnsFabric } from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const CLI = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
-let lab: NetnsFabric;
+// the host: a scratch namespace with an underlay veth (deleted by name in afterAll)
+const ns = `fnx-cli-${process.pid}`;
+const UNDERLAY = "10.213.242.1/24";
 let dir: string;
-let ns: string;
+
+function ip(args: string[], input?: string): { code: number | null; stdout: string } {
+  const r = spawnSync("ip", args, { input, encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout };
+}
+const inNs = (argv: string[]) => spawnSync("ip", ["netns", "exec", ns, ...argv], { encoding: "utf8" });
 
 function fleetnet(args: string[], env: NodeJS.ProcessEnv = process.env) {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
@@ -34,8 +40,15 @@ function fleetnet(args: string[], env: NodeJS.ProcessEnv = process.env) {
 
 beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (pnpm run build)`);
-  lab = await netnsFabric({ prefix: "fnx", hosts: 1, subnet: "10.213.242.0/24" });
-  ns = lab.hosts[0]?.ns as string;
+  expect(ip(["netns", "add", ns]).code).toBe(0);
+  const batch = [
+    "link set lo up",
+    "link add veth0 type veth peer name veth1",
+    `addr add ${UNDERLAY} dev veth0`,
+    "link set veth0 up",
+    "link set veth1 up",
+  ];
+  expect(ip(["-n", ns, "-batch", "-"], `${batch.join("\n")}\n`).code).toBe(0);
   dir = await mkdtemp(join(tmpdir(), "fnx-cli-"));
   await chmod(dir, 0o755);
   await writeFile(
@@ -48,7 +61,7 @@ beforeAll(async () => {
       "  hosts:",
       "    - name: h1",
       "      labels: {role: hv}",
-      `      underlay: {interface: veth0, address: ${lab.hosts[0]?.cidr}}`,
+      `      underlay: {interface: veth0, address: ${UNDERLAY}}`,
       `      transport: {driver: netns, namespace: ${ns}}`,
       "---",
       "apiVersion: fleetnet/v1",
@@ -71,7 +84,7 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
-  await lab?.dispose();
+  ip(["netns", "del", ns]); // no daemon runs in it: nothing to kill
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -91,8 +104,8 @@ describe("fleetnet host", () => {
     expect(j.ops.map((o) => o.op)).toEqual(
       expect.arrayContaining(["link.add", "addr.add", "sysctl.set", "file.write"]),
     );
-    expect((await lab.run(ns, ["ip", "-br", "addr", "show", "brfnxcli"])).stdout).toContain("172.31.91.");
-    expect((await lab.run(ns, ["sysctl", "-n", "net.ipv4.ip_forward"])).stdout.trim()).toBe("1");
+    expect(inNs(["ip", "-br", "addr", "show", "brfnxcli"]).stdout).toContain("172.31.91.");
+    expect(inNs(["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.trim()).toBe("1");
     expect(readFileSync(join(dir, "hosts/h1/etc/sysctl.d/90-fleetnet-fwd.conf"), "utf8")).toContain(
       "net.ipv4.ip_forward",
     );
