@@ -326,7 +326,8 @@ export class HostWorker {
       streamSeq: m.info.streamSequence,
     });
     await this.#publishAudit(ev);
-    m.term(`${error.code}: ${error.message}`.slice(0, 200));
+    // no reason text: nats-server 2.9 does not understand `+TERM <reason>` and would redeliver
+    m.term();
   }
 
   // ---------------------------------------------------------------- jobs
