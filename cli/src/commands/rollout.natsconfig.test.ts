@@ -144,6 +144,45 @@ describe("fleetnet nats-config", () => {
     expect(existsSync(join(dir, "creds-pool-bad"))).toBe(false);
   });
 
+  it("adds client TLS that nats-server accepts; --tls-cert and --tls-key go together", () => {
+    const cert = join(dir, "server.crt");
+    const key = join(dir, "server.key");
+    const gen = spawnSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ed25519",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(gen.status, gen.stderr).toBe(0);
+    const out = join(dir, "tls.conf");
+    const r = run({
+      file: [inventory("inv6.yaml", ["h1"])],
+      credsDir: join(dir, "creds-tls"),
+      out,
+      tlsCert: cert,
+      tlsKey: key,
+    });
+    expect(r.code).toBe(0);
+    const config = readFileSync(out, "utf8");
+    expect(config).toContain(`cert_file: "${cert}"`);
+    const check = spawnSync("/usr/sbin/nats-server", ["-t", "-c", out], { encoding: "utf8" });
+    expect(check.status, check.stderr + check.stdout).toBe(0);
+    expect(() => run({ file: [inventory("inv6.yaml", ["h1"])], tlsCert: cert })).toThrow(/go together/);
+  });
+
   it("defaults the credentials dir under the state dir", () => {
     expect(defaultCredsDir({ FLEETNET_STATE_DIR: "/s" })).toBe("/s/nats/credentials");
     expect(defaultCredsDir({ HOME: "/home/x" })).toBe("/home/x/.local/state/fleetnet/nats/credentials");

@@ -57,6 +57,9 @@ export interface NatsConfigCliOptions {
   storeDir?: string;
   serverName?: string;
   rotate?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
   /** `NAME` (a pool over every host) or `NAME=h1,h2`. */
   pool?: string[];
   json?: boolean;
@@ -94,6 +97,11 @@ function writeAtomic(path: string, text: string, mode: number): void {
 export function runNatsConfig(opts: NatsConfigCliOptions, out: RolloutOutput = processOutput): number {
   const paths = opts.file ?? [];
   if (paths.length === 0) throw new UsageError("nats-config needs -f INVENTORY (a file or directory)");
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  if (opts.tlsCa !== undefined && opts.tlsCert === undefined)
+    throw new UsageError("--tls-ca needs --tls-cert and --tls-key");
   const r = loadAndValidate(paths);
   for (const e of r.ioErrors) out.stderr(`fleetnet: ${e.message}\n`);
   if (r.ioErrors.length > 0) return EXIT_USAGE;
@@ -124,6 +132,15 @@ export function runNatsConfig(opts: NatsConfigCliOptions, out: RolloutOutput = p
     generated = generateNatsConfig({
       hosts: allHosts,
       pools,
+      ...(opts.tlsCert === undefined || opts.tlsKey === undefined
+        ? {}
+        : {
+            tls: {
+              certFile: resolve(opts.tlsCert),
+              keyFile: resolve(opts.tlsKey),
+              ...(opts.tlsCa === undefined ? {} : { caFile: resolve(opts.tlsCa) }),
+            },
+          }),
       inventoryName: inventory.metadata.name,
       ...(opts.port === undefined ? {} : { port: opts.port }),
       ...(opts.listen === undefined ? {} : { listenHost: opts.listen }),
@@ -206,6 +223,9 @@ export function registerRollout(program: Command): void {
     .option("--listen <addr>", "listen address (default 127.0.0.1)")
     .option("--store-dir <dir>", "JetStream store directory (default /var/lib/fleetnet/nats)")
     .option("--server-name <name>", "server name (default fleetnet)")
+    .option("--tls-cert <file>", "server certificate (PEM) for client TLS")
+    .option("--tls-key <file>", "server private key (PEM) for client TLS")
+    .option("--tls-ca <file>", "CA (PEM) of the server certificate chain")
     .option("--rotate", "generate new keys for every user instead of keeping existing seeds")
     .option(
       "--pool <name[=h1,h2]>",

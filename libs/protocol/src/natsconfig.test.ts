@@ -224,3 +224,22 @@ describe("executor pools", () => {
     expect(() => generateNatsConfig({ hosts: ["h1"], pools })).toThrow(message);
   });
 });
+
+describe("TLS", () => {
+  it("writes a tls block and refuses relative paths or verify without a CA", () => {
+    const out = generateNatsConfig({
+      hosts: ["h1"],
+      tls: { certFile: "/c.pem", keyFile: "/k.pem", caFile: "/ca.pem", verify: true },
+    });
+    expect(out.config).toMatch(
+      /tls \{\n {2}cert_file: "\/c.pem"\n {2}key_file: "\/k.pem"\n {2}ca_file: "\/ca.pem"\n {2}verify: true/,
+    );
+    expect(generateNatsConfig({ hosts: ["h1"] }).config).not.toContain("tls {");
+    expect(() =>
+      generateNatsConfig({ hosts: ["h1"], tls: { certFile: "c.pem", keyFile: "/k.pem" } }),
+    ).toThrow(/absolute/);
+    expect(() =>
+      generateNatsConfig({ hosts: ["h1"], tls: { certFile: "/c.pem", keyFile: "/k.pem", verify: true } }),
+    ).toThrow(/needs a CA/);
+  });
+});

@@ -117,6 +117,12 @@ export interface NatsConfigInput {
    * netns pool), with exactly the union of those hosts' rights. Name: a DNS label.
    */
   pools?: ReadonlyArray<{ name: string; hosts: readonly string[] }>;
+  /**
+   * Client TLS (recommended off loopback: nkey auth never sends a secret, but job payloads
+   * describe the network). Absolute paths of PEM files; `caFile` + `verify` require client
+   * certificates as well.
+   */
+  tls?: { certFile: string; keyFile: string; caFile?: string; verify?: boolean };
 }
 
 /** Output of {@link generateNatsConfig}. */
@@ -279,6 +285,30 @@ export function generateNatsConfig(input: NatsConfigInput): NatsConfigOutput {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(serverName))
     throw configError(`server name ${JSON.stringify(serverName)} must be letters, digits, '_' or '-'`);
 
+  const tlsLines: string[] = [];
+  if (input.tls !== undefined) {
+    const t = input.tls;
+    for (const [what, path] of [
+      ["TLS certificate", t.certFile],
+      ["TLS key", t.keyFile],
+      ...(t.caFile === undefined ? [] : [["TLS CA", t.caFile]]),
+    ] as const) {
+      if (!path.startsWith("/"))
+        throw configError(`${what} ${JSON.stringify(path)} must be an absolute path`);
+    }
+    if (t.verify && t.caFile === undefined) throw configError("TLS client verification needs a CA file");
+    tlsLines.push(
+      "tls {",
+      `  cert_file: ${q(t.certFile, "TLS certificate")}`,
+      `  key_file: ${q(t.keyFile, "TLS key")}`,
+      ...(t.caFile === undefined ? [] : [`  ca_file: ${q(t.caFile, "TLS CA")}`]),
+      ...(t.verify ? ["  verify: true"] : []),
+      "  timeout: 2",
+      "}",
+      "",
+    );
+  }
+
   const keyFor = (name: string) => {
     const existing = input.existingSeeds?.[name];
     if (existing === undefined) return generateUserNkey();
@@ -350,6 +380,7 @@ export function generateNatsConfig(input: NatsConfigInput): NatsConfigOutput {
     `port: ${port}`,
     "max_payload: 8MB",
     "",
+    ...tlsLines,
     "jetstream {",
     `  store_dir: ${q(storeDir, "store dir")}`,
     "}",
