@@ -18,7 +18,9 @@ import { decodeCapture, encodePcap, readCaptureFile } from "./index.js";
 
 const SHARED = new URL("../../../../shared/testdata/netflow/", import.meta.url).pathname;
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
-const hasTshark = spawnSync("tshark", ["--version"], { stdio: "ignore" }).status === 0;
+/** tshark binary (TSHARK overrides). */
+const TSHARK = process.env.TSHARK ?? "tshark";
+const hasTshark = spawnSync(TSHARK, ["--version"], { stdio: "ignore" }).status === 0;
 const hasShared = existsSync(join(SHARED, "manifest.json"));
 
 interface Source {

@@ -13,4 +13,11 @@ export {
   type RollupOptions,
 } from "./collector/rollup.js";
 export { type CollectReport, runCollect } from "./collector/standalone.js";
+export {
+  FLOWS_SUBJECT,
+  FlowPersistence,
+  FlowStore,
+  type FlowStoreOptions,
+  type Publisher,
+} from "./collector/store.js";
 export { ownSocketInodes, udpDrops } from "./collector/udpdrops.js";
