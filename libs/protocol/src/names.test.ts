@@ -6,6 +6,7 @@ import {
   hostInboxPrefix,
   jobConsumerName,
   jsApi,
+  planHashId,
   redisKeys,
   subjects,
 } from "./index.js";
@@ -99,6 +100,16 @@ describe("stream, consumer, inbox and JetStream API names", () => {
     expect(jsApi.consumerAcks("FLEET_JOBS", "exec-h1")).toBe("$JS.ACK.FLEET_JOBS.exec-h1.>");
     expect(codeOf(() => jsApi.consumerNext("FLEET_JOBS", "exec-*"))).toBe("INVALID_NAME");
     expect(codeOf(() => jsApi.consumerNext("fleet.jobs", "exec-h1"))).toBe("INVALID_NAME");
+  });
+});
+
+describe("planHashId", () => {
+  it("turns netstate's sha256:<hex> into a safe id and refuses anything else unsafe", () => {
+    expect(planHashId(`sha256:${"ab".repeat(32)}`)).toBe(`sha256-${"ab".repeat(32)}`);
+    expect(planHashId("p-1")).toBe("p-1");
+    expect(redisKeys.plan(planHashId("sha256:00ff"))).toBe("fleetnet:plan:sha256-00ff");
+    expect(codeOf(() => planHashId("sha256:a:b"))).toBe("INVALID_NAME");
+    expect(codeOf(() => planHashId("x y"))).toBe("INVALID_NAME");
   });
 });
 

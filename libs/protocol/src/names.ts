@@ -66,6 +66,14 @@ export function assertSafeId(id: string, kind = "id"): string {
   return id;
 }
 
+/**
+ * The safe-id form of a plan hash: netstate's `sha256:<hex>` becomes `sha256-<hex>` (a `:`
+ * is not allowed in ids: it separates Redis key parts). Ids already safe pass unchanged.
+ */
+export function planHashId(hash: string): string {
+  return assertSafeId(hash.replace(/^([a-z0-9]+):/, "$1-"), "plan hash");
+}
+
 /** Validate and return a type/verb token. */
 export function assertToken(token: string, kind = "token"): string {
   if (typeof token !== "string" || !TOKEN_RE.test(token)) {
