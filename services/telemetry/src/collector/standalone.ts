@@ -3,7 +3,8 @@
  * RCVBUF (0 = kernel default) and WORKERS from the environment, decodes everything it receives
  * into rollups, and on SIGTERM/SIGINT prints one JSON line
  * `{"records": N, "packets": M, "drops": K, …}` and exits 0. With REDIS_URL (and NATS_URL) set,
- * one process also persists templates and host-minute rollups (see `persistence()` below).
+ * one process also persists templates and host-minute rollups (see `persistence()` below);
+ * ROLLUP_OUT=FILE writes the host-minutes left at exit as JSON lines (lab tests, debugging).
  *
  * Beyond one event loop: Node 20's dgram has no SO_REUSEPORT, so WORKERS > 1 uses node:cluster,
  * whose workers share ONE socket (the primary owns it and hands the descriptor to every worker;
@@ -14,6 +15,7 @@
  * several workers (each sees only a share of an exporter's packets).
  */
 import cluster, { type Worker } from "node:cluster";
+import { writeFileSync } from "node:fs";
 import { FleetnetError } from "@fleetnet/protocol";
 import {
   connectNats,
@@ -63,6 +65,17 @@ function sum(all: CollectorCounts[], workers: number): CollectorCounts {
     z.sequenceLost = workers > 1 ? null : (z.sequenceLost ?? 0) + (c.sequenceLost ?? 0);
   }
   return z;
+}
+
+/** ROLLUP_OUT=file: the closed host-minutes not sent elsewhere, one JSON object per line (lab/debug). */
+function writeRollups(path: string | undefined, c: FlowCollector): void {
+  if (path === undefined || path === "") return;
+  const lines = c.drainRollups().map((m) => `${JSON.stringify(m)}\n`);
+  try {
+    writeFileSync(path, lines.join(""));
+  } catch (e) {
+    process.stderr.write(`fleetnet-telemetry: ROLLUP_OUT=${path}: ${(e as Error).message}\n`);
+  }
 }
 
 function finish(report: CollectReport): never {
@@ -147,7 +160,9 @@ async function runSingle(cfg: CollectorConfig, env: Record<string, string | unde
       } catch (e) {
         process.stderr.write(`fleetnet-telemetry: final flush failed: ${(e as Error).message}\n`);
       }
-      finish({ ...c.counts(true), drops, workers: 1, rcvbuf });
+      const counts = c.counts(true);
+      writeRollups(env.ROLLUP_OUT, c);
+      finish({ ...counts, drops, workers: 1, rcvbuf });
     });
   });
 }
