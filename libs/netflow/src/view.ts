@@ -51,6 +51,30 @@ const V9_SCOPE_NAMES = [
   "scopeTemplate",
 ];
 
+const UTF8 = new TextDecoder("utf-8", { fatal: false });
+
+/** Per-template JSON keys (null = skipped padding) and renderings, computed once per template. */
+const META = new WeakMap<Template, { keys: Array<string | null>; kinds: Array<IeKind | null> }>();
+function fieldMeta(t: Template): { keys: Array<string | null>; kinds: Array<IeKind | null> } {
+  let m = META.get(t);
+  if (m === undefined) {
+    m = { keys: [], kinds: [] };
+    for (let i = 0; i < t.n; i++) {
+      const pen = t.pens[i] as number;
+      const id = t.ids[i] as number;
+      if (pen === V9_SCOPE_PEN) {
+        m.keys.push(V9_SCOPE_NAMES[id] ?? `scope${id}`);
+        m.kinds.push("uint");
+      } else {
+        m.keys.push(id === 210 && pen === 0 ? null : fieldKey(id, pen));
+        m.kinds.push(ieInfo(id, pen)?.kind ?? null);
+      }
+    }
+    META.set(t, m);
+  }
+  return m;
+}
+
 /** Sampling rate a record announces (1-in-N), or null. Used for options (sampler) records. */
 export function rateOf(v: RecordView): number | null {
   const t = v.tpl;
@@ -312,13 +336,11 @@ export class RecordView {
   /** Field `i` rendered for JSON. */
   valueAt(i: number): unknown {
     const t = this.tpl;
-    const pen = t.pens[i] as number;
-    const id = t.ids[i] as number;
     const l = this.lens[i] as number;
     const o = this.offsetOf(i);
     const dv = this.dv;
     if (l === 0) return null;
-    const kind: IeKind | null = pen === V9_SCOPE_PEN ? "uint" : (ieInfo(id, pen)?.kind ?? null);
+    const kind: IeKind | null = fieldMeta(t).kinds[i] ?? null;
     switch (kind) {
       case "uint":
         if (l > 8) return hex(dv, o, l);
@@ -334,7 +356,7 @@ export class RecordView {
         return l === 6 ? hex(dv, o, 6).replace(/(..)(?!$)/g, "$1:") : hex(dv, o, l);
       case "string": {
         const bytes = new Uint8Array(dv.buffer, dv.byteOffset + o, l);
-        return new TextDecoder("utf-8", { fatal: false }).decode(bytes).replace(/\0+$/, "");
+        return UTF8.decode(bytes).replace(/\0+$/, "");
       }
       case "dtSec":
       case "dtMs":
@@ -351,11 +373,10 @@ export class RecordView {
   toRecord(): FlowRecord {
     const t = this.tpl;
     const fields: Record<string, unknown> = {};
+    const meta = fieldMeta(t);
     for (let i = 0; i < t.n; i++) {
-      const pen = t.pens[i] as number;
-      const id = t.ids[i] as number;
-      const key = pen === V9_SCOPE_PEN ? (V9_SCOPE_NAMES[id] ?? `scope${id}`) : fieldKey(id, pen);
-      if (id === 210 && pen === 0) continue; // paddingOctets
+      const key = meta.keys[i];
+      if (key === null || key === undefined) continue; // paddingOctets
       const v = this.valueAt(i);
       const prev = fields[key];
       if (prev === undefined) fields[key] = v;

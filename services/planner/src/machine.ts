@@ -251,7 +251,26 @@ export function isTerminal(s: Pick<RolloutState, "status">): boolean {
  * or duplicate result, resume when not paused, …) leave the state as it was.
  */
 export function reduce(state: RolloutState, ev: RolloutEvent): RolloutState {
+  return reduceAll(state, [ev]);
+}
+
+/**
+ * Apply a batch of events (in order), then advance once — the same outcome as reducing
+ * them one by one (no event in a batch depends on work the advance between them would
+ * start), at the cost of one copy and one comparison of the state instead of one per event.
+ */
+export function reduceAll(state: RolloutState, events: readonly RolloutEvent[]): RolloutState {
+  const last = events.at(-1);
+  if (!last) return state;
   const s = structuredClone(state);
+  for (const ev of events) applyEvent(s, ev);
+  advance(s, last.at);
+  if (JSON.stringify(s) === JSON.stringify(state)) return state;
+  s.updatedAt = last.at;
+  return s;
+}
+
+function applyEvent(s: RolloutState, ev: RolloutEvent): void {
   switch (ev.type) {
     case "start":
       if (s.status === "pending") s.status = "running";
@@ -286,10 +305,6 @@ export function reduce(state: RolloutState, ev: RolloutEvent): RolloutState {
       onTick(s, ev.at);
       break;
   }
-  advance(s, ev.at);
-  if (JSON.stringify(s) === JSON.stringify(state)) return state;
-  s.updatedAt = ev.at;
-  return s;
 }
 
 function by(ev: { by?: string }): { by?: string } {
@@ -400,10 +415,12 @@ function issue(s: RolloutState, host: string, job: JobKind, at: number): void {
 
 /** Advance as far as possible without outside input. */
 function advance(s: RolloutState, at: number): void {
+  let before = JSON.stringify(s);
   for (let guard = 0; guard < 10_000; guard++) {
-    const before = JSON.stringify(s);
     step(s, at);
-    if (JSON.stringify(s) === before) return;
+    const after = JSON.stringify(s);
+    if (after === before) return;
+    before = after;
   }
   throw new Error(`rollout ${s.id}: state machine did not settle`);
 }

@@ -43,7 +43,7 @@ import {
   parseJobId,
   type RolloutEvent,
   type RolloutState,
-  reduce,
+  reduceAll,
   type Transition,
   transitions,
 } from "./machine.js";
@@ -114,6 +114,14 @@ interface DriveJobData {
 /** A fresh rollout id: `r-<time base36>-<random hex>`. */
 export function newRolloutId(now = Date.now()): string {
   return `r-${now.toString(36)}-${randomBytes(4).toString("hex")}`;
+}
+
+/** Jobs published at once by one drive. */
+const DISPATCH_CONCURRENCY = 64;
+
+/** Run `f` over `items`, at most `n` at a time, in order of start. */
+async function inBatches<T>(items: readonly T[], n: number, f: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += n) await Promise.all(items.slice(i, i + n).map(f));
 }
 
 /** Thrown inside `drive` when its signal aborts: the loop stops where it is, writing nothing. */
@@ -222,6 +230,11 @@ export class RolloutRunner {
     this.worker.on("error", () => {});
   }
 
+  /** Resolves when the worker is connected and taking rollouts (after {@link start}). */
+  async ready(): Promise<void> {
+    await this.worker?.waitUntilReady();
+  }
+
   /**
    * Stop taking rollouts. Graceful by default: waits for running drives (which end only with
    * their rollout). `force`: return at once; unfinished rollouts resume on another planner
@@ -295,7 +308,7 @@ export class RolloutRunner {
             ...(v.detail ? { detail: v.detail } : {}),
           });
         }
-        const next = events.reduce(reduce, state);
+        const next = reduceAll(state, events);
         if (next !== state || cmdDone !== loaded.cmdDone) {
           rev = await this.store.save(next, rev, cmdDone, loaded.cmdDone);
           alive();
@@ -303,8 +316,9 @@ export class RolloutRunner {
           state = next;
         }
         if (isTerminal(state)) break;
-        for (const a of outstanding(state)) {
-          if (a.kind === "gates" || sent.has(a.jobId)) continue;
+        const toSend = outstanding(state).filter((a) => a.kind !== "gates" && !sent.has(a.jobId));
+        await inBatches(toSend, DISPATCH_CONCURRENCY, async (a) => {
+          if (a.kind === "gates") return;
           const host = desired[a.host];
           await this.o.dispatcher.dispatch({
             kind: a.kind,
@@ -323,7 +337,7 @@ export class RolloutRunner {
           await this.store.markSent(rolloutId, a.jobId, a.host);
           alive();
           sent.add(a.jobId);
-        }
+        });
         if (lease && this.o.clock() - lastRenew >= this.o.lockTtlMs / 3) {
           try {
             await renewHosts(this.o.redis, lease);
@@ -362,12 +376,11 @@ export class RolloutRunner {
   private async audit(state: RolloutState, ts: Transition[], rev: number, by?: string): Promise<void> {
     if (!this.o.audit || ts.length === 0) return;
     const at = new Date(this.o.clock()).toISOString();
-    let i = 0;
-    for (const t of ts) {
+    const events = ts.map((t, i): AuditEvent => {
       const to = t.to.split("+")[0] as string;
-      const event: AuditEvent = {
+      return {
         v: 1,
-        id: `${state.id}_${rev}_${i++}`,
+        id: `${state.id}_${rev}_${i}`,
         at,
         actor: by ? { kind: "user", id: by } : { kind: "planner", id: this.o.plannerId },
         action: `${t.scope}.${to.replace(/_/g, "-")}`,
@@ -386,7 +399,9 @@ export class RolloutRunner {
                 : "ok",
         details: { from: t.from, to: t.to, ...(t.detail ? { detail: t.detail } : {}) },
       };
-      await this.o.audit.publish(event);
-    }
+    });
+    // started in order (a NATS connection keeps that order), awaited together
+    const sink = this.o.audit;
+    await Promise.all(events.map((e) => sink.publish(e)));
   }
 }
