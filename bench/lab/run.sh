@@ -2,7 +2,8 @@
 # bench/lab/run.sh [HOSTS] [EXTRA lab-up ARGS...]
 #
 # Times `fleetnet lab up --hosts N` and `fleetnet lab down` (wall clock, including Node start-up
-# of the CLI), checks that the lab was complete (status --json healthy, root reaches the first
+# of the CLI; the library's own time for up is printed too), and the 1-minute load average
+# before the run (the machine is shared: other work slows everything down). It checks that the lab was complete (status --json healthy, root reaches the first
 # and last host) and that down left nothing: no namespace or link with the prefix, no process
 # from the lab (PIDs recorded by up, checked after down), no state file.
 # Runs as root. Uses a private state dir; prefix/subnet are the product defaults unless
@@ -20,8 +21,10 @@ fleetnet() { node cli/dist/bin.js "$@"; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 t=$(date +%s%N)
-fleetnet lab up --hosts "$n" --prefix "$prefix" --subnet "$subnet" --quiet "$@" >/dev/null
+load=$(cut -d' ' -f1 /proc/loadavg)
+upjson=$(fleetnet lab up --hosts "$n" --prefix "$prefix" --subnet "$subnet" --quiet --json "$@")
 up_ms=$(ms "$t")
+up_lib_ms=$(node -e 'console.log(JSON.parse(process.argv[1]).elapsedMs)' "$upjson")
 
 status=$(fleetnet lab status --json)
 node -e '
@@ -55,5 +58,5 @@ for p in $pids; do
 done
 left_state=$([[ -e $FLEETNET_STATE_DIR/lab/state.json ]] && echo 1 || echo 0)
 
-echo "hosts=$n args=[$*] up_ms=$up_ms down_ms=$down_ms processes=$nproc left: namespaces=$left_ns links=$left_links processes=$left_procs state=$left_state"
+echo "hosts=$n args=[$*] load1=$load up_ms=$up_ms (in library: $up_lib_ms) down_ms=$down_ms processes=$nproc left: namespaces=$left_ns links=$left_links processes=$left_procs state=$left_state"
 (( left_ns == 0 && left_links == 0 && left_procs == 0 && left_state == 0 )) || { echo "LEFTOVERS" >&2; exit 1; }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parseIp } from "@fleetnet/intent";
 import { LabError } from "./errors.js";
 import { mapLimit, run, spawnDaemon } from "./exec.js";
+import { spawnDaemonsInOneProcess } from "./nlconf.js";
 import type { LabHost } from "./topology.js";
 
 /** The dedicated login user of lab hosts (shell /bin/sh: root's rc files make logins slow). */
@@ -212,12 +213,20 @@ export function softflowdArgv(stateDir: string, h: LabHost, collector: string): 
   ];
 }
 
-/** Start a daemon per host (a few spawns at a time); returns the PIDs in host order. */
-export function startDaemons(
+/**
+ * Start a daemon per host: all from one process entering each namespace (`nlconf.ts`), else
+ * `ip netns exec` a few at a time. Returns the PIDs in host order.
+ */
+export async function startDaemons(
   hosts: readonly LabHost[],
   argv: (h: LabHost) => string[],
   onEach?: (done: number) => void,
 ): Promise<number[]> {
+  const fast = await spawnDaemonsInOneProcess(
+    hosts.map((h) => ({ ns: h.namespace, argv: argv(h) })),
+    onEach,
+  );
+  if (fast) return fast;
   let done = 0;
   return mapLimit(hosts, 8, async (h) => {
     const pid = await spawnDaemon(h.namespace, argv(h));

@@ -14,6 +14,7 @@
  *   ns NAME | up IFNAME | addr IFNAME A.B.C.D PREFIXLEN | neigh IFNAME A.B.C.D MAC
  * Output: `ok NAME` per finished namespace; on error `err MESSAGE` and exit status 1.
  */
+import { spawn } from "node:child_process";
 import { run } from "./exec.js";
 import type { LabHost, LabTopology } from "./topology.js";
 import { hostNeighbours } from "./topology.js";
@@ -125,4 +126,92 @@ export async function configureHostsInOneProcess(
   throw new Error(
     `configuring host namespaces failed: ${err ? err.slice(4) : `perl exited ${r.code}: ${r.stderr.trim()}`}`,
   );
+}
+
+/**
+ * Constant Perl program that starts daemons in namespaces: per input line
+ * `NS<TAB>ARGV0<TAB>ARGV1…` it enters NS (`setns` only — unlike `ip netns exec` it builds no
+ * mount namespace, which is what makes 200 spawns slow), forks, and the child starts a new
+ * session with stdio on /dev/null and execs argv. It prints `pid PID` once the exec succeeded
+ * (a close-on-exec pipe reports exec failures as `err …`).
+ */
+const SPAWNER = String.raw`
+use strict; use warnings; use POSIX ();
+my $SYS_setns = $ARGV[0];
+$| = 1;
+while (my $line = <STDIN>) {
+  chomp $line; my ($ns, @argv) = split(/\t/, $line);
+  next unless defined $ns && @argv;
+  open(my $fh, "<", "/run/netns/$ns") or do { print "err $ns: $!\n"; exit 1; };
+  syscall($SYS_setns, fileno($fh), 0x40000000) == 0 or do { print "err $ns: setns: $!\n"; exit 1; };
+  close($fh);
+  pipe(my $r, my $w) or do { print "err pipe: $!\n"; exit 1; };
+  my $pid = fork();
+  defined $pid or do { print "err fork: $!\n"; exit 1; };
+  if ($pid == 0) {
+    close($r); POSIX::setsid();
+    open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null"); open(STDERR, ">", "/dev/null");
+    exec { $argv[0] } @argv;
+    print $w "$!"; close($w); POSIX::_exit(127);
+  }
+  close($w);
+  my $err = do { local $/; <$r> }; close($r);
+  if (defined $err && length $err) { waitpid($pid, 0); print "err $ns: exec $argv[0]: $err\n"; exit 1; }
+  print "pid $pid\n";
+}
+`;
+
+/**
+ * Start one daemon per entry with one Perl process; `onPid` is called as each one runs.
+ * Returns undefined (nothing started) when this path is not available, so the caller falls
+ * back to `ip netns exec` per daemon; throws when a daemon could not be started.
+ */
+export function spawnDaemonsInOneProcess(
+  list: readonly { ns: string; argv: readonly string[] }[],
+  onPid?: (done: number) => void,
+): Promise<number[] | undefined> {
+  const setns = SETNS[process.arch];
+  if (setns === undefined) return Promise.resolve(undefined);
+  for (const e of list) {
+    if ([e.ns, ...e.argv].some((a) => /[\t\n]/.test(a))) {
+      return Promise.reject(new Error(`daemon argv must not contain tabs or newlines: ${e.argv.join(" ")}`));
+    }
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn("perl", ["-e", SPAWNER, String(setns)], { stdio: ["pipe", "pipe", "pipe"] });
+    const pids: number[] = [];
+    let buf = "";
+    let stderr = "";
+    let failure: string | undefined;
+    child.on("error", () => resolve(undefined)); // no perl
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      buf += d;
+      let nl = buf.indexOf("\n");
+      while (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.startsWith("pid ")) {
+          pids.push(Number(line.slice(4)));
+          onPid?.(pids.length);
+        } else if (line.startsWith("err ")) failure = line.slice(4);
+        nl = buf.indexOf("\n");
+      }
+    });
+    child.on("close", (code) => {
+      if (code === 0 && pids.length === list.length) resolve(pids);
+      else if (pids.length === 0 && failure === undefined && /Can't locate/.test(stderr)) resolve(undefined);
+      else {
+        const err = new Error(
+          `starting daemons failed after ${pids.length}/${list.length}: ${failure ?? stderr.trim()}`,
+        );
+        Object.assign(err, { pids });
+        reject(err);
+      }
+    });
+    child.stdin.on("error", () => {});
+    child.stdin.end(list.map((e) => `${[e.ns, ...e.argv].join("\t")}\n`).join(""));
+  });
 }
