@@ -982,6 +982,27 @@ spec:
     expect(r.errors.map((e) => [e.code, e.document])).toEqual([["NOT_A_MAPPING", 2]]);
   });
 
+  it("still checks intents against the good hosts of a broken inventory", () => {
+    const broken = INV.replace(
+      "transport: {driver: netns, namespace: fn-h002}",
+      "transport: {driver: telnet}",
+    );
+    const r = validateText(
+      [
+        broken,
+        doc("Bridge", "b", "{hosts: {names: [h001, h002, h404]}, name: br0}"),
+        doc("VxlanOverlay", "o", "{hosts: {names: [h002]}, vni: 7}"),
+        doc("VxlanOverlay", "p", `{hosts: ${hv}, vni: 8, mtu: 1460}`),
+      ].join("---\n"),
+      "t.yaml",
+    );
+    expect(r.errors.map((e) => [e.code, e.document, e.path])).toEqual([
+      ["BAD_VALUE", 1, "spec.hosts[1].transport.driver"],
+      ["UNKNOWN_HOST", 2, "spec.hosts.names[2]"],
+      ["MTU_TOO_LARGE", 4, "spec.mtu"],
+    ]);
+  });
+
   it("narrows union errors to the branch the author meant", () => {
     const r = validateText(
       [INV, doc("Bridge", "b", "{hosts: {names: [h001, 7]}, name: br0}")].join("---\n"),

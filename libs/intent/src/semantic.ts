@@ -87,10 +87,23 @@ export function assignAsns(asn: BgpMultipathSpec["asn"], hostNames: readonly str
   return out;
 }
 
+/**
+ * The usable part of an Inventory that failed its schema: the host entries that parse on
+ * their own (at their original index) and the names of the broken ones. Lets the host rules
+ * still run — so all errors show at once — without blaming intents for the broken hosts:
+ * rules that could be wrong about a broken host (unknown name, empty selector, unknown peer
+ * address, unused spread label) stay silent.
+ */
+export interface InventorySalvage {
+  doc: CheckedDocument;
+  hosts: ReadonlyArray<InventoryHost | undefined>;
+  brokenNames: ReadonlySet<string>;
+}
+
 /** Run every cross-document rule. */
 export function semanticProblems(
   docs: readonly CheckedDocument[],
-  opts: { inventoryDocuments: number },
+  opts: { inventoryDocuments: number; salvage?: InventorySalvage },
 ): SemanticProblem[] {
   const out: SemanticProblem[] = [];
   const report = (
@@ -318,15 +331,21 @@ export function semanticProblems(
   }
 
   // --- rules that need the hosts --------------------------------------------------
-  if (opts.inventoryDocuments !== 1 || inventories.length !== 1) return out;
-  const inv = inventories[0] as Doc<"Inventory">;
-  const hosts = inv.document.spec.hosts;
+  if (opts.inventoryDocuments !== 1) return out;
+  const salvage = inventories.length === 1 ? undefined : opts.salvage;
+  if (inventories.length !== 1 && !salvage) return out;
+  const inv = (inventories[0] ?? salvage?.doc) as CheckedDocument;
+  const hosts: ReadonlyArray<InventoryHost | undefined> = salvage
+    ? salvage.hosts
+    : (inv.document as Extract<IntentDocument, { kind: "Inventory" }>).spec.hosts;
+  const broken = salvage?.brokenNames ?? new Set<string>();
 
   const hostByName = new Map<string, InventoryHost>();
   const netByName = new Map<string, HostNet>();
   const hostByAddress = new Map<string, InventoryHost>();
   const namespaces = new Map<string, string>();
   hosts.forEach((h, i) => {
+    if (!h) return;
     if (hostByName.has(h.name)) {
       report(
         inv,
@@ -372,12 +391,13 @@ export function semanticProblems(
       sel.names.forEach((n, i) => {
         if (!hostByName.has(n)) {
           unknown = true;
-          report(d, [...path, "names", i], "UNKNOWN_HOST", `host ${n} is not in the inventory`);
+          if (!broken.has(n))
+            report(d, [...path, "names", i], "UNKNOWN_HOST", `host ${n} is not in the inventory`);
         }
       });
     }
     const chosen = selectHosts(sel, uniqueHosts);
-    if (chosen.length === 0 && !unknown) {
+    if (chosen.length === 0 && !unknown && !salvage) {
       report(
         d,
         path,
@@ -700,7 +720,7 @@ export function semanticProblems(
           const n = netByName.get(m.name);
           return n !== undefined && prefixContains(n.subnet, a);
         });
-        if (ms.length > 0 && !reachable) {
+        if (ms.length > 0 && !reachable && !salvage) {
           report(
             d,
             ["spec", "peers", i, "address"],
@@ -798,7 +818,8 @@ export function semanticProblems(
     const subnetOf = (role: "primary" | "backup"): IpPrefix | undefined => {
       const name = s[role];
       if (!hostByName.has(name)) {
-        report(d, ["spec", role], "UNKNOWN_HOST", `${role} ${name} is not in the inventory`);
+        if (!broken.has(name))
+          report(d, ["spec", role], "UNKNOWN_HOST", `${role} ${name} is not in the inventory`);
         return undefined;
       }
       const p = ifSubnets.get(name)?.get(s.interface);
@@ -893,6 +914,7 @@ export function semanticProblems(
     const label = d.document.spec.spreadBy;
     if (
       label !== undefined &&
+      !salvage &&
       uniqueHosts.length > 0 &&
       !uniqueHosts.some((h) => Object.hasOwn(h.labels, label))
     ) {

@@ -26,12 +26,14 @@ import {
   type Intent,
   type IntentDocument,
   type Inventory,
+  type InventoryHost,
+  InventoryHostSchema,
   KIND_SCHEMAS,
   KINDS,
   type Kind,
   type RolloutPolicy,
 } from "./schema.js";
-import { semanticProblems } from "./semantic.js";
+import { type InventorySalvage, semanticProblems } from "./semantic.js";
 
 /** A document that passed its schema, with defaults applied, and where it came from. */
 export interface ParsedDocument {
@@ -413,6 +415,38 @@ function checkDocument(source: SourceDocument): {
   return { ctx, document: parsed.data as IntentDocument, problems };
 }
 
+/** The host entries of the one (schema-invalid) Inventory that still parse; see {@link InventorySalvage}. */
+function salvageInventory(documents: readonly SourceDocument[]): InventorySalvage | undefined {
+  const source = documents.find((d) => isPlainObject(d.data) && d.data.kind === "Inventory");
+  if (!source || !isPlainObject(source.data)) return undefined;
+  const spec = source.data.spec;
+  const entries = isPlainObject(spec) && Array.isArray(spec.hosts) ? (spec.hosts as unknown[]) : [];
+  const hosts: Array<InventoryHost | undefined> = [];
+  const brokenNames = new Set<string>();
+  for (const entry of entries) {
+    const r = InventoryHostSchema.safeParse(entry);
+    hosts.push(r.success ? r.data : undefined);
+    if (!r.success && isPlainObject(entry) && typeof entry.name === "string") brokenNames.add(entry.name);
+  }
+  const meta = source.data.metadata;
+  const name = isPlainObject(meta) && typeof meta.name === "string" ? meta.name : "?";
+  const document = {
+    apiVersion: API_VERSION,
+    kind: "Inventory",
+    metadata: { name },
+    spec: { hosts: hosts.filter((h): h is InventoryHost => h !== undefined) },
+  } as Inventory;
+  return {
+    doc: {
+      ref: { file: source.file, index: source.index, line: source.line },
+      document,
+      lineOf: source.lineOf,
+    },
+    hosts,
+    brokenNames,
+  };
+}
+
 /**
  * Validate loaded documents: schema per document, then the semantic rules across them.
  * Pure (no I/O). Reports all errors.
@@ -434,7 +468,15 @@ export function validateDocuments(documents: readonly SourceDocument[]): Validat
     }
   }
   const files = [...new Set(documents.map((d) => d.file))];
-  const semantic = semanticProblems(parsed, { inventoryDocuments: kindsSeen.get("Inventory") ?? 0 });
+  const inventoryDocuments = kindsSeen.get("Inventory") ?? 0;
+  const salvage =
+    inventoryDocuments === 1 && !parsed.some((d) => d.document.kind === "Inventory")
+      ? salvageInventory(documents)
+      : undefined;
+  const semantic = semanticProblems(
+    parsed,
+    salvage ? { inventoryDocuments, salvage } : { inventoryDocuments },
+  );
   for (const s of semantic) {
     if (s.doc) {
       const source: SourceDocument = { ...s.doc.ref, data: undefined, lineOf: s.doc.lineOf };
