@@ -64,13 +64,9 @@ import {
   rootBatch,
 } from "./topology.js";
 
-/**
- * Default state dir: `${FLEETNET_STATE_DIR:-$XDG_STATE_HOME/fleetnet or ~/.local/state/fleetnet}/lab`.
- */
+/** Default state dir: `${FLEETNET_STATE_DIR:-$HOME/.local/state/fleetnet}/lab`. */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base =
-    env.FLEETNET_STATE_DIR || join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "fleetnet");
-  return join(base, "lab");
+  return join(env.FLEETNET_STATE_DIR || join(env.HOME || homedir(), ".local", "state", "fleetnet"), "lab");
 }
 
 /** A progress event of `lab up`. */

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { LabError } from "./errors.js";
 import { renderInventory } from "./inventory.js";
+import { defaultStateDir } from "./lab.js";
 import { hostRequests } from "./nlconf.js";
 import {
   fabricBatch,
@@ -236,4 +237,9 @@ describe("planFromInventory", () => {
 
 it("macFor maps an IPv4 address to 02:fb:<four bytes>", () => {
   expect(macFor(0x0afb0a01n)).toBe("02:fb:0a:fb:0a:01");
+});
+
+it("defaultStateDir is $FLEETNET_STATE_DIR/lab, else $HOME/.local/state/fleetnet/lab", () => {
+  expect(defaultStateDir({ FLEETNET_STATE_DIR: "/srv/fn", HOME: "/home/x" })).toBe("/srv/fn/lab");
+  expect(defaultStateDir({ HOME: "/home/x" })).toBe("/home/x/.local/state/fleetnet/lab");
 });
