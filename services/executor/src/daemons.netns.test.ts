@@ -151,14 +151,14 @@ describe("keepalived pair in 2 namespaces", () => {
   afterAll(async () => {
     await lab?.dispose();
   });
-  const conf = (i: number) =>
+  const conf = (i: number, priority?: number) =>
     renderKeepalived(`h${i + 1}`, [
       {
         name: "fn_fnx",
         state: i === 0 ? "MASTER" : "BACKUP",
         interface: "veth0",
         vrid: 51,
-        priority: i === 0 ? 150 : 100,
+        priority: priority ?? (i === 0 ? 150 : 100),
         advertInterval: 1,
         version: 3,
         preempt: true,
@@ -171,7 +171,7 @@ describe("keepalived pair in 2 namespaces", () => {
       `"local":"${VIP}"`,
     );
 
-  it("puts the VIP on the primary only; stopping the primary's keepalived moves it to the backup within 5 s", async () => {
+  it("puts the VIP on the primary only; a change that loses it is reverted; stopping the primary's keepalived moves it to the backup within 5 s", async () => {
     const rs = await Promise.all(
       [0, 1].map((i) =>
         applyHost(
@@ -197,6 +197,20 @@ describe("keepalived pair in 2 namespaces", () => {
         )
       ).result,
     ).toBe("unchanged");
+
+    // a change that loses the primary its VIP fails the VIP probe and is reverted
+    const demote = await applyHost(
+      targetOf(lab, 0, "k1"),
+      withService("keepalived", "/etc/keepalived/keepalived.conf", conf(0, 50)),
+      { probeWindowMs: 6_000 },
+    );
+    expect(demote.result, JSON.stringify(demote.error)).toBe("reverted");
+    expect(demote.error?.code).toBe("PROBE_FAILED");
+    expect(demote.error?.message).toContain(`VIP ${VIP}`);
+    expect(await until(async () => ((await hasVip(0)) ? true : undefined), 10_000)).toBe(true);
+    expect(readFileSync(join(stateDir, "hosts/k1/etc/keepalived/keepalived.conf"), "utf8")).toContain(
+      "priority 150",
+    );
 
     const t0 = Date.now();
     const stop = await applyHost(targetOf(lab, 0, "k1"), emptyHostState());

@@ -4,7 +4,8 @@
  * skipped. Kinds: the session itself (the driver can still run a command: catches a
  * change that cut the executor off), underlay peers (ping: remote VTEPs of the desired
  * state and any extra addresses), BGP sessions (peers Established before stay or come
- * back Established), VRRP VIP ownership (a VIP held before is held after).
+ * back Established), VRRP VIP ownership (a VIP of the desired keepalived config, or one the
+ * caller names, held before is held after; not probed when keepalived is being stopped).
  */
 import type { HostState } from "@fleetnet/netstate";
 import type { HostDriver } from "./driver.js";
@@ -45,6 +46,22 @@ async function bgpEstablished(d: HostDriver, services: ServiceManager): Promise<
   return up;
 }
 
+/** The VIPs (`addr/len` or `addr`) of a keepalived config's `virtual_ipaddress` blocks. */
+export function keepalivedVips(conf: string): string[] {
+  const out: string[] = [];
+  let inBlock = false;
+  for (const raw of conf.split("\n")) {
+    const line = raw.replace(/#.*$/, "").trim();
+    if (/^virtual_ipaddress\s*\{/.test(line)) inBlock = true;
+    else if (inBlock && line.startsWith("}")) inBlock = false;
+    else if (inBlock && line !== "") {
+      const first = line.split(/\s+/)[0] ?? "";
+      if (/^[0-9a-fA-F:.]+(\/\d+)?$/.test(first)) out.push(first);
+    }
+  }
+  return out;
+}
+
 /** The probes for a change toward `desired`. */
 export function probesFor(
   d: HostDriver,
@@ -81,12 +98,19 @@ export function probesFor(
       },
     });
   }
-  for (const vip of opts.vips ?? []) {
+  const keepalived = desired.services.find((s) => s.name === "keepalived" && s.running);
+  const vips = new Set(opts.vips ?? []);
+  if (keepalived) {
+    for (const f of desired.files)
+      if (keepalived.configPaths.includes(f.path)) for (const v of keepalivedVips(f.content)) vips.add(v);
+  }
+  for (const vip of vips) {
+    const addr = ip(vip.split("/")[0]);
     probes.push({
-      name: `VIP ${vip} stays on ${d.host}`,
+      name: `VIP ${addr} held before stays on ${d.host}`,
       run: async () => {
         const r = await d.run(["ip", "-j", "addr", "show"]);
-        return r.code === 0 && r.stdout.includes(`"local":"${vip.split("/")[0]}"`);
+        return r.code === 0 && r.stdout.includes(`"local":"${addr}"`);
       },
     });
   }

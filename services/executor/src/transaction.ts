@@ -22,6 +22,7 @@ import {
   HostStateSchema,
   normalizeHostState,
   type Op,
+  ownedView,
   resolveSecrets,
   secretIds,
 } from "@fleetnet/netstate";
@@ -81,6 +82,13 @@ export interface ApplyOptions {
   probes?: ProbeOptions;
   /** How long probes may take to pass again after the change (default 20 s). */
   probeWindowMs?: number;
+  /**
+   * After the probes pass again, wait this long and check them once more (a VRRP backup
+   * takes over only after its master-down interval, ~3 adverts, once it hears a lower
+   * priority). Default when the ops (re)start or reload keepalived: 4 × the config's
+   * largest `advert_int` + 1 s; else 0.
+   */
+  soakMs?: number;
   /** Test hook: called right after the ops were applied (before verify). */
   afterApply?: () => Promise<void> | void;
 }
@@ -179,6 +187,19 @@ function errorOf(e: ExecutorError): TxResult["error"] {
   return e.toJSON();
 }
 
+/** See {@link ApplyOptions.soakMs}. */
+function defaultSoakMs(desired: HostState, ops: readonly Op[]): number {
+  const touchesVrrp = ops.some(
+    (o) => (o.op === "service.reload" || o.op === "service.start") && o.service === "keepalived",
+  );
+  if (!touchesVrrp) return 0;
+  const adverts = desired.files.flatMap((f) =>
+    [...f.content.matchAll(/^\s*advert_int\s+([\d.]+)/gm)].map((m) => Number(m[1])),
+  );
+  const advert = Math.min(10, Math.max(1, ...adverts.filter((n) => Number.isFinite(n))));
+  return (4 * advert + 1) * 1000;
+}
+
 /** The ops still needed to reach `want` from `now` (a diff that cannot be computed counts as one). */
 function residual(want: HostState, now: HostState): Op[] {
   try {
@@ -188,9 +209,40 @@ function residual(want: HostState, now: HostState): Op[] {
   }
 }
 
-/** The collections in which two observed states differ (empty: the same state). */
-function differences(a: HostState, b: HostState): string[] {
-  return (Object.keys(a) as (keyof HostState)[]).filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k]));
+/**
+ * What a revert must restore, for comparing snapshot and result: fleetnet's own objects
+ * (netstate `ownedView`), plus every link and address the ops named (adopted or foreign
+ * ones too) and every sysctl value observed. Addresses that daemons manage on foreign
+ * links (VRRP VIPs) are not compared: they move on their own.
+ */
+function revertView(s: HostState, ops: readonly Op[]): HostState {
+  const own = ownedView(s, "observed");
+  const named = new Set(
+    ops.flatMap((o) => {
+      const x = o as { name?: string; dev?: string };
+      return [x.name, o.op === "addr.add" || o.op === "addr.del" ? x.dev : undefined].filter(
+        (v): v is string => !!v,
+      );
+    }),
+  );
+  const ownedLinks = new Set(own.links.map((l) => l.name));
+  return {
+    ...own,
+    links: s.links.filter((l) => ownedLinks.has(l.name) || named.has(l.name)),
+    addresses: s.addresses.filter(
+      (a) => ownedLinks.has(a.dev) || (named.has(a.dev) && !/^fe[89ab][0-9a-f]:/i.test(a.address)),
+    ),
+    sysctls: s.sysctls.map((x) => ({ key: x.key, value: x.value, persist: false })),
+  };
+}
+
+/** The collections in which the revert views of two observed states differ (empty: restored). */
+function differences(a: HostState, b: HostState, ops: readonly Op[]): string[] {
+  const va = revertView(a, ops);
+  const vb = revertView(b, ops);
+  return (Object.keys(va) as (keyof HostState)[]).filter(
+    (k) => canonicalJson(va[k]) !== canonicalJson(vb[k]),
+  );
 }
 
 /**
@@ -305,7 +357,12 @@ export async function applyHost(
       return await revertAndReport(target, d, plan, before, desired, ops, txId, err);
     }
     lap("verify");
-    const broken = await recheckProbes(passedBefore, opts.probeWindowMs ?? 20_000);
+    let broken = await recheckProbes(passedBefore, opts.probeWindowMs ?? 20_000);
+    const soak = opts.soakMs ?? defaultSoakMs(desired, ops);
+    if (!broken && soak > 0) {
+      await new Promise((r) => setTimeout(r, soak));
+      broken = await recheckProbes(passedBefore, 0);
+    }
     lap("probes");
     if (broken) {
       const err = new ExecutorError(
@@ -362,12 +419,12 @@ async function revertAndReport(
   const services = serviceManager(d, target.serviceMode);
   const outcome = await revertNow(d, plan);
   let now = (await observe(d, services, { desired })).state;
-  let left = differences(before, now);
+  let left = differences(before, now, ops);
   if (left.length > 0) {
-    // second pass: undo what is still different, skipping failing lines
-    await runOps(d, services, residual(before, now), { force: true });
+    // second pass: undo what is still different among fleetnet's own objects, skipping failing lines
+    await runOps(d, services, residual(ownedView(before, "observed"), now), { force: true });
     now = (await observe(d, services, { desired })).state;
-    left = differences(before, now);
+    left = differences(before, now, ops);
   }
   if (outcome === "confirmed" || left.length > 0) {
     const err = new ExecutorError(
