@@ -143,8 +143,11 @@ function mutateText(text: string, r: () => number): string {
 }
 
 /** Structural mutation; returns the text and whether the result must be invalid with a code. */
+/** Seeds as data, parsed once (tree mutations work on clones). */
+const SEED_DATA = new Map(SEEDS.map((t) => [t, parseAllDocuments(t).map((d) => d.toJS() as Json)]));
+
 function mutateTree(text: string, r: () => number): { text: string; mustFail?: string } {
-  const docs = parseAllDocuments(text).map((d) => d.toJS() as Json);
+  const docs = structuredClone(SEED_DATA.get(text) ?? []);
   const di = Math.floor(r() * docs.length);
   const all = containers(docs[di]);
   const target = pick(r, all);
