@@ -370,6 +370,22 @@ describe("rollout state machine", () => {
     expect(s.status).toBe("rolled_back");
   });
 
+  it("a runner that lost its hosts stops without touching them", () => {
+    let s = reduce(rollout(3, { waves: [{ hosts: 2 }, { percent: 100 }], maxUnavailable: 1 }), {
+      type: "start",
+      at: 0,
+    });
+    s = answer(s, 1);
+    expect(jobs(s)).toEqual(["h2"]);
+    s = reduce(s, { type: "fail", at: 2, reason: "lost lock on h1", revert: false });
+    expect(jobs(s)).toEqual(["h2"]); // the in-flight job still answers
+    s = answer(s, 3);
+    expect(s.status).toBe("failed");
+    expect(outstanding(s)).toEqual([]);
+    expect(statuses(s)).toEqual({ h1: "applied", h2: "applied", h3: "pending" });
+    expect(waveStatuses(s)).toEqual(["failed", "skipped"]);
+  });
+
   it("abort and rollback of a pending rollout end it at once", () => {
     expect(reduce(rollout(2), { type: "abort", at: 1 }).status).toBe("aborted");
     expect(reduce(rollout(2), { type: "rollback", at: 1 }).status).toBe("rolled_back");

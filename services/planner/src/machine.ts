@@ -122,7 +122,8 @@ export interface MachineConfig {
 
 /** Why a rollout stopped early. */
 export interface StopRecord {
-  kind: "failure" | "abort" | "rollback";
+  /** `lost`: the runner lost the hosts (locks); it stops without touching them. */
+  kind: "failure" | "abort" | "rollback" | "lost";
   reason: string;
   by?: string;
   at: number;
@@ -159,7 +160,16 @@ export type RolloutEvent =
   | { type: "gates"; at: number; wave: number; passed: boolean; detail?: string }
   | { type: "pause" | "resume" | "abort" | "rollback"; at: number; by?: string }
   /** The runner cannot continue (e.g. lost its host locks): stop as a failure. */
-  | { type: "fail"; at: number; reason: string };
+  | {
+      type: "fail";
+      at: number;
+      reason: string;
+      /**
+       * false when the hosts may no longer be ours (lost locks): nothing is reverted, hosts
+       * with unconfirmed changes revert themselves when their confirm deadline passes.
+       */
+      revert?: boolean;
+    };
 
 /** Work the outside world must do for the current state. */
 export type Action =
@@ -293,7 +303,8 @@ function applyEvent(s: RolloutState, ev: RolloutEvent): void {
       }
       break;
     case "fail":
-      if (!isTerminal(s) && !s.stop) stopRollout(s, { kind: "failure", reason: ev.reason, at: ev.at });
+      if (!isTerminal(s) && !s.stop)
+        stopRollout(s, { kind: ev.revert === false ? "lost" : "failure", reason: ev.reason, at: ev.at });
       break;
     case "result":
       onResult(s, ev);
@@ -508,6 +519,8 @@ function drainThenRollback(s: RolloutState): void {
   } else if (stop.kind === "failure" && s.config.autoRollback === "wave" && cur) {
     queue.push({ wave: cur.index, hosts: changedIn(cur, false), asked: false });
     final = "rolled_back";
+  } else if (stop.kind === "lost") {
+    final = "failed";
   } else {
     // none / abort: confirmed hosts stay; applied-but-unconfirmed ones are never confirmed now,
     // so their uncommitted change is reverted (commit-confirmed) rather than left to time out.
@@ -516,7 +529,7 @@ function drainThenRollback(s: RolloutState): void {
   }
   if (cur && stop.kind !== "rollback") {
     if (stop.kind === "abort" && cur.status !== "succeeded") cur.status = "aborted";
-    else if (stop.kind === "failure") cur.status = "failed";
+    else if (stop.kind === "failure" || stop.kind === "lost") cur.status = "failed";
   }
   for (const w of s.waves) if (w.status === "pending") w.status = "skipped";
   s.rollback = { queue: queue.filter((q) => q.hosts.length > 0), final };

@@ -283,6 +283,22 @@ describe("rollout runner (BullMQ + Redis; hosts modelled in-process)", () => {
       expect(["confirmed", "reverted", "pending", "unchanged"], h).toContain(rec.status);
   });
 
+  it("a runner whose host lock is taken over stops without touching the hosts", async () => {
+    const fleet = new ModelFleet();
+    fleet.delayMs = 800;
+    const r = await runner(fleet, { lockTtlMs: 600 });
+    const s = await r.submit(request([hostName(1), hostName(2)], policy({ maxUnavailable: 2 })));
+    await until("dispatched", () => (fleet.received.length > 0 ? true : undefined));
+    await redis.set(redisKeys.hostLock(hostName(1)), "r-thief:999999999", "PX", 10_000);
+    const end = await finalStatus(r, s.id);
+    expect(end.status).toBe("failed");
+    expect(end.stop).toMatchObject({ kind: "lost" });
+    expect(end.stop?.reason).toContain(`lost its lock on ${hostName(1)}`);
+    expect(fleet.received.filter((j) => j.kind === "revert")).toEqual([]);
+    expect((await lockHolders(redis, [hostName(1)]))[hostName(1)]?.rolloutId).toBe("r-thief");
+    await redis.del(redisKeys.hostLock(hostName(1)));
+  });
+
   it.each([1, 3, 6])(
     "a planner killed after %i apply dispatches resumes on another: the rollout completes, no host applied twice",
     async (killAfter) => {

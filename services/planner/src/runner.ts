@@ -280,7 +280,7 @@ export class RolloutRunner {
     } catch (err) {
       alive();
       if (!isFleetnetError(err, "HOST_LOCKED")) throw err;
-      inbox.push({ type: "fail", at: this.o.clock(), reason: err.message });
+      inbox.push({ type: "fail", at: this.o.clock(), reason: err.message, revert: false });
     }
     alive();
     const sub = await this.o.dispatcher.results(rolloutId, state.createdAt, onResult);
@@ -346,7 +346,7 @@ export class RolloutRunner {
             alive();
             if (!isFleetnetError(err, "LOCK_LOST")) throw err;
             lease = undefined;
-            inbox.push({ type: "fail", at: this.o.clock(), reason: err.message });
+            inbox.push({ type: "fail", at: this.o.clock(), reason: err.message, revert: false });
           }
         }
         if (inbox.length === 0)
