@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   allocate,
   allocateAsns,
+  applyOps,
   compile,
   diff,
   emptyHostState,
@@ -167,6 +168,19 @@ describe("compile: other kinds", () => {
     ]);
     expect(h?.ports).toEqual([{ dev: "eth1", master: "brvm0" }]);
     expect(h?.addresses).toEqual([{ dev: "brvm0", address: "10.20.0.1/24" }]);
+  });
+
+  it("Bridge ports: a port fleetnet creates itself is enslaved via its link; conflicts are refused", () => {
+    const { inventory, intents } = load(
+      inv(2) +
+        `---\napiVersion: fleetnet/v1\nkind: Vlan\nmetadata: {name: stor}\nspec:\n  hosts: {names: [h001]}\n  id: 100\n  parent: eth1\n` +
+        `---\napiVersion: fleetnet/v1\nkind: Bridge\nmetadata: {name: vm}\nspec:\n  hosts: {names: [h001]}\n  name: brvm0\n  ports: [eth1.100, eth2]\n`,
+    );
+    const h = compile(inventory, intents).hosts.get("h001");
+    expect(h?.links.find((l) => l.name === "eth1.100")?.master).toBe("brvm0");
+    expect(h?.ports).toEqual([{ dev: "eth2", master: "brvm0" }]);
+    const converged = applyOps(emptyHostState(), diff(h ?? emptyHostState(), emptyHostState()));
+    expect(diff(h ?? emptyHostState(), converged)).toEqual([]);
   });
 
   it("Vlan: vlan link on its parent, enslaved to its bridge which gets the address", () => {

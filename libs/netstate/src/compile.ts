@@ -260,9 +260,28 @@ function finish(b: Builder): HostState {
     fdb = [];
     for (const l of lists) for (const e of l.entries) fdb.push(e);
   }
+  // A bridge port that fleetnet itself creates on this host is enslaved through its link;
+  // `ports` only lists foreign interfaces.
+  const ports: Port[] = [];
+  const seenPorts = new Map<string, string>();
+  for (const p of b.ports) {
+    const other = seenPorts.get(p.dev);
+    if (other !== undefined && other !== p.master) {
+      conflict(b, `interface ${p.dev} is a port of both ${other} and ${p.master}`);
+    }
+    if (other !== undefined) continue;
+    seenPorts.set(p.dev, p.master);
+    const own = b.links.get(p.dev);
+    if (!own) ports.push(p);
+    else if (own.link.master === undefined)
+      b.links.set(p.dev, { ...own, link: { ...own.link, master: p.master } });
+    else if (own.link.master !== p.master) {
+      conflict(b, `interface ${p.dev} (${own.from}) is enslaved to ${own.link.master}, not ${p.master}`);
+    }
+  }
   return markCanonical({
     links: [...b.links.values()].map((x) => x.link).sort(ORDER.links),
-    ports: b.ports.sort(ORDER.ports),
+    ports: ports.sort(ORDER.ports),
     addresses: b.addresses.sort(ORDER.addresses),
     routes: [...b.routes.values()].map((x) => x.route).sort(ORDER.routes),
     fdb,
@@ -436,7 +455,9 @@ function compileVxlan(
     if (entries.length > 1) {
       // Every other member: the shared sorted list without this host's own entry.
       const k = position.get(h.name) as number;
-      b.fdb.push({ dev: s.device, entries: entries.slice(0, k).concat(entries.slice(k + 1)) });
+      const list = new Array<FdbEntry>(entries.length - 1);
+      for (let x = 0, y = 0; x < entries.length; x++) if (x !== k) list[y++] = entries[x] as FdbEntry;
+      b.fdb.push({ dev: s.device, entries: list });
     }
     const a = addrs?.[h.name];
     if (a) b.addresses.push({ dev: s.bridge, address: a });

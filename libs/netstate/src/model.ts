@@ -272,6 +272,20 @@ function sortedIfNeeded<T>(xs: readonly T[], cmp: (a: T, b: T) => number): T[] {
   return xs as T[];
 }
 
+/** Whether FDB entries are in canonical order (the hot check of a full mesh, kept lean). */
+function fdbSorted(xs: readonly FdbEntry[]): boolean {
+  for (let i = 1; i < xs.length; i++) {
+    const a = xs[i - 1] as FdbEntry;
+    const b = xs[i] as FdbEntry;
+    if (a.dev !== b.dev) {
+      if (a.dev > b.dev) return false;
+    } else if (a.mac !== b.mac) {
+      if (a.mac > b.mac) return false;
+    } else if (a.dst > b.dst) return false;
+  }
+  return true;
+}
+
 /** States known to be in canonical order (outputs of compile/applyOps/normalize). */
 const canonicalStates = new WeakSet<HostState>();
 
@@ -296,7 +310,7 @@ export function normalizeHostState(s: HostState): HostState {
     ports: sortedIfNeeded(s.ports, ORDER.ports),
     addresses: sortedIfNeeded(s.addresses, ORDER.addresses),
     routes: sortedIfNeeded(s.routes, ORDER.routes),
-    fdb: sortedIfNeeded(s.fdb, ORDER.fdb),
+    fdb: fdbSorted(s.fdb) ? (s.fdb as FdbEntry[]) : [...s.fdb].sort(ORDER.fdb),
     sysctls: sortedIfNeeded(s.sysctls, ORDER.sysctls),
     files: sortedIfNeeded(s.files, ORDER.files),
     services: sortedIfNeeded(s.services, ORDER.services),
