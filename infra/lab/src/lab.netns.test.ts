@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { InventorySchema } from "@fleetnet/intent";
@@ -50,6 +50,21 @@ async function expectFullMesh(hosts: { namespace: string; address: string }[], m
     { timeoutMs: 1500 },
   );
   expect(Object.values(fromRoot).every(Boolean), JSON.stringify(fromRoot)).toBe(true);
+}
+
+/** Live (non-zombie) processes whose command line contains `text`. */
+function processesMentioning(text: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8").replaceAll("\0", " ");
+      if (cmd.includes(text) && pidAlive(Number(e))) out.push(`${e} ${cmd}`);
+    } catch {
+      // gone
+    }
+  }
+  return out;
 }
 
 function expectGone(prefix: string, mgmtIface: string): void {
@@ -415,6 +430,10 @@ await labUp({ ...JSON.parse(process.argv[1]), onProgress: (p) => process.stderr.
     expect(down.namespaces).toBe(41);
     expectGone(prefix, `${prefix}mgmt`);
     for (const pid of inside) expect(pidAlive(pid)).toBe(false);
+    // Nothing anywhere still runs with this lab's files (an sshd spawned after the crash by a
+    // helper that outlived "lab up" would show up here, even outside any lab namespace).
+    await new Promise((r) => setTimeout(r, 300));
+    expect(processesMentioning(stateDir)).toEqual([]);
     expect(existsSync(join(stateDir, "state.json"))).toBe(false);
     expect(existsSync(join(stateDir, "hosts"))).toBe(false);
     expect(existsSync(join(stateDir, "ssh"))).toBe(false);

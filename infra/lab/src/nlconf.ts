@@ -21,7 +21,11 @@ import { hostNeighbours } from "./topology.js";
 
 const PROGRAM = String.raw`
 use strict; use warnings;
-my $SYS_setns = $ARGV[0];
+my ($SYS_setns, $SYS_prctl, $parent) = @ARGV;
+# Die with the caller: a killed "lab up" must not leave a helper still creating things that
+# "lab down" would race with (PR_SET_PDEATHSIG = 1, SIGKILL = 9).
+syscall($SYS_prctl, 1, 9, 0, 0, 0) == 0 or die "prctl: $!";
+exit 1 if getppid() != $parent;
 my ($nl, $seq, $ns, %idx, %what, %body, $pending, $out) = (undef, 0, undef);
 $out = "";
 $| = 1;
@@ -82,6 +86,14 @@ while (my $line = <STDIN>) {
 finish();
 `;
 
+/** prctl(2) syscall numbers by Node architecture name. */
+const PRCTL: Partial<Record<NodeJS.Architecture, number>> = {
+  x64: 157,
+  arm64: 167,
+  riscv64: 167,
+  loong64: 167,
+};
+
 /** setns(2) syscall numbers by Node architecture name (others use the `ip` fallback). */
 const SETNS: Partial<Record<NodeJS.Architecture, number>> = {
   x64: 308,
@@ -111,11 +123,16 @@ export async function configureHostsInOneProcess(
   hosts: readonly LabHost[],
 ): Promise<boolean> {
   const setns = SETNS[process.arch];
-  if (setns === undefined || hosts.length === 0) return hosts.length === 0;
+  const prctl = PRCTL[process.arch];
+  if (setns === undefined || prctl === undefined || hosts.length === 0) return hosts.length === 0;
   const input = `${hosts.flatMap((h) => hostRequests(t, h)).join("\n")}\n`;
   let r: Awaited<ReturnType<typeof run>>;
   try {
-    r = await run(["perl", "-e", PROGRAM, String(setns)], { input, allowFailure: true, timeoutMs: 120_000 });
+    r = await run(["perl", "-e", PROGRAM, String(setns), String(prctl), String(process.pid)], {
+      input,
+      allowFailure: true,
+      timeoutMs: 120_000,
+    });
   } catch {
     return false; // perl could not start
   }
@@ -137,7 +154,11 @@ export async function configureHostsInOneProcess(
  */
 const SPAWNER = String.raw`
 use strict; use warnings; use POSIX ();
-my $SYS_setns = $ARGV[0];
+my ($SYS_setns, $SYS_prctl, $parent) = @ARGV;
+# Die with the caller: a killed "lab up" must not leave a helper still creating things that
+# "lab down" would race with (PR_SET_PDEATHSIG = 1, SIGKILL = 9).
+syscall($SYS_prctl, 1, 9, 0, 0, 0) == 0 or die "prctl: $!";
+exit 1 if getppid() != $parent;
 $| = 1;
 while (my $line = <STDIN>) {
   chomp $line; my ($ns, @argv) = split(/\t/, $line);
@@ -171,14 +192,17 @@ export function spawnDaemonsInOneProcess(
   onPid?: (done: number) => void,
 ): Promise<number[] | undefined> {
   const setns = SETNS[process.arch];
-  if (setns === undefined) return Promise.resolve(undefined);
+  const prctl = PRCTL[process.arch];
+  if (setns === undefined || prctl === undefined) return Promise.resolve(undefined);
   for (const e of list) {
     if ([e.ns, ...e.argv].some((a) => /[\t\n]/.test(a))) {
       return Promise.reject(new Error(`daemon argv must not contain tabs or newlines: ${e.argv.join(" ")}`));
     }
   }
   return new Promise((resolve, reject) => {
-    const child = spawn("perl", ["-e", SPAWNER, String(setns)], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("perl", ["-e", SPAWNER, String(setns), String(prctl), String(process.pid)], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     const pids: number[] = [];
     let buf = "";
     let stderr = "";
