@@ -350,3 +350,55 @@ spec:
     expect([...y.hosts]).toEqual([...x.hosts]);
   });
 });
+
+describe("compile: conflicts and cross-intent details", () => {
+  const code = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return e instanceof NetstateError ? e.code : String(e);
+    }
+    return "no error";
+  };
+
+  it("two SysctlBaselines that set one key differently on a host: COMPILE_CONFLICT", () => {
+    const base = (name: string, v: string) =>
+      `---\napiVersion: fleetnet/v1\nkind: SysctlBaseline\nmetadata: {name: ${name}}\nspec:\n  hosts: {names: [h001]}\n  settings: {net.core.somaxconn: "${v}"}\n`;
+    const same = load(inv(2) + base("a", "4096") + base("b", "4096"));
+    expect(compile(same.inventory, same.intents).hosts.get("h001")?.sysctls).toHaveLength(1);
+    // Validation refuses this (SYSCTL_CONFLICT); compile must not silently pick one either.
+    expect(validateText(inv(2) + base("a", "4096") + base("b", "1024")).errors.map((e) => e.code)).toEqual([
+      "SYSCTL_CONFLICT",
+    ]);
+    const a = load(inv(2) + base("a", "4096"));
+    const b = load(inv(2) + base("b", "1024"));
+    expect(code(() => compile(a.inventory, [...a.intents, ...b.intents]))).toBe("COMPILE_CONFLICT");
+  });
+
+  it("a SysctlBaseline naming ip_forward wins over the BGP default", () => {
+    const { inventory, intents } = load(
+      inv(2) +
+        `---\napiVersion: fleetnet/v1\nkind: BgpMultipath\nmetadata: {name: b}\nspec:\n  hosts: {names: [h001]}\n  asn: 65001\n  peers: [{address: 10.250.0.254, remoteAs: 65000}]\n` +
+        `---\napiVersion: fleetnet/v1\nkind: SysctlBaseline\nmetadata: {name: s}\nspec:\n  hosts: {names: [h001]}\n  settings: {net.ipv4.ip_forward: "1"}\n  persist: true\n`,
+    );
+    expect(compile(inventory, intents).hosts.get("h001")?.sysctls).toEqual([
+      { key: "net.ipv4.ip_forward", value: "1", persist: true },
+    ]);
+  });
+
+  it("keepalived on an overlay bridge uses the pool addresses as unicast source and peer", () => {
+    const { inventory, intents } = load(
+      inv(3) +
+        OVERLAY +
+        `---\napiVersion: fleetnet/v1\nkind: KeepalivedPair\nmetadata: {name: ov}\nspec:\n  primary: h001\n  backup: h002\n  interface: br5001\n  vrid: 7\n  vips: [172.16.1.200/24]\n`,
+    );
+    const f = compile(inventory, intents)
+      .hosts.get("h002")
+      ?.files.find((x) => x.path === PATHS.keepalived);
+    expect(f?.content).toContain(
+      "    unicast_src_ip 172.16.1.2\n    unicast_peer {\n        172.16.1.1\n    }\n",
+    );
+    expect(f?.content).toContain("        172.16.1.200/24 dev br5001\n");
+    expect(f?.secrets).toBeUndefined();
+  });
+});
