@@ -29,6 +29,10 @@ export interface RuntimeConfig {
     passwordFile: string | undefined;
     /** File holding a bearer token. */
     tokenFile: string | undefined;
+    /** File holding a user nkey seed (`SU…`), as `fleetnet nats-config` writes them. */
+    nkeySeedFile: string | undefined;
+    /** Reply inbox prefix this user is allowed to receive on (e.g. `_INBOX_h001`). */
+    inboxPrefix: string | undefined;
     /** Base wait between reconnect attempts, ms. */
     reconnectWaitMs: number;
     /** Random extra wait added to each reconnect attempt, ms (spreads a fleet's reconnect storm). */
@@ -131,6 +135,22 @@ const VARS = {
     description: "Absolute path of a file holding a NATS auth token.",
     expected: "an absolute file path",
     schema: path,
+  }),
+  NATS_NKEY_SEED_FILE: spec({
+    name: "NATS_NKEY_SEED_FILE",
+    default: undefined,
+    description:
+      "Absolute path of a NATS user nkey seed file (`SU…`, as written by `fleetnet nats-config`). Excludes the other NATS credentials.",
+    expected: "an absolute file path",
+    schema: path,
+  }),
+  NATS_INBOX_PREFIX: spec({
+    name: "NATS_INBOX_PREFIX",
+    default: undefined,
+    description:
+      "Inbox prefix for replies (e.g. `_INBOX_h001`); users made by `fleetnet nats-config` may only receive replies on their own prefix.",
+    expected: "a subject token such as _INBOX_h001",
+    schema: z.string().regex(/^[A-Za-z0-9_-]+$/),
   }),
   NATS_RECONNECT_WAIT_MS: spec({
     name: "NATS_RECONNECT_WAIT_MS",
@@ -287,13 +307,13 @@ export function loadConfig(
     else issues.push({ variable: key, expected: v.expected, got: value });
   }
   const p = out as Parsed;
-  const natsAuth = (["NATS_CREDS_FILE", "NATS_USER", "NATS_TOKEN_FILE"] as const).filter(
-    (k) => p[k] !== undefined,
-  );
+  const natsAuth = (
+    ["NATS_CREDS_FILE", "NATS_USER", "NATS_TOKEN_FILE", "NATS_NKEY_SEED_FILE"] as const
+  ).filter((k) => p[k] !== undefined);
   if (natsAuth.length > 1) {
     issues.push({
       variable: natsAuth.join("+"),
-      expected: "at most one of NATS_CREDS_FILE, NATS_USER, NATS_TOKEN_FILE",
+      expected: "at most one of NATS_CREDS_FILE, NATS_USER, NATS_TOKEN_FILE, NATS_NKEY_SEED_FILE",
     });
   }
   if ((p.NATS_USER === undefined) !== (p.NATS_PASSWORD_FILE === undefined)) {
@@ -310,6 +330,8 @@ export function loadConfig(
       user: p.NATS_USER,
       passwordFile: p.NATS_PASSWORD_FILE,
       tokenFile: p.NATS_TOKEN_FILE,
+      nkeySeedFile: p.NATS_NKEY_SEED_FILE,
+      inboxPrefix: p.NATS_INBOX_PREFIX,
       reconnectWaitMs: p.NATS_RECONNECT_WAIT_MS,
       reconnectJitterMs: p.NATS_RECONNECT_JITTER_MS,
     },

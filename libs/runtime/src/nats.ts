@@ -28,6 +28,7 @@ import {
   headers,
   type MsgHdrs,
   type NatsConnection,
+  nkeyAuthenticator,
   tokenAuthenticator,
   usernamePasswordAuthenticator,
 } from "@nats-io/transport-node";
@@ -95,6 +96,10 @@ async function authenticator(nats: RuntimeConfig["nats"]): Promise<Authenticator
   }
   if (nats.tokenFile !== undefined)
     return tokenAuthenticator(await readSecret("NATS_TOKEN_FILE", nats.tokenFile));
+  if (nats.nkeySeedFile !== undefined)
+    return nkeyAuthenticator(
+      new TextEncoder().encode(await readSecret("NATS_NKEY_SEED_FILE", nats.nkeySeedFile)),
+    );
   return undefined;
 }
 
@@ -119,6 +124,7 @@ export async function connectNats(
       reconnectJitter: config.nats.reconnectJitterMs,
       waitOnFirstConnect: options.waitOnFirstConnect ?? false,
       ...(auth ? { authenticator: auth } : {}),
+      ...(config.nats.inboxPrefix !== undefined ? { inboxPrefix: config.nats.inboxPrefix } : {}),
     });
   } catch (err) {
     throw new FleetnetError(

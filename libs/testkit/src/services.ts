@@ -14,7 +14,7 @@
  * (from ./netns.js; keep the prefix to `[A-Za-z0-9_-]` so the name is also a single subject token).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -239,11 +239,21 @@ async function startServer(spec: ServerSpec): Promise<PrivateServer> {
   };
 }
 
+/** Options of {@link startNatsServer}. */
+export interface NatsServerOptions {
+  /**
+   * nats-server config text (e.g. from `generateNatsConfig` of @fleetnet/protocol), given the
+   * port and the directory its `jetstream.store_dir` should use; the command line still pins the
+   * listen address and port.
+   */
+  config?: (port: number, dir: string) => string;
+}
+
 /**
  * Starts a private `nats-server` with JetStream (file store in its own directory) on a free loopback
  * port. Use it for tests that stop or restart NATS; dispose with `await using`.
  */
-export function startNatsServer(): Promise<PrivateServer> {
+export function startNatsServer(options: NatsServerOptions = {}): Promise<PrivateServer> {
   const binary = findBinary("nats-server", [
     "/usr/sbin/nats-server",
     "/usr/bin/nats-server",
@@ -252,7 +262,14 @@ export function startNatsServer(): Promise<PrivateServer> {
   return startServer({
     kind: "nats",
     binary,
-    args: (port, dir) => ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir],
+    args: (port, dir) => {
+      const listen = ["-a", "127.0.0.1", "-p", String(port)];
+      if (options.config === undefined) return [...listen, "-js", "-sd", dir];
+      // The file brings its own jetstream block (store it in `dir`); the flags pin address and port.
+      const file = join(dir, "nats-server.conf");
+      writeFileSync(file, options.config(port, dir), { mode: 0o600 });
+      return ["-c", file, ...listen];
+    },
     ready: /Server is ready/,
   });
 }
