@@ -1003,6 +1003,15 @@ spec:
     ]);
   });
 
+  it("never echoes an inline secret", () => {
+    const r = validateText(
+      [INV, pair("p", ", version: 2, authPassword: s3cr3t-Pa55")].join("---\n"),
+      "t.yaml",
+    );
+    expect(r.errors.map((e) => e.code)).toEqual(["SECRET_INLINE"]);
+    expect(JSON.stringify(r.errors)).not.toContain("s3cr3t");
+  });
+
   it("narrows union errors to the branch the author meant", () => {
     const r = validateText(
       [INV, doc("Bridge", "b", "{hosts: {names: [h001, 7]}, name: br0}")].join("---\n"),

@@ -514,7 +514,10 @@ export const SecretRefSchema = z.union([
   z.strictObject({
     fromEnv: coded(
       "BAD_SECRET_REF",
-      (v) => (ENV_NAME_RE.test(v) ? undefined : `"${v}" is not an environment variable name`),
+      (v) =>
+        ENV_NAME_RE.test(v)
+          ? undefined
+          : "not an environment variable name ([A-Za-z_][A-Za-z0-9_]*; the value is not shown in case it is the secret itself)",
       { description: "environment variable holding the secret", pattern: ENV_NAME_RE.source },
     ),
   }),

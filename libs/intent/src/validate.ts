@@ -234,13 +234,28 @@ function translate(
       return;
     }
     case "too_small":
-    case "too_big":
+    case "too_big": {
+      const special = overrideCode(kind, p, issue.code);
+      if (special === "ECMP_TOO_FEW_NEXTHOPS") {
+        const n = Array.isArray(issue.input) ? issue.input.length : 0;
+        out.push({ path, code: special, message: `an ECMP route needs at least 2 nexthops, got ${n}` });
+        return;
+      }
+      if (special === "MAX_PATHS_RANGE") {
+        out.push({
+          path,
+          code: special,
+          message: `maximumPaths must be between 1 and 64, got ${show(issue.input)}`,
+        });
+        return;
+      }
       out.push({
         path,
         code: overrideCode(kind, p, issue.code) ?? "OUT_OF_RANGE",
         message: rangeMessage({ ...issue, path } as typeof issue),
       });
       return;
+    }
     case "invalid_value": {
       const allowed = issue.values.map((v) => JSON.stringify(v)).join(", ");
       if (p === "apiVersion") {
@@ -317,7 +332,9 @@ function translate(
         if (guesses.length > 0)
           hint = ` — did you mean ${guesses.map(([k, g]) => `${JSON.stringify(g)} for ${JSON.stringify(k)}`).join(", ")}?`;
       }
-      out.push({ path, code: form.code, message: `must be ${form.expected}, got ${got}${hint}` });
+      // Never echo a secret: an inline password is reported without its value.
+      const shown = form.code === "SECRET_INLINE" ? "an inline value (not shown)" : got;
+      out.push({ path, code: form.code, message: `must be ${form.expected}, got ${shown}${hint}` });
       return;
     }
     case "custom": {
