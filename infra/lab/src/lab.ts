@@ -150,8 +150,11 @@ function requireTools(tools: readonly string[]): void {
   }
 }
 
-/** Translate kernel refusals of a link type into KERNEL_FEATURE. */
-function kernelCheck(err: unknown, what: string, config: string): never {
+/**
+ * Translate a kernel refusal of a link type ("Unknown device type", "not supported") into
+ * KERNEL_FEATURE naming the feature and its kernel option; rethrow anything else.
+ */
+export function kernelCheck(err: unknown, what: string, config: string): never {
   if (
     err instanceof CommandError &&
     /Unknown device type|Operation not supported|not supported/i.test(err.result.stderr)

@@ -2,8 +2,9 @@ import { InventorySchema } from "@fleetnet/intent";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { LabError } from "./errors.js";
+import { CommandError } from "./exec.js";
 import { renderInventory } from "./inventory.js";
-import { defaultStateDir } from "./lab.js";
+import { defaultStateDir, kernelCheck } from "./lab.js";
 import { hostRequests } from "./nlconf.js";
 import {
   fabricBatch,
@@ -242,4 +243,20 @@ it("macFor maps an IPv4 address to 02:fb:<four bytes>", () => {
 it("defaultStateDir is $FLEETNET_STATE_DIR/lab, else $HOME/.local/state/fleetnet/lab", () => {
   expect(defaultStateDir({ FLEETNET_STATE_DIR: "/srv/fn", HOME: "/home/x" })).toBe("/srv/fn/lab");
   expect(defaultStateDir({ HOME: "/home/x" })).toBe("/home/x/.local/state/fleetnet/lab");
+});
+
+it("kernelCheck names the missing kernel feature and passes other errors through", () => {
+  const refused = new CommandError(["ip", "-batch", "-"], {
+    code: 1,
+    stdout: "",
+    stderr: "Error: Unknown device type.\nCommand failed -:1\n",
+  });
+  expect(() => kernelCheck(refused, "bridges", "CONFIG_BRIDGE")).toThrow(
+    expect.objectContaining({
+      code: "KERNEL_FEATURE",
+      message: expect.stringMatching(/^the kernel lacks bridges \(CONFIG_BRIDGE\)/),
+    }),
+  );
+  const other = new CommandError(["ip"], { code: 2, stdout: "", stderr: "RTNETLINK answers: File exists" });
+  expect(() => kernelCheck(other, "bridges", "CONFIG_BRIDGE")).toThrow(other);
 });
