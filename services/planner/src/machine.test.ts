@@ -331,6 +331,18 @@ describe("rollout state machine", () => {
     expect(statuses(s)).toEqual({ h1: "reverted", h2: "reverted" });
   });
 
+  it("a host whose own timer reverted the apply (a late `reverted` for the apply job) is a failure", () => {
+    let s = reduce(rollout(2, { waves: [{ percent: 100 }] }), { type: "start", at: 0 });
+    s = answer(s, 1);
+    expect(s.waves[0]?.status).toBe("gating");
+    s = reduce(s, { type: "result", at: 70_000, host: "h1", attempt: 1, outcome: "reverted" });
+    expect(s.hosts.h1).toMatchObject({ status: "reverted", changed: false, failure: true });
+    expect(s.hosts.h1?.error?.code).toBe("NOT_CONFIRMED");
+    s = answer(s, 70_001);
+    expect(s.status).toBe("rolled_back");
+    expect(statuses(s)).toEqual({ h1: "reverted", h2: "reverted" });
+  });
+
   it("operator rollback of a finished rollout reverts everything newest first; unchanged hosts are left", () => {
     let s = drive(
       reduce(rollout(3, { waves: [{ hosts: 1 }, { percent: 100 }] }), { type: "start", at: 0 }),

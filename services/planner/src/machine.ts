@@ -333,6 +333,24 @@ function failures(s: RolloutState): number {
 
 function onResult(s: RolloutState, ev: Extract<RolloutEvent, { type: "result" }>): void {
   const h = s.hosts[ev.host];
+  if (
+    h &&
+    ev.outcome === "reverted" &&
+    ev.attempt === h.applyAttempt &&
+    h.status === "applied" &&
+    h.job !== "apply" &&
+    h.job !== "revert"
+  ) {
+    // the host's own timer undid the apply before a confirm reached it
+    h.status = "reverted";
+    h.changed = false;
+    h.failure = true;
+    h.error = ev.error ?? {
+      code: MachineErrorCodes.NOT_CONFIRMED,
+      message: "reverted itself before a confirm",
+    };
+    return;
+  }
   if (!h || h.job === undefined || ev.attempt !== h.attempt) return; // stale or duplicate
   const job = h.job;
   delete h.job;
