@@ -87,7 +87,7 @@ function selectHosts(a: RunArgs, env: Readonly<Record<string, string | undefined
       ...v.ioErrors.map((e) => e.message),
       ...v.errors.map((e) => `${e.file ?? ""} ${e.path}: ${e.message}`),
     ];
-    throw new UsageProblem(`invalid input:\n  ${msgs.join("\n  ") || "no Inventory document"}`);
+    throw new Error(`invalid input:\n  ${msgs.join("\n  ") || "no Inventory document"}`); // exit 1, like \`once\`
   }
   const all = v.inventory.spec.hosts;
   let chosen: typeof all;

@@ -322,6 +322,20 @@ describe("executor service (pool of netns hosts, real NATS JetStream)", () => {
     expect(obRep.sysctls["net.ipv4.tcp_syncookies"]?.status).toBe("ok");
   });
 
+  it("a revert job undoes a confirmed apply (the host's latest transaction)", async () => {
+    const first = results.find((r) => r.host === host(0) && r.kind === "apply" && r.status === "applied");
+    expect(first).toBeDefined();
+    expect(await linkExists(0, "brsvc")).toBe(true);
+    const rv = control("revert", 0, first?.jobId as string);
+    await send(signJob(rv, keys.privateKey));
+    expect((await waitFor("reverted", () => resultOf(rv.jobId))).status).toBe("reverted");
+    expect(await linkExists(0, "brsvc")).toBe(false);
+    const unknown = control("revert", 0, "j-no-such-job");
+    await send(signJob(unknown, keys.privateKey));
+    const r = await waitFor("unknown revert", () => resultOf(unknown.jobId));
+    expect([r.status, r.error?.code]).toEqual(["failed", "REVERT_UNKNOWN_JOB"]);
+  });
+
   it("an executor SIGKILLed mid-apply is restarted; the redelivered job converges, applied once", async () => {
     if (!existsSync(DIST.service))
       throw new Error(`${DIST.service} is missing: build first (pnpm exec tsc -b services/executor)`);

@@ -177,10 +177,10 @@ export class HostWorker {
   async stop(): Promise<void> {
     this.#stopping = true;
     for (const t of this.#timers) clearInterval(t);
-    for (const t of this.#watchers.values()) clearTimeout(t);
-    this.#watchers.clear();
     await this.#loop;
     await this.#lock.catch(() => {});
+    for (const t of this.#watchers.values()) clearTimeout(t);
+    this.#watchers.clear();
   }
 
   #locked<T>(fn: () => Promise<T>): Promise<T> {
@@ -552,6 +552,7 @@ export class HostWorker {
   #watch(rec: ApplyRecord, delayMs = (rec.deadline ?? Date.now()) - Date.now() + 1_000): void {
     const old = this.#watchers.get(rec.jobId);
     if (old) clearTimeout(old);
+    if (this.#stopping) return; // the next process watches it (from the journal)
     const t = setTimeout(
       () => {
         this.#watchers.delete(rec.jobId);
