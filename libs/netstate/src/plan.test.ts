@@ -1,4 +1,7 @@
-import { validateText } from "@fleetnet/intent";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadAndValidate, validateText } from "@fleetnet/intent";
 import { describe, expect, it } from "vitest";
 import {
   applyOps,
@@ -152,4 +155,40 @@ describe("formatPlan", () => {
     const t = formatPlan(buildPlan(big.inventory, big.intents, "assume-empty"));
     expect(t).toContain("  + fdb dev vx5001: 21 entries 00:00:00:00:00:00 dst 10.250.0.1 … 10.250.1.29\n");
   });
+});
+
+describe("every example under examples/kinds plans and converges", () => {
+  const root = fileURLToPath(new URL("../../../examples/kinds", import.meta.url));
+  const dirs = existsSync(root)
+    ? readdirSync(root, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name)
+        .sort()
+    : [];
+
+  it("has examples to check", () => {
+    expect(dirs.length).toBeGreaterThan(5);
+  });
+
+  for (const dir of dirs) {
+    it(`${dir}: valid → plan → apply in the model → no ops left`, () => {
+      const r = loadAndValidate([join(root, dir)]);
+      expect(r.errors).toEqual([]);
+      if (!r.inventory) throw new Error("no inventory");
+      const plan = buildPlan(r.inventory, r.intents, "assume-empty");
+      const observed = new Map<string, HostState>();
+      for (const h of plan.hosts) {
+        for (const op of h.ops) expect(OpSchema.safeParse(op).success).toBe(true);
+        observed.set(h.host, applyOps(emptyHostState(), h.ops));
+      }
+      const again = buildPlan(
+        r.inventory,
+        r.intents,
+        observed,
+        plan.allocations ? { allocations: plan.allocations } : {},
+      );
+      expect(again.summary.ops).toBe(0);
+      expect(again.hash).toBe(plan.hash);
+    });
+  }
 });
