@@ -57,3 +57,36 @@ describe("fleetnet-executor run: usage errors (exit 2, nothing started)", () => 
     expect(r.code).toBe(1);
   });
 });
+
+describe("runExecutorService: host list checks", () => {
+  const target = (host: string) => ({
+    host,
+    serviceMode: "direct" as const,
+    connect: () => Promise.reject(new Error("unused")),
+  });
+  const base = {
+    nc: {} as never,
+    js: {} as never,
+    logger: {} as never,
+    publicKeys: [],
+    stateDir: dir,
+    setup: "assume" as const,
+  };
+  it("an agent serves exactly one host; a host is served once", async () => {
+    const { runExecutorService } = await import("./index.js");
+    await expect(
+      runExecutorService({
+        ...base,
+        mode: "agent",
+        hosts: [{ target: target("a") }, { target: target("b") }],
+      }),
+    ).rejects.toThrow(/agent mode serves exactly one host, got 2/);
+    await expect(
+      runExecutorService({
+        ...base,
+        mode: "pool",
+        hosts: [{ target: target("a") }, { target: target("a") }],
+      }),
+    ).rejects.toThrow(/listed twice/);
+  });
+});

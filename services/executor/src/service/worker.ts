@@ -164,8 +164,15 @@ export class HostWorker {
     this.#heartbeat();
     this.#timers.push(setInterval(() => this.#heartbeat(), this.#o.heartbeatMs));
     if (this.#o.stateReportMs > 0) {
-      void this.#report();
-      this.#timers.push(setInterval(() => void this.#report(), this.#o.stateReportMs));
+      // spread a pool's reports over the period instead of observing every host at once
+      const first = setTimeout(
+        () => {
+          void this.#report();
+          this.#timers.push(setInterval(() => void this.#report(), this.#o.stateReportMs));
+        },
+        Math.floor(Math.random() * Math.min(this.#o.stateReportMs, 10_000)),
+      );
+      this.#timers.push(first);
     }
   }
 
@@ -176,7 +183,7 @@ export class HostWorker {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
-    for (const t of this.#timers) clearInterval(t);
+    for (const t of this.#timers) clearTimeout(t);
     await this.#loop;
     await this.#lock.catch(() => {});
     for (const t of this.#watchers.values()) clearTimeout(t);
