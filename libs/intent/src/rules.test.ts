@@ -511,6 +511,13 @@ const rows: Row[] = [
     inv: INV.replace("10.250.0.3/16}", "10.250.0.3/16, mtu: 1400}"),
   },
   {
+    why: "overlay MTU above an IPv6 underlay - 70",
+    code: "MTU_TOO_LARGE",
+    path: "spec.mtu",
+    docs: [doc("VxlanOverlay", "o", "{hosts: {names: [h001, h002]}, vni: 7, mtu: 1450}")],
+    inv: INV.replace("10.250.0.1/16", "fd00::1/64").replace("10.250.0.2/16", "fd00::2/64"),
+  },
+  {
     why: "VLAN MTU above its parent",
     code: "MTU_TOO_LARGE",
     path: "spec.mtu",

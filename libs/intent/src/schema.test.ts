@@ -72,6 +72,8 @@ describe("schemas", () => {
     });
     const inv = InventorySchema.parse(inventory);
     expect(overlayMtu(o.spec, inv.spec.hosts[0] as never)).toBe(1450);
+    const v6 = { ...inv.spec.hosts[0], underlay: { interface: "eth0", address: "fd00::1/64", mtu: 1500 } };
+    expect(overlayMtu(o.spec, v6 as never)).toBe(1430);
   });
 
   it("defaults a VLAN name to <parent>.<id> and BGP fields", () => {

@@ -421,10 +421,17 @@ export type VxlanOverlaySpec = z.infer<typeof VxlanOverlaySpecSchema>;
 
 /** VXLAN over IPv4 adds 50 bytes (outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8). */
 export const VXLAN_OVERHEAD = 50;
+/** VXLAN over IPv6 adds 70 bytes (the outer IPv6 header is 40 instead of 20). */
+export const VXLAN_OVERHEAD_V6 = 70;
 
-/** The overlay MTU on `host`: the spec's, else underlay MTU − {@link VXLAN_OVERHEAD}. */
+/** Bytes VXLAN adds on this host's underlay: 50 over IPv4, 70 over IPv6 (what the kernel enforces). */
+export function vxlanOverhead(host: Pick<InventoryHost, "underlay">): number {
+  return parseCidr(host.underlay.address)?.family === 6 ? VXLAN_OVERHEAD_V6 : VXLAN_OVERHEAD;
+}
+
+/** The overlay MTU on `host`: the spec's, else underlay MTU − {@link vxlanOverhead} (50 on IPv4). */
 export function overlayMtu(spec: Pick<VxlanOverlaySpec, "mtu">, host: InventoryHost): number {
-  return spec.mtu ?? host.underlay.mtu - VXLAN_OVERHEAD;
+  return spec.mtu ?? host.underlay.mtu - vxlanOverhead(host);
 }
 
 const AsnSchema = z.number().int().min(1).max(4294967295);

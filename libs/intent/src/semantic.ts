@@ -29,7 +29,7 @@ import {
   type KeepalivedPairSpec,
   overlayMtu,
   parseAsnRange,
-  VXLAN_OVERHEAD,
+  vxlanOverhead,
 } from "./schema.js";
 import { selectHosts } from "./selector.js";
 
@@ -588,25 +588,26 @@ export function semanticProblems(
     const ms = membersOf(d);
     if (s.mtu !== undefined) {
       for (const h of ms) {
-        const max = h.underlay.mtu - VXLAN_OVERHEAD;
+        const overhead = vxlanOverhead(h);
+        const max = h.underlay.mtu - overhead;
         if (s.mtu > max) {
           report(
             d,
             ["spec", "mtu"],
             "MTU_TOO_LARGE",
-            `overlay MTU ${s.mtu} is above ${max} on host ${h.name} (underlay MTU ${h.underlay.mtu} minus ${VXLAN_OVERHEAD} bytes of VXLAN)`,
+            `overlay MTU ${s.mtu} is above ${max} on host ${h.name} (underlay MTU ${h.underlay.mtu} minus ${overhead} bytes of VXLAN)`,
           );
           break;
         }
       }
     } else {
-      const low = ms.find((h) => h.underlay.mtu - VXLAN_OVERHEAD < 68);
+      const low = ms.find((h) => h.underlay.mtu - vxlanOverhead(h) < 68);
       if (low) {
         report(
           d,
           ["spec", "hosts"],
           "MTU_TOO_LARGE",
-          `host ${low.name} has underlay MTU ${low.underlay.mtu}, too small to carry VXLAN (needs at least ${68 + VXLAN_OVERHEAD})`,
+          `host ${low.name} has underlay MTU ${low.underlay.mtu}, too small to carry VXLAN (needs at least ${68 + vxlanOverhead(low)})`,
         );
       }
     }
