@@ -85,6 +85,15 @@ export async function runLabUp(opts: LabUpCliOptions, out: LabOutput = processOu
     );
   }
   const stateDir = opts.stateDir ?? defaultStateDir();
+  // Interrupted half-way, everything created so far is in the state file: say how to remove it.
+  const onSignal = (sig: NodeJS.Signals) => {
+    out.stderr(
+      `fleetnet: lab up interrupted (${sig}); remove what it created with: fleetnet lab down --state-dir ${stateDir}\n`,
+    );
+    process.exit(sig === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     const inventories = files.length > 0 ? loadInventories(files) : undefined;
     const r = await labUp({
@@ -134,6 +143,9 @@ export async function runLabUp(opts: LabUpCliOptions, out: LabOutput = processOu
     return EXIT_OK;
   } catch (err) {
     return fail(err, "lab up", out);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }
 

@@ -14,6 +14,7 @@ import {
   planFromCount,
   planFromInventory,
   rootBatch,
+  STATIC_NEIGHBOUR_LIMIT,
 } from "./topology.js";
 
 describe("planFromCount", () => {
@@ -259,4 +260,17 @@ it("kernelCheck names the missing kernel feature and passes other errors through
   );
   const other = new CommandError(["ip"], { code: 2, stdout: "", stderr: "RTNETLINK answers: File exists" });
   expect(() => kernelCheck(other, "bridges", "CONFIG_BRIDGE")).toThrow(other);
+});
+
+it("beyond STATIC_NEIGHBOUR_LIMIT hosts only the management neighbour is static", () => {
+  const neighbours = (n: number) => {
+    const t = planFromCount({ hosts: n });
+    const h = t.hosts[0];
+    if (!h) throw new Error("no host");
+    return hostBatch(t, h).filter((l) => l.startsWith("neigh"));
+  };
+  expect(neighbours(STATIC_NEIGHBOUR_LIMIT)).toHaveLength(STATIC_NEIGHBOUR_LIMIT); // 511 peers + mgmt
+  expect(neighbours(STATIC_NEIGHBOUR_LIMIT + 1)).toEqual([
+    "neigh replace 10.250.255.254 lladdr 02:fb:0a:fa:ff:fe dev veth0 nud permanent",
+  ]);
 });
