@@ -517,6 +517,11 @@ function diffFdb(
  * are sorted by device). Returns `fdb` itself when every entry is kept.
  */
 function ownedRuns(fdb: readonly FdbEntry[], keep: (dev: string) => boolean): readonly FdbEntry[] {
+  const first = fdb[0];
+  // One device (the common case): one test, no scan.
+  if (first === undefined || first.dev === fdb[fdb.length - 1]?.dev) {
+    return first === undefined || keep(first.dev) ? fdb : [];
+  }
   let out: FdbEntry[] | undefined;
   let dev: string | undefined;
   let ok = true;
