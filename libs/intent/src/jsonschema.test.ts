@@ -18,6 +18,8 @@ describe("intentJsonSchema", () => {
     const kinds = schema.oneOf.map((alt) => ((alt.properties as Obj).kind as Obj).const);
     expect(kinds.sort()).toEqual([...KINDS].sort());
     for (const alt of schema.oneOf) {
+      expect(alt.title).toBe(((alt.properties as Obj).kind as Obj).const);
+      expect(String(alt.description).length).toBeGreaterThan(20);
       expect(alt.additionalProperties).toBe(false);
       expect(alt.required).toEqual(["apiVersion", "kind", "metadata", "spec"]);
       expect(((alt.properties as Obj).spec as Obj).additionalProperties).toBe(false);

@@ -656,33 +656,71 @@ export function resolveCount(value: number | string | CountOrPercent, total: num
 // Documents
 // ---------------------------------------------------------------------------------------
 
-function doc<K extends string, S extends z.ZodType>(kind: K, spec: S) {
-  return z.strictObject({
-    apiVersion: z.literal(API_VERSION),
-    kind: z.literal(kind),
-    metadata: MetadataSchema,
-    spec,
-  });
+function doc<K extends string, S extends z.ZodType>(kind: K, spec: S, description: string) {
+  return z
+    .strictObject({
+      apiVersion: z.literal(API_VERSION),
+      kind: z.literal(kind),
+      metadata: MetadataSchema,
+      spec,
+    })
+    .meta({ title: kind, description });
 }
 
 /** A whole document of kind Inventory (one per apply). */
-export const InventorySchema = doc("Inventory", InventorySpecSchema);
+export const InventorySchema = doc(
+  "Inventory",
+  InventorySpecSchema,
+  "The hosts of the fleet: name, labels, underlay (VTEP/BGP source) and how the executor reaches them. Exactly one per apply.",
+);
 /** A whole Bridge document. */
-export const BridgeSchema = doc("Bridge", BridgeSpecSchema);
+export const BridgeSchema = doc(
+  "Bridge",
+  BridgeSpecSchema,
+  "A Linux bridge on the selected hosts, optionally with ports and one address per host from a pool.",
+);
 /** A whole Vlan document. */
-export const VlanSchema = doc("Vlan", VlanSpecSchema);
+export const VlanSchema = doc(
+  "Vlan",
+  VlanSpecSchema,
+  "An 802.1Q VLAN interface on a parent, optionally attached to a bridge.",
+);
 /** A whole VxlanOverlay document. */
-export const VxlanOverlaySchema = doc("VxlanOverlay", VxlanOverlaySpecSchema);
+export const VxlanOverlaySchema = doc(
+  "VxlanOverlay",
+  VxlanOverlaySpecSchema,
+  "A VXLAN overlay across the selected hosts (VTEPs on their underlay), with a bridge per host.",
+);
 /** A whole BgpMultipath document. */
-export const BgpMultipathSchema = doc("BgpMultipath", BgpMultipathSpecSchema);
+export const BgpMultipathSchema = doc(
+  "BgpMultipath",
+  BgpMultipathSpecSchema,
+  "BGP with ECMP (FRR): ASN per host or pool, peers by address or by host selector, maximum-paths.",
+);
 /** A whole EcmpRoute document. */
-export const EcmpRouteSchema = doc("EcmpRoute", EcmpRouteSpecSchema);
+export const EcmpRouteSchema = doc(
+  "EcmpRoute",
+  EcmpRouteSpecSchema,
+  "A static multipath route with at least two weighted nexthops.",
+);
 /** A whole KeepalivedPair document. */
-export const KeepalivedPairSchema = doc("KeepalivedPair", KeepalivedPairSpecSchema);
+export const KeepalivedPairSchema = doc(
+  "KeepalivedPair",
+  KeepalivedPairSpecSchema,
+  "A VRRP (keepalived) primary/backup pair holding virtual IPs on one L2 segment.",
+);
 /** A whole SysctlBaseline document. */
-export const SysctlBaselineSchema = doc("SysctlBaseline", SysctlBaselineSpecSchema);
+export const SysctlBaselineSchema = doc(
+  "SysctlBaseline",
+  SysctlBaselineSpecSchema,
+  "sysctl values the selected hosts must keep; drift raises an alert or is healed.",
+);
 /** A whole RolloutPolicy document (at most one per apply). */
-export const RolloutPolicySchema = doc("RolloutPolicy", RolloutPolicySpecSchema);
+export const RolloutPolicySchema = doc(
+  "RolloutPolicy",
+  RolloutPolicySpecSchema,
+  "How a plan is rolled out: waves, maxUnavailable, failure threshold, soak, gates. At most one per apply.",
+);
 
 /** Parsed (defaults applied) form of `InventorySchema`. */
 export type Inventory = z.infer<typeof InventorySchema>;
