@@ -1,4 +1,6 @@
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { listNamespaces, pidAlive, rootLinkExists } from "@fleetnet/lab";
 import { describe, expect, it } from "vitest";
 import { testLab } from "./lab.js";
@@ -53,5 +55,37 @@ describe("testLab", () => {
     // Daemons are started by a helper that exits, so they are reparented: a killed one may stay
     // a zombie until init reaps it; pidAlive counts zombies as gone.
     expect(pids.filter(pidAlive)).toEqual([]);
+  });
+});
+
+describe("exit safety net", () => {
+  it("a process that exits without disposing still removes its labs and namespaces", () => {
+    const repo = resolve(import.meta.dirname, "../../..");
+    const build = spawnSync("pnpm", ["exec", "tsc", "-b", "libs/testkit"], { cwd: repo, encoding: "utf8" });
+    expect(build.status, build.stdout + build.stderr).toBe(0);
+    const entry = join(repo, "libs/testkit/dist/index.js");
+    const script = `import { testLab, scratchNamespace } from ${JSON.stringify(entry)};
+const lab = await testLab({ hosts: 2, ssh: true });
+const ns = await scratchNamespace("fnl");
+process.stdout.write(JSON.stringify({ prefix: lab.prefix, stateDir: lab.stateDir, mgmt: lab.topology.mgmt.iface, ns: ns.name, pids: lab.processes.map((p) => p.pid) }));
+process.exit(0);`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const seen = JSON.parse(r.stdout) as {
+      prefix: string;
+      stateDir: string;
+      mgmt: string;
+      ns: string;
+      pids: number[];
+    };
+    expect(seen.pids).toHaveLength(2);
+    const left = listNamespaces().filter((n) => n.startsWith(seen.prefix) || n === seen.ns);
+    expect(left).toEqual([]);
+    expect(rootLinkExists(seen.mgmt)).toBe(false);
+    expect(seen.pids.filter(pidAlive)).toEqual([]);
+    expect(existsSync(seen.stateDir)).toBe(false);
   });
 });

@@ -15,6 +15,7 @@
  *   exits early still leaves nothing behind.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { threadId } from "node:worker_threads";
 import {
   CommandError,
@@ -84,9 +85,12 @@ function emergencyCleanup(): void {
       // gone
     }
   }
-  if (namespaces.size === 0) return;
-  const lines = [...namespaces].map((n) => `netns del ${n}`).join("\n");
-  spawnSync("ip", ["-force", "-batch", "-"], { input: `${lines}\n`, stdio: ["pipe", "ignore", "ignore"] });
+  if (namespaces.size > 0) {
+    const lines = [...namespaces].map((n) => `netns del ${n}`).join("\n");
+    spawnSync("ip", ["-force", "-batch", "-"], { input: `${lines}\n`, stdio: ["pipe", "ignore", "ignore"] });
+  }
+  // Lab state dirs registered here are temporary dirs owned by the lab helpers.
+  for (const dir of live.stateDirs) rmSync(dir, { recursive: true, force: true });
 }
 
 function installExitHook(): void {
@@ -95,7 +99,10 @@ function installExitHook(): void {
   process.once("exit", emergencyCleanup);
 }
 
-/** Register resources for the process-exit safety net (used by the lab helpers). */
+/**
+ * Register resources for the process-exit safety net (used by the lab helpers). A `stateDir`
+ * must be a temporary directory owned by the caller: the net brings its lab down and removes it.
+ */
 export function trackForExit(r: {
   namespaces?: Iterable<string>;
   pids?: Iterable<number>;
