@@ -5,7 +5,7 @@
  */
 
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { emptyHostState, type HostState, type Op, ownerAlias } from "@fleetnet/netstate";
@@ -49,7 +49,8 @@ function desiredFull(): HostState {
       },
       { kind: "veth", name: "fnxa", peer: "fnxb", up: true, alias: ownerAlias("Veth", "t") },
     ],
-    ports: [],
+    // the veth peer fleetnet did not mark is a foreign port enslaved to its bridge
+    ports: [{ dev: "fnxb", master: "brfnx" }],
     addresses: [{ dev: "brfnx", address: "172.31.77.1/24" }],
     routes: [
       {
@@ -68,7 +69,15 @@ function desiredFull(): HostState {
       { dev: "vxfnx", mac: "00:00:00:00:00:00", dst: h(2).address },
     ],
     sysctls: [{ key: "net.ipv4.ip_forward", value: "1", persist: true }],
-    files: [{ path: "/etc/sysctl.d/90-fleetnet-t.conf", content: "net.ipv4.ip_forward = 1\n", mode: 0o644 }],
+    files: [
+      { path: "/etc/sysctl.d/90-fleetnet-t.conf", content: "net.ipv4.ip_forward = 1\n", mode: 0o644 },
+      {
+        path: "/etc/fnx/auth.conf",
+        content: "auth_pass @@fleetnet-secret:pw@@\n",
+        mode: 0o600,
+        secrets: { pw: { fromFile: "/etc/fnx/vrrp.secret" } },
+      },
+    ],
     services: [],
   };
 }
@@ -91,6 +100,8 @@ afterAll(async () => {
 describe("apply transaction on a namespace host", () => {
   it("applies every network/sysctl/file op kind, observes it back, and is idempotent", async () => {
     const ns = h(0).ns;
+    await mkdir(join(stateDir, "hosts/h1/etc/fnx"), { recursive: true });
+    await writeFile(join(stateDir, "hosts/h1/etc/fnx/vrrp.secret"), "s3cr3t\n", { mode: 0o600 });
     expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
     const r = await applyHost(target, desiredFull(), { confirmTimeoutS: 30 });
     expect(r.error).toBeUndefined();
@@ -142,6 +153,11 @@ describe("apply transaction on a namespace host", () => {
     );
     // nothing written to the machine's /etc
     expect(existsSync("/etc/sysctl.d/90-fleetnet-t.conf")).toBe(false);
+    // the secret was resolved on the host only; results carry the placeholder
+    expect(readFileSync(join(stateDir, "hosts/h1/etc/fnx/auth.conf"), "utf8")).toBe("auth_pass s3cr3t\n");
+    expect(JSON.stringify(r)).not.toContain("s3cr3t");
+    const port = (await ipJson(ns, ["link", "show", "fnxb"]))[0] as { master?: string };
+    expect(port.master).toBe("brfnx");
     // the vxlan overlay works end to end: the owned veth peer is foreign (no alias) and stays
     const again = await applyHost(target, desiredFull());
     expect(again).toMatchObject({ result: "unchanged", changed: 0, ops: [] });
@@ -153,7 +169,12 @@ describe("apply transaction on a namespace host", () => {
     expect(o.state.sysctls).toEqual([
       { key: "net.ipv4.ip_forward", value: "1", persist: true, original: "0" },
     ]);
-    expect(o.state.files.map((f) => f.path)).toEqual(["/etc/sysctl.d/90-fleetnet-t.conf"]);
+    expect(o.state.files.map((f) => f.path)).toEqual([
+      "/etc/fnx/auth.conf",
+      "/etc/sysctl.d/90-fleetnet-t.conf",
+    ]);
+    // observed content is masked back to the placeholder (ledger), so diff stays empty
+    expect(o.state.files[0]?.content).toBe("auth_pass @@fleetnet-secret:pw@@\n");
     expect(
       o.state.routes
         .filter((r) => r.protocol === 250)
@@ -167,6 +188,7 @@ describe("apply transaction on a namespace host", () => {
     const next = desiredFull();
     next.links[0] = { kind: "bridge", name: "brfnx", up: true, alias: ownerAlias("Bridge", "t"), mtu: 1300 };
     next.links = next.links.filter((l) => l.name !== "fnxa");
+    next.ports = [];
     next.routes = next.routes.filter((r) => r.destination !== "10.98.0.0/24");
     next.fdb = next.fdb.slice(0, 1);
     next.addresses = [{ dev: "brfnx", address: "172.31.78.1/24" }];
