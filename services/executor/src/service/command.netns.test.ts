@@ -30,7 +30,7 @@ import {
   type NatsConnection,
   publishDurably,
 } from "@fleetnet/runtime";
-import { type NetnsFabric, netnsFabric, type PrivateServer, startNatsServer } from "@fleetnet/testkit";
+import { type PrivateServer, startNatsServer, type TestLab, testLab } from "@fleetnet/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { netnsDriver } from "../drivers/process.js";
 import { revertNow } from "../revert.js";
@@ -38,7 +38,7 @@ import { pendingPlans } from "../transaction.js";
 
 const SERVICE = fileURLToPath(new URL("../../dist/service/index.js", import.meta.url));
 let nats: PrivateServer;
-let lab: NetnsFabric;
+let lab: TestLab;
 let dir: string;
 let nc: NatsConnection;
 let js: JetStreamClient;
@@ -65,7 +65,7 @@ beforeAll(async () => {
     throw new Error(`${SERVICE} is missing: build first (pnpm exec tsc -b services/executor)`);
   dir = mkdtempSync(join(tmpdir(), "fns-cmd-"));
   nats = await startNatsServer();
-  lab = await netnsFabric({ prefix: "fns", hosts: 2, subnet: "10.219.154.0/24" });
+  lab = await testLab({ prefix: "fns", hosts: 2 }); // a free subnet is picked
   nc = await connectNats(loadConfig({ NATS_URL: nats.url }), { logger });
   js = (await connectJetStream(nc)).js;
   const dec = new TextDecoder();
@@ -92,7 +92,7 @@ afterAll(async () => {
 });
 
 it("run --pool serves the inventory's netns hosts and shuts down gracefully on SIGTERM", async () => {
-  const hosts = lab.hosts.map((h, i) => ({ name: `c${i + 1}`, ...h }));
+  const hosts = lab.hosts.map((h, i) => ({ ...h, name: `c${i + 1}` }));
   writeFileSync(
     join(dir, "inventory.yaml"),
     `apiVersion: fleetnet/v1
@@ -104,8 +104,8 @@ ${hosts
   .map(
     (h) => `    - name: ${h.name}
       labels: {role: hv}
-      underlay: {interface: ${h.iface}, address: ${h.cidr}}
-      transport: {driver: netns, namespace: ${h.ns}}`,
+      underlay: {interface: ${h.iface}, address: ${h.address}/${h.prefixLength}}
+      transport: {driver: netns, namespace: ${h.namespace}}`,
   )
   .join("\n")}
 ---
@@ -175,10 +175,17 @@ spec:
     expect(seen.results.find((r) => r.jobId === job.jobId)?.status).toBe("applied");
     expect(out).toContain("shutdown complete");
     // the job finished during the shutdown: the change is on the host, its timer still armed
-    const d = netnsDriver({ host: "c1", netns: lab.hosts[0]?.ns as string, stateDir: join(dir, "lab") });
+    const d = netnsDriver({
+      host: "c1",
+      netns: lab.hosts[0]?.namespace as string,
+      stateDir: join(dir, "lab"),
+    });
     expect(
-      (await lab.run(lab.hosts[0]?.ns as string, ["ip", "link", "show", "brcmd"], { allowFailure: true }))
-        .code,
+      (
+        await lab.run(lab.hosts[0]?.namespace as string, ["ip", "link", "show", "brcmd"], {
+          allowFailure: true,
+        })
+      ).code,
     ).toBe(0);
     const armed = await pendingPlans(d);
     expect(armed).toHaveLength(1);

@@ -35,7 +35,7 @@ import {
   type NatsConnection,
   publishDurably,
 } from "@fleetnet/runtime";
-import { type NetnsFabric, netnsFabric, type PrivateServer, startNatsServer } from "@fleetnet/testkit";
+import { type PrivateServer, startNatsServer, type TestLab, testLab } from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { netnsDriver } from "../drivers/process.js";
 import { pendingPlans } from "../transaction.js";
@@ -50,7 +50,7 @@ const DIST = {
 };
 
 let nats: PrivateServer;
-let lab: NetnsFabric;
+let lab: TestLab;
 let dir: string;
 let nc: NatsConnection;
 let js: JetStreamClient;
@@ -70,14 +70,14 @@ const heartbeats: Heartbeat[] = [];
 const reports: StateReport[] = [];
 
 const host = (i: number) => `h${i + 1}`;
-const ns = (i: number) => lab.hosts[i]?.ns as string;
+const ns = (i: number) => lab.hosts[i]?.namespace as string;
 
 function hostsOf(): ServiceHost[] {
   return lab.hosts.map((h, i) => ({
     target: {
       host: host(i),
       serviceMode: "direct" as const,
-      connect: async () => netnsDriver({ host: host(i), netns: h.ns, stateDir: join(dir, "lab") }),
+      connect: async () => netnsDriver({ host: host(i), netns: h.namespace, stateDir: join(dir, "lab") }),
     },
     sysctlKeys: ["net.ipv4.ip_forward", "net.core.rmem_max", "net.core.netdev_max_backlog"],
   }));
@@ -174,7 +174,7 @@ async function sysctl(i: number, key: string): Promise<string> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "fns-exec-"));
   nats = await startNatsServer();
-  lab = await netnsFabric({ prefix: "fns", hosts: 2, subnet: "10.219.153.0/24" });
+  lab = await testLab({ prefix: "fns", hosts: 2 }); // a free subnet is picked
   keys = generateJobKeyPair();
   nc = await connectNats(loadConfig({ NATS_URL: nats.url }), { logger });
   const j = await connectJetStream(nc);
@@ -346,7 +346,7 @@ describe("executor service (pool of netns hosts, real NATS JetStream)", () => {
       publicKeyPem: exportKeyPairPem(keys).publicKeyPem,
       stateDir: join(dir, "exec"),
       labStateDir: join(dir, "lab"),
-      hosts: lab.hosts.map((h, i) => ({ host: host(i), netns: h.ns })),
+      hosts: lab.hosts.map((h, i) => ({ host: host(i), netns: h.namespace })),
     };
     const code = `
       const [svcm, proc, rt, pr] = await Promise.all([${[DIST.service, DIST.process, DIST.runtime, DIST.protocol].map((p) => `import(${JSON.stringify(p)})`).join(",")}]);
