@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listNamespaces, readState } from "@fleetnet/lab";
@@ -81,6 +81,13 @@ describe("fleetnet lab", () => {
     await expect(
       runLabUp({ stateDir, hosts: 2, subnet: "10.251.249.0/24", flows: "127.0.0.1:2055" }, c.sink),
     ).rejects.toThrow(/only reach their own subnet .*10\.251\.249\.254/);
+    const mine = join(stateDir, "mine.yaml");
+    mkdirSync(stateDir, { recursive: true }); // lab down removed the then empty state dir
+    writeFileSync(mine, "kind: Inventory\n");
+    await expect(
+      runLabUp({ stateDir, hosts: 2, subnet: "10.251.249.0/24", out: mine }, c.sink),
+    ).rejects.toThrow(/mine\.yaml exists and was not written by "fleetnet lab up"/);
+    expect(readFileSync(mine, "utf8")).toBe("kind: Inventory\n");
     expect(readState(stateDir)).toBeUndefined();
   });
 

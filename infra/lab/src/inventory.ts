@@ -63,6 +63,9 @@ export function loadInventories(paths: readonly string[]): Inventory[] {
   return out;
 }
 
+/** First line of every inventory the lab writes (it only overwrites/removes such files). */
+export const INVENTORY_MARKER = '# Written by "fleetnet lab up"; removed by "fleetnet lab down".';
+
 const PLAIN = /^[A-Za-z_][A-Za-z0-9_./-]*$/;
 const IPV4ISH = /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/;
 const SPECIAL = /^(true|false|null|yes|no|on|off|y|n)$/i;
@@ -106,7 +109,7 @@ export function renderInventory(t: LabTopology, ssh?: LabSsh, name = "lab"): str
     return `    - ${flow(host)}\n`;
   });
   return [
-    '# Written by "fleetnet lab up"; removed by "fleetnet lab down".\n',
+    `${INVENTORY_MARKER}\n`,
     "apiVersion: fleetnet/v1\n",
     "kind: Inventory\n",
     `metadata: {name: ${flow(name)}}\n`,

@@ -11,7 +11,7 @@
  * namespaces, deletes exactly the recorded namespaces/links that exist, removes the recorded
  * files, and only then the state file. A failing `up` runs the same teardown before it throws.
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { type Inventory, parseCidr, parseIp, prefixContains, prefixesOverlap } from "@fleetnet/intent";
@@ -42,7 +42,7 @@ import {
   rootLinkExists,
   run,
 } from "./exec.js";
-import { renderInventory } from "./inventory.js";
+import { INVENTORY_MARKER, renderInventory } from "./inventory.js";
 import { configureHostsInOneProcess } from "./nlconf.js";
 import {
   createState,
@@ -259,6 +259,12 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
   progress({ step: "preflight", message: `planned ${topology.hosts.length} hosts` });
 
   const inventoryFile = resolve(opts.out ?? join(stateDir, "inventory.yaml"));
+  if (existsSync(inventoryFile) && !readFileSync(inventoryFile, "utf8").startsWith(INVENTORY_MARKER)) {
+    throw new LabError(
+      "BAD_OPTION",
+      `--out ${inventoryFile} exists and was not written by "fleetnet lab up"; refusing to overwrite it (lab down would delete it)`,
+    );
+  }
   const namespaces = [topology.fabric, ...topology.hosts.map((h) => h.namespace)];
   const files = [join(stateDir, "hosts"), join(stateDir, "ssh"), inventoryFile];
   const state: LabState = {
@@ -278,7 +284,25 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
   // Everything the following steps create is in the state file before the first of them.
   createState(stateDir, state);
   try {
-    await ipBatch(namespaces.map((n) => `netns add ${n}`));
+    try {
+      await ipBatch(namespaces.map((n) => `netns add ${n}`));
+    } catch (err) {
+      // Another lab with the same names won a race since the preflight: own only the namespaces
+      // this batch created (the lines before the failing one), never theirs, and no link yet.
+      const line =
+        err instanceof CommandError ? /Command failed -:(\d+)/.exec(err.result.stderr)?.[1] : undefined;
+      state.namespaces = line ? namespaces.slice(0, Number(line) - 1) : [];
+      state.links = [];
+      state.files = [];
+      writeState(stateDir, state);
+      if (err instanceof CommandError && /File exists/.test(err.result.stderr)) {
+        throw new LabError(
+          "NAMESPACE_EXISTS",
+          `a namespace of this lab was created by someone else meanwhile: ${err.result.stderr.trim()}`,
+        );
+      }
+      throw err;
+    }
     progress({
       step: "namespaces",
       message: `${namespaces.length} namespaces`,
