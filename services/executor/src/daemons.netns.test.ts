@@ -20,6 +20,8 @@ import {
 import { type NetnsFabric, namespacePids, netnsFabric } from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { netnsDriver } from "./drivers/process.js";
+import { observe, observeDaemons } from "./observe.js";
+import { serviceManager } from "./services.js";
 import { applyHost, type HostTarget } from "./transaction.js";
 
 let stateDir: string;
@@ -111,6 +113,12 @@ describe("FRR (zebra + bgpd) in 3 namespaces", () => {
     }, 30_000);
     expect(route?.protocol).toBe("bgp");
     expect(route?.nexthops?.map((n) => n.gateway).sort()).toEqual([addr(1), addr(2)].sort());
+    // observe reports the BGP sessions
+    const d0 = netnsDriver({ host: "h1", netns: lab.hosts[0]?.ns as string, stateDir });
+    const svc = serviceManager(d0, "direct");
+    const daemons = await observeDaemons(d0, svc, (await observe(d0, svc)).state);
+    expect(daemons.bgp?.[`ipv4Unicast ${addr(1)}`]).toBe("Established");
+    expect(daemons.bgp?.[`ipv4Unicast ${addr(2)}`]).toBe("Established");
     // idempotent: the running daemon's config hash comes from the host ledger
     expect((await applyHost(targetOf(lab, 0, "h1"), frr(0))).result).toBe("unchanged");
   });
@@ -188,6 +196,11 @@ describe("keepalived pair in 2 namespaces", () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(await hasVip(0)).toBe(true);
     expect(await hasVip(1)).toBe(false);
+    const dk = netnsDriver({ host: "k1", netns: lab.hosts[0]?.ns as string, stateDir });
+    const sk = serviceManager(dk, "direct");
+    expect((await observeDaemons(dk, sk, (await observe(dk, sk)).state)).vrrp).toEqual([
+      { vip: `${VIP}/24`, held: true },
+    ]);
     // idempotent
     expect(
       (

@@ -16,7 +16,13 @@ export {
 export { knownHostKeys, parseHostKey, type SshDriverOptions, sshDriver } from "./drivers/ssh.js";
 export { asExecutorError, ExecutorError, type ExecutorErrorCode } from "./errors.js";
 export { emptyLedger, LEDGER_PATH, type Ledger, parseLedger, readLedger, updateLedger } from "./ledger.js";
-export { type ObserveResult, type ObserveScope, observe } from "./observe.js";
+export {
+  type DaemonState,
+  type ObserveResult,
+  type ObserveScope,
+  observe,
+  observeDaemons,
+} from "./observe.js";
 export { parseDuration, parseOnceArgs, runOnce } from "./once.js";
 export type { Probe, ProbeOptions } from "./probes.js";
 export { shJoin, shQuote } from "./quote.js";

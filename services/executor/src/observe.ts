@@ -30,6 +30,7 @@ import {
 import type { HostDriver } from "./driver.js";
 import { ExecutorError } from "./errors.js";
 import { type Ledger, readLedger } from "./ledger.js";
+import { keepalivedVips } from "./probes.js";
 import type { ServiceManager } from "./services.js";
 
 async function json<T>(d: HostDriver, argv: string[]): Promise<T> {
@@ -321,4 +322,47 @@ export async function observe(
     ledger,
     missingSysctls,
   };
+}
+
+/** Live daemon state that HostState does not model: BGP sessions and VRRP VIPs held. */
+export interface DaemonState {
+  /** `"<afi> <peer>"` → FRR session state (e.g. `Established`), when FRR runs. */
+  bgp?: Record<string, string>;
+  /** VIPs of the keepalived config and whether this host holds each now. */
+  vrrp?: { vip: string; held: boolean }[];
+}
+
+/**
+ * Daemon state for `observe` output and health: `vtysh … show bgp summary json` when FRR
+ * runs; the keepalived config's VIPs and whether the host holds them (its addresses).
+ */
+export async function observeDaemons(
+  d: HostDriver,
+  services: ServiceManager,
+  state: HostState,
+): Promise<DaemonState> {
+  const out: DaemonState = {};
+  if (state.services.some((s) => s.name === "frr" && s.running)) {
+    const r = await d.run(["vtysh", ...services.vtyshArgs(), "-c", "show bgp summary json"], {
+      timeoutMs: 10_000,
+    });
+    if (r.code === 0) {
+      out.bgp = {};
+      try {
+        const j = JSON.parse(r.stdout) as Record<string, { peers?: Record<string, { state?: string }> }>;
+        for (const [afi, v] of Object.entries(j)) {
+          for (const [peer, p] of Object.entries(v.peers ?? {}))
+            out.bgp[`${afi} ${peer}`] = p.state ?? "unknown";
+        }
+      } catch {
+        /* not JSON: no bgpd answering */
+      }
+    }
+  }
+  const conf = state.files.find((f) => f.path === "/etc/keepalived/keepalived.conf");
+  if (conf) {
+    const held = new Set(state.addresses.map((a) => a.address.split("/")[0]));
+    out.vrrp = keepalivedVips(conf.content).map((vip) => ({ vip, held: held.has(vip.split("/")[0]) }));
+  }
+  return out;
 }

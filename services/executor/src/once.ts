@@ -14,7 +14,7 @@ import { createInterface } from "node:readline";
 import { loadAndValidate } from "@fleetnet/intent";
 import { compile, type HostState, HostStateSchema, type Op } from "@fleetnet/netstate";
 import { ExecutorError } from "./errors.js";
-import { observe } from "./observe.js";
+import { observe, observeDaemons } from "./observe.js";
 import { confirmPlan, planStatus, REVERT_DIR, type RevertPlan } from "./revert.js";
 import { serviceManager } from "./services.js";
 import { targetFor } from "./target.js";
@@ -260,8 +260,10 @@ export async function runOnce(
     try {
       const d = await l.target.connect();
       try {
-        const o = await observe(d, serviceManager(d, l.target.serviceMode), { desired: l.desired });
-        if (a.json) out(JSON.stringify({ host: a.host, state: o.state }));
+        const services = serviceManager(d, l.target.serviceMode);
+        const o = await observe(d, services, { desired: l.desired });
+        const daemons = await observeDaemons(d, services, o.state);
+        if (a.json) out(JSON.stringify({ host: a.host, state: o.state, daemons }));
         else {
           const s = o.state;
           out(
