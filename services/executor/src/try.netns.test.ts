@@ -4,8 +4,8 @@
  * with SIGKILL right after applying. With a confirm (`once confirm` from another process,
  * or Enter) the change stays. Runs the built `dist/bin.js` (CI builds before testing).
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -127,6 +127,34 @@ describe("--try (commit-confirmed)", () => {
     expect(revertedAt - appliedAt).toBeLessThan(4_500);
     expect(await forwarding()).toBe("0");
     expect(await lab.run(ns, ["ip", "route", "show", "10.96.0.0/24"]).then((r) => r.stdout.trim())).toBe("");
+  });
+
+  it("`fleetnet-executor revert --plan DIR --netns NS` reverts an armed plan at once (operator escape hatch)", async () => {
+    const p = exec(["apply", ...common(), "--try", "60s"]);
+    await p.waitFor(/press Enter/, 20_000);
+    p.child.kill("SIGKILL");
+    await p.done;
+    expect(await bridgeExists()).toBe(true);
+    const plans = join(dir, "hosts/h1/var/lib/fleetnet/revert");
+    const armed = readdirSync(plans).filter((id) => existsSync(join(plans, id, "armed")));
+    expect(armed).toHaveLength(1);
+    const planDir = join(plans, armed[0] as string);
+    const r = spawnSync(process.execPath, [BIN, "revert", "--plan", planDir, "--netns", ns], {
+      encoding: "utf8",
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe("reverted");
+    expect(await bridgeExists()).toBe(false);
+    expect(await forwarding()).toBe("0");
+    // the timer of that plan is gone (killed by its session id), and it can never fire again
+    expect(existsSync(join(planDir, "armed"))).toBe(false);
+    const timerPid = readFileSync(join(planDir, "timer.pid"), "utf8").trim();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(`/proc/${timerPid}`)).toBe(false);
+    const bad = spawnSync(process.execPath, [BIN, "revert", "--plan", "/tmp/not-a-plan"], {
+      encoding: "utf8",
+    });
+    expect(bad.status).toBe(2);
   });
 
   it("without confirm the executor reports reverted (CONFIRM_TIMEOUT), exit 1", async () => {
