@@ -6,8 +6,10 @@
  * of them with an address pool, a BGP multipath intent with an ASN pool, a sysctl baseline
  * and a keepalived pair — one YAML text, as `fleetnet validate -f` would read it.
  */
-import { validateText } from "@fleetnet/intent";
+// Relative import: the workspace root does not depend on @fleetnet/* (tsconfig.test.json could not resolve it).
+
 import { bench, describe, expect } from "vitest";
+import { validateText } from "../libs/intent/src/index.js";
 
 function fleetYaml(n: number): string {
   const hosts: string[] = [];

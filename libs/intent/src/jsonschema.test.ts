@@ -112,8 +112,9 @@ function check(schema: Obj, value: unknown, root: Obj, path = "$"): string[] {
         }
         break;
       case "items":
-        if (Array.isArray(value))
-          value.forEach((v, i) => errs.push(...check(s as Obj, v, root, `${path}[${i}]`)));
+        if (Array.isArray(value)) {
+          for (const [i, v] of value.entries()) errs.push(...check(s as Obj, v, root, `${path}[${i}]`));
+        }
         break;
       case "minItems":
         if (Array.isArray(value) && value.length < (s as number)) errs.push(`${path}: too few items`);
