@@ -143,6 +143,7 @@ const desired = (): HostState => ({
 const keys = generateJobKeyPair();
 const queueName = `rollouts-nats-test-${tag}`;
 const rolloutIds: string[] = [];
+const planKeys: string[] = [];
 let nc: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
@@ -229,7 +230,12 @@ afterAll(async () => {
   await runner.queue.obliterate({ force: true });
   await runner.queue.close();
   for (const id of rolloutIds) await runner.store.remove(id);
-  await r.del(redisKeys.plan(`plan-${tag}`), ...hosts.map((h) => redisKeys.hostLock(h)));
+  await r.del(
+    redisKeys.plan(`plan-${tag}`),
+    ...planKeys.map((k) => redisKeys.plan(k)),
+    ...hosts.map((h) => redisKeys.hostLock(h)),
+    ...hosts.map((h) => redisKeys.hostState(h)),
+  );
   for (const c of redisConns) c.disconnect();
   await nc?.close();
 });
@@ -424,6 +430,7 @@ spec:
     expect(applied.ok).toBe(true);
     const id = applied.rolloutId as string;
     rolloutIds.push(id);
+    planKeys.push(applied.planHash);
     // spreadBy rack, 2 per rack: the 100% wave is cut into waves of at most 2 per rack
     expect(applied.waves.map((w: { hosts: string[] }) => w.hosts.length)).toEqual([1, 4, 1]);
     const again = await call("apply", { files });

@@ -73,9 +73,13 @@ export interface RunnerOptions {
   gatePollMs?: number;
   /** Host lock lease (ms, default 30 000); renewed every third of it. */
   lockTtlMs?: number;
-  /** BullMQ job lock (ms, default 30 000): a killed planner's rollout is resumed after it. */
+  /**
+   * BullMQ job lock (ms, default 10 000; renewed every half of it): a killed planner's
+   * rollout is resumed by another planner once it expires. Keep lock + stalled interval well
+   * under `confirmTimeout`, or hosts applied just before the crash revert themselves first.
+   */
   jobLockMs?: number;
-  /** How often BullMQ looks for stalled jobs (ms, default 5 000). */
+  /** How often BullMQ looks for stalled jobs (ms, default 3 000). */
   stalledIntervalMs?: number;
   /** Rollouts driven at once by this planner (default 64). */
   concurrency?: number;
@@ -142,8 +146,8 @@ export class RolloutRunner {
       pollMs: 200,
       gatePollMs: 1_000,
       lockTtlMs: 30_000,
-      jobLockMs: 30_000,
-      stalledIntervalMs: 5_000,
+      jobLockMs: 10_000,
+      stalledIntervalMs: 3_000,
       concurrency: 64,
       queueName: bullmq.rolloutQueue,
       ...options,
