@@ -77,17 +77,17 @@ function subnetCandidates(): string[] {
 export async function testLab(opts: TestLabOptions = {}): Promise<TestLab> {
   seq += 1;
   const prefix = `${uniqueName(opts.prefix ?? "fnl", 10)}-`;
-  const stateDir = mkdtempSync(join(tmpdir(), "fnl-lab-"));
+  const stateDir = mkdtempSync(join(tmpdir(), `${prefix}lab-`));
   const inventoryMode = opts.inventories !== undefined;
   const subnets = inventoryMode ? [undefined] : opts.subnet ? [opts.subnet] : subnetCandidates();
   let lastErr: unknown;
   for (const subnet of subnets) {
-    const plan = inventoryMode
-      ? planFromInventory(opts.inventories ?? [], { prefix })
-      : planFromCount({ hosts: opts.hosts ?? 3, racks: opts.racks, spines: opts.spines, prefix, subnet });
-    const mgmt = (plan.mgmt.addresses[0] ?? "").split("/")[0] ?? "";
-    const flows = typeof opts.flows === "function" ? opts.flows(mgmt) : opts.flows;
     try {
+      const plan = inventoryMode
+        ? planFromInventory(opts.inventories ?? [], { prefix })
+        : planFromCount({ hosts: opts.hosts ?? 3, racks: opts.racks, spines: opts.spines, prefix, subnet });
+      const mgmt = (plan.mgmt.addresses[0] ?? "").split("/")[0] ?? "";
+      const flows = typeof opts.flows === "function" ? opts.flows(mgmt) : opts.flows;
       trackForExit({ stateDir });
       const r = await labUp({
         stateDir,

@@ -1,3 +1,5 @@
+import { readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   CommandError,
@@ -93,8 +95,12 @@ describe("netns helpers", () => {
   });
 
   it("refuses a subnet that cannot hold the hosts", async () => {
+    const before = readdirSync(tmpdir());
     await expect(netnsFabric({ prefix: "fnl", hosts: 6, subnet: "10.251.202.0/29" })).rejects.toThrow(
       /holds 5 hosts, asked for 6/,
     );
+    // ...and its temporary state dir is gone too.
+    const mine = `fnl${process.pid.toString(36)}`; // testLab's temp dirs are named after the lab prefix
+    expect(readdirSync(tmpdir()).filter((d) => d.startsWith(mine) && !before.includes(d))).toEqual([]);
   });
 });
