@@ -112,7 +112,10 @@ describe("loadDocuments / loadAndValidate on files and directories", () => {
     const f = join(dir, "bad.yaml");
     const r = loadAndValidate([f]);
     expect(r.valid).toBe(false);
+    // Invalid input ⇒ nothing to plan from: no inventory, no intents, no documents.
     expect(r.inventory).toBeUndefined();
+    expect(r.intents).toEqual([]);
+    expect(r.documents).toEqual([]);
     expect(r.errors).toEqual([
       expect.objectContaining({
         file: f,
