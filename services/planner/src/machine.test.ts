@@ -407,10 +407,10 @@ describe("rollout state machine", () => {
     const a = rollout(2, { waves: [{ percent: 100 }] });
     const b = reduce(a, { type: "start", at: 1 });
     expect(transitions(a, b)).toEqual([
-      { scope: "rollout", id: "r1", from: "pending", to: "running" },
-      { scope: "wave", id: "0", from: "pending", to: "applying" },
-      { scope: "host", id: "h1", from: "pending", to: "dispatched+apply#1" },
-      { scope: "host", id: "h2", from: "pending", to: "dispatched+apply#1" },
+      { scope: "rollout", id: "r1", action: "rollout.running", from: "pending", to: "running" },
+      { scope: "wave", id: "0", action: "wave.applying", from: "pending", to: "applying" },
+      { scope: "host", id: "h1", action: "host.dispatched", from: "pending", to: "dispatched+apply#1" },
+      { scope: "host", id: "h2", action: "host.dispatched", from: "pending", to: "dispatched+apply#1" },
     ]);
     const c = reduce(b, {
       type: "result",
@@ -423,10 +423,27 @@ describe("rollout state machine", () => {
     expect(transitions(b, c)).toContainEqual({
       scope: "host",
       id: "h1",
+      action: "host.failed",
       from: "dispatched",
       to: "failed",
       detail: "X: boom",
     });
+    // the second host's result moves the wave on: outcome first, then the wave, then the jobs it sends
+    let d = reduce(rollout(1, { gates: [] }), { type: "start", at: 0 });
+    const before = d;
+    d = reduce(d, { type: "result", at: 1, host: "h1", attempt: 1, outcome: "applied" });
+    // (net changes: the wave passed through gating within this one step)
+    expect(transitions(before, d).map((t) => t.action)).toEqual([
+      "host.applied",
+      "wave.confirming",
+      "host.confirm-sent",
+    ]);
+    const e = reduce(d, { type: "result", at: 2, host: "h1", attempt: 2, outcome: "confirmed" });
+    expect(transitions(d, e).map((t) => t.action)).toEqual([
+      "host.confirmed",
+      "wave.succeeded",
+      "rollout.succeeded",
+    ]);
     expect(outstanding(c)).toEqual(outstanding(c));
     expect(jobId("r-1", "h-2", 3)).toBe("r-1_h-2_3");
     expect(parseJobId("r_x-1_h-2_3")).toEqual({ rolloutId: "r_x-1", host: "h-2", attempt: 3 });

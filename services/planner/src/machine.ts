@@ -611,44 +611,72 @@ export interface Transition {
   scope: "rollout" | "wave" | "host";
   /** Rollout id, wave index or host name. */
   id: string;
+  /**
+   * Dotted audit action: `rollout.<status>`, `wave.<status>`, `host.<status>`, or for a job
+   * sent to a host `host.dispatched` (apply), `host.confirm-sent`, `host.revert-sent`.
+   */
+  action: string;
   from: string;
   to: string;
   detail?: string;
 }
 
+const token = (status: string) => status.replace(/_/g, "-");
+
 /**
- * The status changes from `prev` to `next`, in causal order: the rollout (when it starts or
- * pauses), then waves, then hosts, and the rollout's end last.
+ * The changes from `prev` to `next`, in causal order: the rollout starting (or pausing), what
+ * hosts reported, the waves moving, the jobs that sends to hosts, and the rollout's end last.
  */
 export function transitions(prev: RolloutState, next: RolloutState): Transition[] {
-  const out: Transition[] = [];
-  let ending: Transition | undefined;
+  const head: Transition[] = [];
+  const outcomes: Transition[] = [];
+  const waves: Transition[] = [];
+  const sent: Transition[] = [];
+  const tail: Transition[] = [];
   if (prev.status !== next.status) {
-    const t: Transition = { scope: "rollout", id: next.id, from: prev.status, to: next.status };
+    const t: Transition = {
+      scope: "rollout",
+      id: next.id,
+      action: `rollout.${token(next.status)}`,
+      from: prev.status,
+      to: next.status,
+    };
     if (next.stop) t.detail = next.stop.reason;
-    if (isTerminal(next)) ending = t;
-    else out.push(t);
+    (isTerminal(next) ? tail : head).push(t);
   }
   next.waves.forEach((w, i) => {
     const p = prev.waves[i];
-    if (p && p.status !== w.status) out.push({ scope: "wave", id: String(i), from: p.status, to: w.status });
+    if (p && p.status !== w.status)
+      waves.push({ scope: "wave", id: String(i), action: `wave.${w.status}`, from: p.status, to: w.status });
   });
   for (const [n, h] of Object.entries(next.hosts)) {
     const p = prev.hosts[n];
-    if (p && (p.status !== h.status || p.job !== h.job)) {
+    if (!p) continue;
+    const issued = h.job !== undefined && (p.job !== h.job || p.attempt !== h.attempt);
+    if (p.status !== h.status && !(issued && h.job === "apply")) {
       const t: Transition = {
         scope: "host",
         id: n,
+        action: `host.${h.status}`,
         from: p.status,
-        to: h.job ? `${h.status}+${h.job}#${h.attempt}` : h.status,
+        to: h.status,
       };
       if (h.error && JSON.stringify(h.error) !== JSON.stringify(p.error))
         t.detail = `${h.error.code}: ${h.error.message}`;
-      out.push(t);
+      outcomes.push(t);
+    }
+    if (issued) {
+      const job = h.job as JobKind;
+      sent.push({
+        scope: "host",
+        id: n,
+        action: job === "apply" ? "host.dispatched" : `host.${job}-sent`,
+        from: p.status,
+        to: `${h.status}+${job}#${h.attempt}`,
+      });
     }
   }
-  if (ending) out.push(ending);
-  return out;
+  return [...head, ...outcomes, ...waves, ...sent, ...tail];
 }
 
 /** A rollout as the CLI shows it (`fleetnet apply --json`, `fleetnet rollout status --json`). */

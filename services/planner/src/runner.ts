@@ -186,7 +186,12 @@ export class RolloutRunner {
       await releaseHosts(this.o.redis, lease);
       throw err;
     }
-    await this.audit(state, [{ scope: "rollout", id, from: "none", to: "pending" }], 0, req.by);
+    await this.audit(
+      state,
+      [{ scope: "rollout", id, action: "rollout.pending", from: "none", to: "pending" }],
+      0,
+      req.by,
+    );
     await this.queue.add("rollout", { rolloutId: id }, { jobId: id, attempts: 1_000_000, backoff: 1_000 });
     return state;
   }
@@ -387,7 +392,7 @@ export class RolloutRunner {
         id: `${state.id}_${rev}_${i}`,
         at,
         actor: by ? { kind: "user", id: by } : { kind: "planner", id: this.o.plannerId },
-        action: `${t.scope}.${to.replace(/_/g, "-")}`,
+        action: t.action,
         target: {
           rolloutId: state.id,
           ...(t.scope === "host" ? { host: t.id, wave: state.hosts[t.id]?.wave } : {}),
