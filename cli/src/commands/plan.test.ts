@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -110,6 +110,39 @@ describe("fleetnet plan (in-process)", () => {
       b,
     );
     expect(JSON.parse(a.out).hash).toBe(JSON.parse(b.out).hash);
+  });
+
+  it("--previous keeps the addresses of an earlier plan when a host joins", () => {
+    const pool = join(dir, "pool");
+    mkdirSync(pool, { recursive: true });
+    const withPool = OVERLAY.replace("vni: 5001", "vni: 5001\n  addresses: {pool: 172.16.9.0/24}");
+    writeFileSync(join(pool, "inventory.yaml"), INVENTORY);
+    writeFileSync(join(pool, "overlay.yaml"), withPool);
+    const first = join(dir, "first.json");
+    expect(runPlan({ file: [pool], assumeEmpty: true, out: first }, capture())).toBe(EXIT_OK);
+    // h000 joins and sorts first: offline it would take .1; with --previous nobody moves.
+    writeFileSync(
+      join(pool, "inventory.yaml"),
+      INVENTORY.replace(
+        "  hosts:\n",
+        "  hosts:\n    - {name: h000, labels: {role: hv}, underlay: {interface: veth0, address: 10.250.0.9/16}, transport: {driver: local}}\n",
+      ),
+    );
+    const addrOf = (out: string, host: string) =>
+      (JSON.parse(out).hosts as { host: string; ops: { op: string; address?: string }[] }[])
+        .find((h) => h.host === host)
+        ?.ops.find((o) => o.op === "addr.add")?.address;
+    const offline = capture();
+    runPlan({ file: [pool], assumeEmpty: true, json: true }, offline);
+    expect(addrOf(offline.out, "h000")).toBe("172.16.9.1/24");
+    const sticky = capture();
+    expect(runPlan({ file: [pool], assumeEmpty: true, json: true, previous: first }, sticky)).toBe(EXIT_OK);
+    expect(addrOf(sticky.out, "h001")).toBe("172.16.9.1/24");
+    expect(addrOf(sticky.out, "h002")).toBe("172.16.9.2/24");
+    expect(addrOf(sticky.out, "h000")).toBe("172.16.9.3/24");
+    expect(() =>
+      runPlan({ file: [pool], assumeEmpty: true, previous: join(dir, "inventory.yaml") }, capture()),
+    ).toThrow(UsageError);
   });
 
   it("invalid intents print validation errors, exit 1, plan nothing", () => {

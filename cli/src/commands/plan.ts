@@ -8,9 +8,9 @@
  * Invalid intents print their errors as `fleetnet validate` does and exit 1; nothing is
  * planned. The handler is exported and takes its output streams so tests run it in-process.
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { formatError, loadAndValidate } from "@fleetnet/intent";
-import { buildPlan, formatPlan, NetstateError, planJson } from "@fleetnet/netstate";
+import { type Allocations, buildPlan, formatPlan, NetstateError, planJson } from "@fleetnet/netstate";
 import type { Command } from "commander";
 import { colour, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "../io.js";
 import type { Output } from "./intent.js";
@@ -28,6 +28,8 @@ export interface PlanCommandOptions {
   json?: boolean;
   /** Also write the JSON plan to this file. */
   out?: string;
+  /** A plan JSON written earlier (`--out`): its IPAM allocations are kept. */
+  previous?: string;
   /** Plan id (tests); default a random UUID. */
   planId?: string;
 }
@@ -68,9 +70,13 @@ export function runPlan(opts: PlanCommandOptions, out: Output = processOutput): 
     }
     return r.ioErrors.length > 0 ? EXIT_USAGE : EXIT_FAILED;
   }
+  const allocations = opts.previous ? readAllocations(opts.previous) : undefined;
   let plan: ReturnType<typeof buildPlan>;
   try {
-    plan = buildPlan(r.inventory, r.intents, "assume-empty", opts.planId ? { planId: opts.planId } : {});
+    plan = buildPlan(r.inventory, r.intents, "assume-empty", {
+      ...(opts.planId ? { planId: opts.planId } : {}),
+      ...(allocations ? { allocations } : {}),
+    });
   } catch (err) {
     if (err instanceof NetstateError) {
       out.stderr(`fleetnet: cannot plan: ${err.message} [${err.code}]\n`);
@@ -94,6 +100,22 @@ export function runPlan(opts: PlanCommandOptions, out: Output = processOutput): 
   return EXIT_OK;
 }
 
+/** The `allocations` of a plan JSON file, so addresses and ASNs stay where they were. */
+function readAllocations(file: string): Allocations {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new UsageError(`cannot read plan ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const a = (parsed as { allocations?: unknown } | null)?.allocations as Partial<Allocations> | undefined;
+  const isMap = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!a || !isMap(a.addresses) || !isMap(a.asns)) {
+    throw new UsageError(`${file} is not a plan with "allocations" (write one with --out)`);
+  }
+  return { addresses: a.addresses as Allocations["addresses"], asns: a.asns as Allocations["asns"] };
+}
+
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Registers `plan`. */
@@ -110,6 +132,7 @@ export function registerPlan(program: Command): void {
     )
     .option("--json", "print the plan as JSON (INTENTS.md 'Plan output')")
     .option("--out <file>", "also write the JSON plan to FILE")
+    .option("--previous <plan.json>", "keep the IPAM allocations (addresses, ASNs) of an earlier plan")
     .action((opts: PlanCommandOptions) => {
       process.exitCode = runPlan(opts);
     });
