@@ -20,8 +20,15 @@
  *   owned device, sysctls/files/services as the observed state lists them. A desired link
  *   whose name a foreign link already has is adopted when compatible (link.set alias) and
  *   otherwise refused with FOREIGN_LINK_CONFLICT.
+ * - A sysctl an intent names becomes fleetnet's (`acquire`) even when it already has the
+ *   value, so that removing the intent restores the original. A desired route whose key
+ *   (table, destination) holds a foreign route replaces it (`route.replace` keeps the
+ *   foreign route as `previous` for revert).
  * - Linear in the size of both states: collections are merge-joined in canonical order
- *   (a 1000-member full mesh has ~1000 FDB entries per host).
+ *   (a 1000-member full mesh has ~1000 FDB entries per host); identical objects (shared
+ *   by `compile`, or reused via `compile({previous})`) compare by identity first.
+ * - Ops are immutable values and may be shared between hosts' lists (one `fdb.append` per
+ *   shared FDB entry object); consumers must not mutate them.
  */
 import { NetstateError } from "./errors.js";
 import {
@@ -361,7 +368,6 @@ export function diff(desiredIn: HostState, observedIn: HostState): Op[] {
   pushAll(dRoute, routeDel.reverse());
 
   // ---- FDB -------------------------------------------------------------------------------
-  // Hot path of a full mesh (~N FDB entries per host): merge-joined inline.
   const obsFdb = ownedRuns(observed.fdb, (dev) => ownedDevs.has(dev) || gone.has(dev));
   diffFdb(desired.fdb, obsFdb, gone, aFdb, dFdb);
 

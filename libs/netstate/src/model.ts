@@ -19,7 +19,9 @@
  * - Paths in `files` are logical absolute paths (`/etc/frr/frr.conf`); a driver that keeps
  *   a host's files elsewhere (the netns driver's per-host root) maps them.
  * - Objects are treated as immutable: `compile` shares identical objects (e.g. one FDB
- *   entry per overlay member) between hosts.
+ *   entry per overlay member) between hosts, and states it returns are remembered as
+ *   canonical ({@link markCanonical}) so they are never re-sorted. Do not mutate a state
+ *   you got from `compile`, `applyOps` or `normalizeHostState`; copy it.
  */
 import { ifnameProblem, parseCidr, parseIp, SecretRefSchema } from "@fleetnet/intent";
 import { z } from "zod";
