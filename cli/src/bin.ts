@@ -18,6 +18,12 @@ import { registerRollout } from "./commands/rollout.js";
 import { registerTelemetry } from "./commands/telemetry.js";
 import { EXIT_USAGE, UsageError } from "./io.js";
 
+// `fleetnet … | head` closes stdout early: that is not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 const program = new Command("fleetnet")
   .description("Plan, roll out and watch the network of a Linux fleet.")
   .showHelpAfterError()
