@@ -15,6 +15,7 @@ import { registerIntent } from "./commands/intent.js";
 import { registerLab } from "./commands/lab.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRollout } from "./commands/rollout.js";
+import { registerStack } from "./commands/stack.js";
 import { registerTelemetry } from "./commands/telemetry.js";
 import { EXIT_USAGE, UsageError } from "./io.js";
 
@@ -33,6 +34,7 @@ registerIntent(program);
 registerPlan(program);
 registerLab(program);
 registerHost(program);
+registerStack(program);
 registerRollout(program);
 registerTelemetry(program);
 registerFlows(program);
