@@ -32,6 +32,7 @@ import {
 import {
   connectJetStream,
   connectNats,
+  connectRedis,
   createLogger,
   ensureStream,
   loadConfig,
@@ -42,7 +43,6 @@ import {
   NatsDispatcher,
   RolloutRunner,
 } from "../../services/planner/dist/index.js";
-import { Redis } from "../../services/planner/node_modules/ioredis/built/index.js";
 
 const N = Number(process.argv[2] ?? 200);
 const tag = randomBytes(3).toString("hex");
@@ -154,8 +154,10 @@ async function standInExecutors(js, jsm, publicKey) {
 }
 
 async function run(kind) {
-  const redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: null });
-  const bull = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: null });
+  const rc = loadConfig({ REDIS_URL: "redis://127.0.0.1:6379" });
+  const quiet = createLogger({ level: "silent", serviceName: "bench" });
+  const redis = await connectRedis(rc, { logger: quiet });
+  const bull = await connectRedis(rc, { logger: quiet });
   let nats;
   let stopExec = async () => {};
   let dispatcher;
