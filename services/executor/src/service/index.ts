@@ -30,9 +30,7 @@ import type { HostTarget } from "../transaction.js";
 import { type ExecutorIdentity, HostWorker } from "./worker.js";
 
 export { runServiceCommand, type ServiceCommandIo } from "./command.js";
-export { FileReplayCache, HostJournal } from "./store.js";
-export { readSysctls } from "./sysctls.js";
-export { HostWorker } from "./worker.js";
+export type { HostWorker } from "./worker.js";
 
 /** One host served by the executor. */
 export interface ServiceHost {

@@ -74,7 +74,7 @@ import { readSysctls } from "./sysctls.js";
 
 type Consumer = Awaited<ReturnType<JetStreamClient["consumers"]["get"]>>;
 /** A JetStream message as the pull consumer hands it out. */
-export type JobMsg = NonNullable<Awaited<ReturnType<Consumer["next"]>>>;
+type JobMsg = NonNullable<Awaited<ReturnType<Consumer["next"]>>>;
 
 /** Identity of the executor process, carried in heartbeats and audit events. */
 export interface ExecutorIdentity {
@@ -497,7 +497,7 @@ export class HostWorker {
             d.hostPath(`${plan.dir}/confirmed`),
             d.hostPath(`${plan.dir}/armed`),
           ]);
-          if (rearm.code !== 0) {
+          if (rearm.code !== 0 && (await planStatus(d, plan, 0)) !== "reverted") {
             return this.#result(job, "failed", started, {
               error: {
                 code: "NOT_REVERTIBLE",
