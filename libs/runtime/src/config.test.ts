@@ -96,8 +96,12 @@ describe("loadConfig", () => {
 
   it("rejects conflicting or incomplete NATS credentials", () => {
     expect(configError({ NATS_CREDS_FILE: "/a.creds", NATS_TOKEN_FILE: "/t" }).message).toBe(
-      "NATS_CREDS_FILE+NATS_TOKEN_FILE: expected at most one of NATS_CREDS_FILE, NATS_USER, NATS_TOKEN_FILE",
+      "NATS_CREDS_FILE+NATS_TOKEN_FILE: expected at most one of NATS_CREDS_FILE, NATS_USER, NATS_TOKEN_FILE, NATS_NKEY_SEED_FILE",
     );
+    expect(configError({ NATS_NKEY_SEED_FILE: "/h1.nk", NATS_TOKEN_FILE: "/t" }).issues[0]?.variable).toBe(
+      "NATS_TOKEN_FILE+NATS_NKEY_SEED_FILE",
+    );
+    expect(configError({ NATS_INBOX_PREFIX: "_INBOX.h1" }).issues[0]?.variable).toBe("NATS_INBOX_PREFIX");
     expect(configError({ NATS_USER: "planner" }).message).toBe(
       "NATS_USER: expected NATS_USER and NATS_PASSWORD_FILE to be set together",
     );
