@@ -8,7 +8,9 @@
  * intent files' text (the CLI reads them), validate them exactly like `fleetnet validate`
  * (nothing is queued when any document is invalid), compile, and diff against the state the
  * executors last reported (live planning); hosts that never reported count as empty and
- * are listed in `unobserved`. `apply` then submits a rollout over every host of the plan
+ * are listed in `unobserved`. IPAM (addresses, ASNs from pools) starts from what the last
+ * applied plan allocated (`redisKeys.allocations`), so hosts keep their addresses when others
+ * come and go. `apply` then submits a rollout over every host of the plan
  * (hosts already converged answer "unchanged") — refused with `HOST_LOCKED` naming the
  * holder while another rollout owns a host.
  */
@@ -21,7 +23,7 @@ import {
   type ValidationError,
   validateDocuments,
 } from "@fleetnet/intent";
-import { compile, type HostState, type Plan, planFromDesired } from "@fleetnet/netstate";
+import { type Allocations, compile, type HostState, type Plan, planFromDesired } from "@fleetnet/netstate";
 import {
   API_VERBS,
   type ApiVerb,
@@ -129,6 +131,50 @@ export interface LivePlan {
   policy: RolloutPolicySpec;
   /** Hosts without a state report: planned against an empty state. */
   unobserved: string[];
+  /** IPAM of this plan (kept for the next plan once applied). */
+  allocations: Allocations;
+}
+
+/**
+ * Redis pool id of an allocation key: `Bridge/vm` → `Bridge_vm` (addresses), `asn_BgpMultipath_f`
+ * (ASNs). Kinds and DNS-label names never contain `_`, so the mapping is one to one.
+ */
+function poolId(key: string, asn: boolean): string {
+  return `${asn ? "asn_" : ""}${key.replace("/", "_")}`;
+}
+
+/**
+ * The IPAM of the last applied plan for these intents (`redisKeys.allocations`), so that
+ * addresses and ASNs stay put when hosts come and go.
+ */
+export async function loadAllocations(redis: Redis, intents: readonly Intent[]): Promise<Allocations> {
+  const out: Allocations = { addresses: {}, asns: {} };
+  for (const i of intents) {
+    const key = `${i.kind}/${i.metadata.name}`;
+    const addresses = await redis.hgetall(redisKeys.allocations(poolId(key, false)));
+    if (Object.keys(addresses).length > 0) out.addresses[key] = addresses;
+    const asns = await redis.hgetall(redisKeys.allocations(poolId(key, true)));
+    if (Object.keys(asns).length > 0)
+      out.asns[key] = Object.fromEntries(Object.entries(asns).map(([h, v]) => [h, Number(v)]));
+  }
+  return out;
+}
+
+/** Keep a plan's IPAM for the next plan (each pool replaced as a whole). */
+export async function saveAllocations(redis: Redis, allocations: Allocations): Promise<void> {
+  const tx = redis.multi();
+  for (const [asn, table] of [
+    [false, allocations.addresses],
+    [true, allocations.asns],
+  ] as const) {
+    for (const [key, byHost] of Object.entries(table)) {
+      const k = redisKeys.allocations(poolId(key, asn));
+      tx.del(k);
+      if (Object.keys(byHost).length > 0)
+        tx.hset(k, Object.fromEntries(Object.entries(byHost).map(([h, v]) => [h, String(v)])));
+    }
+  }
+  await tx.exec();
 }
 
 /**
@@ -146,7 +192,8 @@ export async function planDocuments(redis: Redis, files: DocumentsRequest["files
       { details: { errors } },
     );
   }
-  const compiled = compile(result.inventory, result.intents);
+  const previous = await loadAllocations(redis, result.intents);
+  const compiled = compile(result.inventory, result.intents, previous);
   const names = [...compiled.hosts.keys()];
   const raw = names.length > 0 ? await redis.mget(...names.map((h) => redisKeys.hostState(h))) : [];
   const observed = new Map<string, HostState>();
@@ -171,6 +218,7 @@ export async function planDocuments(redis: Redis, files: DocumentsRequest["files
   const plan = planFromDesired(compiled.hosts, observed, { allocations: compiled.allocations });
   return {
     plan,
+    allocations: compiled.allocations,
     planHash: plan.hash.replace(/^sha256:/, "sha256-"),
     desired: compiled.hosts,
     inventory: result.inventory,
@@ -224,6 +272,7 @@ export async function startPlannerApi(o: PlannerApiOptions): Promise<PlannerApi>
         topology: topologyFromIntents(live.inventory.spec.hosts, live.intents),
         ...(req.by ? { by: req.by } : {}),
       });
+      await saveAllocations(o.redis, live.allocations);
       return {
         ...summarize(state),
         planHash: live.planHash,

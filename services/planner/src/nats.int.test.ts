@@ -235,6 +235,7 @@ afterAll(async () => {
     ...planKeys.map((k) => redisKeys.plan(k)),
     ...hosts.map((h) => redisKeys.hostLock(h)),
     ...hosts.map((h) => redisKeys.hostState(h)),
+    redisKeys.allocations(`Bridge_api-bridge-${tag}`),
   );
   for (const c of redisConns) c.disconnect();
   await nc?.close();
@@ -349,10 +350,11 @@ ${hosts
 `;
   const intents = `apiVersion: fleetnet/v1
 kind: Bridge
-metadata: {name: api-bridge}
+metadata: {name: api-bridge-${tag}}
 spec:
   hosts: {matchLabels: {role: hypervisor}}
   name: brapi0
+  addresses: {pool: 10.88.0.0/24}
 ---
 apiVersion: fleetnet/v1
 kind: RolloutPolicy
@@ -464,5 +466,26 @@ spec:
     });
     expect(back.stop).toMatchObject({ kind: "rollback", by: "bob" });
     for (const h of hosts) expect(fleet.live.get(h)?.links.map((l) => l.name) ?? []).not.toContain("brapi0");
+  });
+
+  it("IPAM stays put: after an apply, a new host does not renumber the others", async () => {
+    const key = `Bridge/api-bridge-${tag}`;
+    const before = (await call("plan", { files })).plan.allocations.addresses[key] as Record<string, string>;
+    expect(Object.keys(before).sort()).toEqual([...hosts].sort());
+    const extra = `pn-${tag}-a0`; // sorts before every other host
+    const grown = inventory.replace(
+      "  hosts:\n",
+      `  hosts:\n    - name: ${extra}\n      labels: {role: hypervisor}\n      underlay: {interface: veth0, address: 10.250.1.1/16}\n      transport: {driver: netns, namespace: fn-x}\n`,
+    );
+    const after = (
+      await call("plan", {
+        files: [
+          { name: "inventory.yaml", text: grown },
+          { name: "intents.yaml", text: intents },
+        ],
+      })
+    ).plan.allocations.addresses[key] as Record<string, string>;
+    for (const h of hosts) expect(after[h], h).toBe(before[h]);
+    expect(Object.values(before)).not.toContain(after[extra]);
   });
 });
