@@ -137,7 +137,7 @@ export class FileReplayCache implements ReplayCache {
 }
 
 /** Where an apply transaction stands. */
-export type ApplyStatus = "armed" | "confirmed" | "reverted" | "unchanged" | "failed";
+type ApplyStatus = "armed" | "confirmed" | "reverted" | "unchanged" | "failed";
 
 /** One apply job's transaction, as the journal keeps it. */
 export interface ApplyRecord {
