@@ -35,6 +35,7 @@ import {
 } from "@fleetnet/protocol";
 import { type Command, InvalidArgumentError } from "commander";
 import { colour, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "../io.js";
+import { registerRolloutCommands } from "./rollout-cmds.js";
 
 /** Where a handler writes; defaults to the process streams. */
 export interface RolloutOutput {
@@ -209,8 +210,9 @@ function portArg(value: string): number {
   return n;
 }
 
-/** Registers the rollout commands (for now `nats-config`). */
+/** Registers the rollout commands: `nats-config`, `apply` and `rollout …` (rollout-cmds.ts). */
 export function registerRollout(program: Command): void {
+  registerRolloutCommands(program);
   program
     .command("nats-config")
     .description(
