@@ -4,13 +4,16 @@ import { applyOps, diff, emptyHostState, type HostState, ownerAlias } from "@fle
 import {
   AuditEventSchema,
   EVENTS_STREAM,
+  type FleetnetError,
   generateJobKeyPair,
   JOBS_STREAM,
   type Job,
   jobConsumerConfig,
   jobConsumerName,
+  jobRefusedEvent,
   MemoryReplayCache,
   parseMessage,
+  publishAuditEvent,
   publishResult,
   type Result,
   redisKeys,
@@ -70,7 +73,13 @@ class JetStreamFleet {
         try {
           job = await verifyJob(m.data, { publicKey: this.publicKey, host, replayCache: cache });
         } catch (err) {
+          // like the executor: refused jobs get no result, only a `job.refused` audit event
           this.refused.push((err as { code: string }).code);
+          await publishAuditEvent(
+            this.js,
+            subjects.hostEvent(host, "audit"),
+            jobRefusedEvent({ host, executorId: `standin-${host}`, error: err as FleetnetError }),
+          );
           m.ack();
           continue;
         }
@@ -159,11 +168,16 @@ async function redisConn(): Promise<Redis> {
   return r;
 }
 
-async function plannerRunner(signal?: AbortSignal): Promise<RolloutRunner> {
+async function plannerRunner(signal?: AbortSignal, jobTtlMs?: number): Promise<RolloutRunner> {
   const r = new RolloutRunner({
     redis: await redisConn(),
     bullConnection: await redisConn(),
-    dispatcher: new NatsDispatcher({ js, signingKey: keys.privateKey, issuer: `planner-test-${tag}` }),
+    dispatcher: new NatsDispatcher({
+      js,
+      signingKey: keys.privateKey,
+      issuer: `planner-test-${tag}`,
+      ...(jobTtlMs ? { jobTtlMs } : {}),
+    }),
     gates: new HeartbeatGates(book, 2_000),
     audit: new NatsAuditSink(js),
     queueName,
@@ -330,6 +344,28 @@ describe("rollout over real NATS JetStream (signed jobs, results and audit in FL
     const jobIds = fleet.jobs.filter((j) => j.rolloutId === id).map((j) => j.jobId);
     expect(new Set(jobIds).size).toBe(jobIds.length);
     await b.close(true);
+  });
+});
+
+describe("executor refusals", () => {
+  it("a job the executor refuses as expired fails its host at once (no wait for the result timeout)", async () => {
+    const r = await plannerRunner(undefined, 1); // every job expires 1 ms after it is issued
+    const id = `r-${tag}-c`;
+    rolloutIds.push(id);
+    const started = Date.now();
+    await r.submit({
+      rolloutId: id,
+      planHash: `plan-${tag}`,
+      desired: { [hosts[5] as string]: desired() },
+      hosts: [{ name: hosts[5] as string, labels: {} }],
+      policy,
+    });
+    const end = await ended(r, id);
+    expect(Date.now() - started).toBeLessThan(15_000); // the result timeout would be 80 s
+    expect(end.status).toBe("rolled_back");
+    expect(end.hosts[hosts[5] as string]).toMatchObject({ status: "failed", error: { code: "JOB_EXPIRED" } });
+    expect(fleet.refused).toContain("JOB_EXPIRED");
+    await r.close(true);
   });
 });
 

@@ -8,7 +8,8 @@
  * and an executor refuses a jobId it has seen as a replay). Results are read from the
  * FLEET_EVENTS stream with an ordered consumer starting at the rollout's creation time, so
  * a planner that restarts sees every result produced while it was down; the state machine
- * ignores the ones it already has. Audit events go to `fleet.v1.events.rollout.<id>.<scope>`.
+ * ignores the ones it already has. An executor's `job.refused` for an expired or misaddressed
+ * job counts as that job's failed result. Audit events go to `fleet.v1.events.rollout.<id>.<scope>`.
  */
 import type { KeyObject } from "node:crypto";
 import {
@@ -37,6 +38,7 @@ import type {
   HostDispatcher,
   ResultSubscription,
 } from "./dispatch.js";
+import { parseJobId } from "./machine.js";
 import type { AuditSink } from "./runner.js";
 
 /** Options of {@link NatsDispatcher}. */
@@ -104,24 +106,15 @@ export class NatsDispatcher implements HostDispatcher {
     onResult: (r: DispatchResult) => void,
   ): Promise<ResultSubscription> {
     const consumer = await this.o.js.consumers.get(EVENTS_STREAM, {
-      filter_subjects: subjects.allHostEvents("result"),
+      filter_subjects: subjects.allHostEvents(),
       deliver_policy: "by_start_time",
       opt_start_time: new Date(sinceMs).toISOString(),
     });
     const messages = await consumer.consume();
     const done = (async () => {
       for await (const m of messages) {
-        const parsed = parseMessage(ResultSchema, m.data, { what: "result" });
-        if (!parsed.ok) continue;
-        const r = parsed.value;
-        if (r.rolloutId !== rolloutId || r.status === "observed") continue;
-        onResult({
-          rolloutId: r.rolloutId,
-          host: r.host,
-          jobId: r.jobId,
-          status: r.status,
-          ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}),
-        });
+        const r = m.subject.endsWith(".result") ? resultOf(m.data) : refusalOf(m.data);
+        if (r && r.rolloutId === rolloutId) onResult(r);
       }
     })();
     return {
@@ -131,6 +124,51 @@ export class NatsDispatcher implements HostDispatcher {
       },
     };
   }
+}
+
+function resultOf(data: Uint8Array): DispatchResult | undefined {
+  const parsed = parseMessage(ResultSchema, data, { what: "result" });
+  if (!parsed.ok) return undefined;
+  const r = parsed.value;
+  if (r.status === "observed") return undefined;
+  return {
+    rolloutId: r.rolloutId,
+    host: r.host,
+    jobId: r.jobId,
+    status: r.status,
+    ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}),
+  };
+}
+
+/**
+ * Refusals that mean "this job will never run": expired (it waited too long, e.g. the host
+ * was down) or misaddressed. Turned into a failed result for the job the executor names, so
+ * the rollout does not wait for the result timeout. A replay refusal is ignored (the job
+ * ran before: its result is in the stream), and so is any refusal without a job id.
+ */
+const FATAL_REFUSALS = new Set(["JOB_EXPIRED", "JOB_MISADDRESSED"]);
+
+function refusalOf(data: Uint8Array): DispatchResult | undefined {
+  const parsed = parseMessage(AuditEventSchema, data, { what: "audit event" });
+  if (!parsed.ok) return undefined;
+  const e = parsed.value;
+  const claimed = e.details?.claimedJobId;
+  if (
+    e.action !== "job.refused" ||
+    !e.error ||
+    !FATAL_REFUSALS.has(e.error.code) ||
+    typeof claimed !== "string"
+  )
+    return undefined;
+  const id = parseJobId(claimed);
+  if (!id || !e.target.host || id.host !== e.target.host) return undefined;
+  return {
+    rolloutId: id.rolloutId,
+    host: id.host,
+    jobId: claimed,
+    status: "failed",
+    error: { code: e.error.code, message: `job refused by ${e.target.host}: ${e.error.message}` },
+  };
 }
 
 /** Audit events to the FLEET_EVENTS stream, de-duplicated by event id. */
