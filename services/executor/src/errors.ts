@@ -36,7 +36,9 @@ export type ExecutorErrorCode =
   /** A value is not safe to hand to a host command (e.g. a newline in an argument). */
   | "UNSAFE_ARGUMENT"
   /** The feature is not implemented yet. */
-  | "NOT_IMPLEMENTED";
+  | "NOT_IMPLEMENTED"
+  /** Another transaction runs on the host, or a `--try` change awaits its confirm. */
+  | "HOST_BUSY";
 
 /** An error with a stable code, a message and retryability. */
 export class ExecutorError extends Error {

@@ -4,9 +4,10 @@
  * feature missing fails before anything is applied.
  */
 
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { emptyHostState, type HostState, type Op, ownerAlias } from "@fleetnet/netstate";
 import { type NetnsFabric, netnsFabric } from "@fleetnet/testkit";
@@ -246,34 +247,57 @@ describe("apply transaction on a namespace host", () => {
     expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
   });
 
-  it.skipIf(false)(
-    "refuses an op the kernel cannot do with KERNEL_UNSUPPORTED before applying anything",
-    async () => {
-      const ns = h(0).ns;
-      const d = netnsDriver({ host: "h1", netns: ns, stateDir });
-      const vlanOk = await hasFeature(d, "vlan");
-      const want = desiredFull();
-      want.links.push({
-        kind: "vlan",
-        name: "veth0.42",
-        parent: "veth0",
-        id: 42,
-        up: true,
-        alias: ownerAlias("Vlan", "v"),
-      });
-      const r = await applyHost(target, want);
-      if (vlanOk) {
-        // a kernel with 802.1Q applies it
-        expect(r.result).toBe("applied");
-        await applyHost(target, emptyHostState());
-        return;
-      }
-      expect(r.result).toBe("failed");
-      expect(r.error?.code).toBe("KERNEL_UNSUPPORTED");
-      expect(r.error?.message).toContain("CONFIG_VLAN_8021Q");
-      expect((r.ops as Op[]).length).toBeGreaterThan(0);
-      expect((await lab.run(ns, ["ip", "link", "show", "brfnx"], { allowFailure: true })).code).not.toBe(0);
-      expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
-    },
-  );
+  it("lets only one transaction at a time change a host (lock: the other gets HOST_BUSY or sees it done)", async () => {
+    const [a, b] = await Promise.all([applyHost(target, desiredFull()), applyHost(target, desiredFull())]);
+    expect([a?.result, b?.result].filter((o) => o === "applied")).toHaveLength(1);
+    const other = a?.result === "applied" ? b : a;
+    expect(other?.result === "unchanged" || other?.error?.code === "HOST_BUSY", JSON.stringify(other)).toBe(
+      true,
+    );
+    expect((await applyHost(target, emptyHostState())).result).toBe("applied");
+    expect(existsSync(join(stateDir, "hosts/h1/var/lib/fleetnet/lock"))).toBe(false);
+  });
+
+  it("takes over a lock left by a dead executor on this machine; refuses one held by a live one", async () => {
+    const lock = join(stateDir, "hosts/h1/var/lib/fleetnet/lock");
+    const dead = spawnSync("true").pid as number; // exited: its pid is not alive
+    await mkdir(lock, { recursive: true });
+    const owner = (pid: number) =>
+      JSON.stringify({ txId: "x", until: Date.now() + 600_000, executor: hostname(), pid });
+    await writeFile(join(lock, "owner"), owner(1)); // pid 1 lives
+    const busy = await applyHost(target, desiredFull());
+    expect(busy.result).toBe("failed");
+    expect(busy.error).toMatchObject({ code: "HOST_BUSY", retryable: true });
+    await writeFile(join(lock, "owner"), owner(dead));
+    expect((await applyHost(target, emptyHostState())).error).toBeUndefined();
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it("refuses an op the kernel cannot do with KERNEL_UNSUPPORTED before applying anything", async () => {
+    const ns = h(0).ns;
+    const d = netnsDriver({ host: "h1", netns: ns, stateDir });
+    const vlanOk = await hasFeature(d, "vlan");
+    const want = desiredFull();
+    want.links.push({
+      kind: "vlan",
+      name: "veth0.42",
+      parent: "veth0",
+      id: 42,
+      up: true,
+      alias: ownerAlias("Vlan", "v"),
+    });
+    const r = await applyHost(target, want);
+    if (vlanOk) {
+      // a kernel with 802.1Q applies it
+      expect(r.result).toBe("applied");
+      await applyHost(target, emptyHostState());
+      return;
+    }
+    expect(r.result).toBe("failed");
+    expect(r.error?.code).toBe("KERNEL_UNSUPPORTED");
+    expect(r.error?.message).toContain("CONFIG_VLAN_8021Q");
+    expect((r.ops as Op[]).length).toBeGreaterThan(0);
+    expect((await lab.run(ns, ["ip", "link", "show", "brfnx"], { allowFailure: true })).code).not.toBe(0);
+    expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
+  });
 });

@@ -14,6 +14,7 @@
  * connection drops mid-transaction, the executor waits for the deadline, reconnects and
  * reports what the host did (`reverted`, with the reason).
  */
+import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
 import {
   canonicalJson,
@@ -290,7 +291,18 @@ export async function applyHost(
     timings[phase] = Math.round((timings[phase] ?? 0) + now - mark);
     mark = now;
   };
+  let locked = false;
   try {
+    await acquireHostLock(d, txId, ((opts.confirmTimeoutS ?? 60) + 180) * 1000);
+    locked = true;
+    const pending = await busyPlans(d);
+    if (pending.length > 0) {
+      throw new ExecutorError(
+        "HOST_BUSY",
+        `${d.host} has a change awaiting confirm (plan ${pending.map((p) => p.id).join(", ")}): confirm it (fleetnet host confirm) or let it revert first`,
+        true,
+      );
+    }
     // ---- observe, diff, preflight: nothing changes on the host until the timer is armed
     const obs = await observe(d, services, { desired });
     before = obs.state;
@@ -374,6 +386,9 @@ export async function applyHost(
 
     // ---- confirm
     if (opts.confirm === "manual") {
+      // from here the armed plan guards the host (pendingPlans): free the lock for confirm
+      await releaseHostLock(d, txId);
+      locked = false;
       return {
         host: target.host,
         result: "applied",
@@ -397,12 +412,74 @@ export async function applyHost(
   } catch (e) {
     const err = asExecutorError(e);
     if (err.code === "CONNECTION_LOST" && plan) {
+      locked = false; // released by awaitSelfRevert over a new connection
       return await awaitSelfRevert(target, plan, armedUntil, ops, txId, err);
     }
     return { host: target.host, result: "failed", changed: 0, ops, txId, error: errorOf(err) };
   } finally {
+    if (locked) await releaseHostLock(d, txId).catch(() => {});
     await d.close().catch(() => {});
   }
+}
+
+/** Host path of the per-host transaction lock (a directory: mkdir is atomic). */
+const LOCK_DIR = "/var/lib/fleetnet/lock";
+
+/**
+ * Take the host's transaction lock: `mkdir` (atomic) with the owner and an expiry inside.
+ * A lock whose expiry passed, or whose executor ran on this machine and is gone, is taken
+ * over. Throws `HOST_BUSY` (retryable).
+ */
+async function acquireHostLock(d: HostDriver, txId: string, ttlMs: number): Promise<void> {
+  const dir = d.hostPath(LOCK_DIR);
+  await d.run(["mkdir", "-p", "--", d.hostPath("/var/lib/fleetnet")]);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if ((await d.run(["mkdir", "--", dir])).code === 0) {
+      await d.writeFileAtomic(
+        `${LOCK_DIR}/owner`,
+        `${JSON.stringify({ txId, until: Date.now() + ttlMs })}\n`,
+      );
+      return;
+    }
+    const owner = await d.readFile(`${LOCK_DIR}/owner`);
+    let until = 0;
+    try {
+      const o = JSON.parse(owner ?? "{}") as { until?: number; executor?: string; pid?: number };
+      until = o.until ?? 0;
+      // an executor on this machine that died (crash, SIGKILL) left it: take it over now
+      if (o.executor === hostname() && typeof o.pid === "number" && !alive(o.pid)) until = 0;
+    } catch {
+      until = 0;
+    }
+    if (owner !== undefined && until > Date.now()) {
+      throw new ExecutorError(
+        "HOST_BUSY",
+        `another transaction holds ${d.host}'s lock until ${new Date(until).toISOString()}`,
+        true,
+      );
+    }
+    if (owner === undefined && attempt === 0) {
+      // just created by another executor that has not written its owner yet
+      await new Promise((r) => setTimeout(r, 200));
+      if ((await d.readFile(`${LOCK_DIR}/owner`)) !== undefined) continue;
+    }
+    await d.run(["rm", "-rf", "--", dir]); // expired: its executor died
+  }
+  throw new ExecutorError("HOST_BUSY", `could not take ${d.host}'s transaction lock`, true);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function releaseHostLock(d: HostDriver, txId: string): Promise<void> {
+  const owner = await d.readFile(`${LOCK_DIR}/owner`);
+  if (owner?.includes(`"txId":"${txId}"`)) await d.run(["rm", "-rf", "--", d.hostPath(LOCK_DIR)]);
 }
 
 /** Revert at once after a failure, then check the host equals the snapshot. */
@@ -455,6 +532,7 @@ async function awaitSelfRevert(
     try {
       d = await target.connect();
       const st = await planStatus(d, plan, 10_000);
+      if (st !== "failed") await releaseHostLock(d, txId);
       if (st === "reverted" || st === "already-reverted") {
         const err = new ExecutorError(
           "CONNECTION_LOST",
@@ -493,6 +571,20 @@ export async function pendingPlans(d: HostDriver): Promise<RevertPlan[]> {
   const out: RevertPlan[] = [];
   for (const plan of await listPlans(d)) {
     if ((await d.readFile(`${plan.dir}/armed`)) !== undefined) out.push(plan);
+  }
+  return out;
+}
+
+/** Plans armed or being reverted right now. */
+async function busyPlans(d: HostDriver): Promise<RevertPlan[]> {
+  const out: RevertPlan[] = [];
+  for (const plan of await listPlans(d)) {
+    if (
+      (await d.readFile(`${plan.dir}/armed`)) !== undefined ||
+      (await d.readFile(`${plan.dir}/firing`)) !== undefined
+    ) {
+      out.push(plan);
+    }
   }
   return out;
 }

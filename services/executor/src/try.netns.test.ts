@@ -173,6 +173,10 @@ describe("--try (commit-confirmed)", () => {
   it("keeps the change when `once confirm` runs from another process before the deadline", async () => {
     const p = exec(["apply", ...common(), "--try", "30s"]);
     await p.waitFor(/press Enter/, 20_000);
+    // while the change awaits its confirm, another apply is refused
+    const busy = exec(["apply", ...common()]);
+    expect(await busy.done).toBe(1);
+    expect(JSON.parse(busy.out())).toMatchObject({ result: "failed", error: { code: "HOST_BUSY" } });
     const c = exec(["confirm", "--host", "h1", "-f", join(dir, "inventory.yaml"), "--state-dir", dir]);
     expect(await c.done, c.err() + c.out()).toBe(0);
     expect(c.out()).toMatch(/confirmed/);
