@@ -18,7 +18,7 @@ function snaps(at: string, per: Record<string, Record<string, SysctlReading>>): 
   return new Map(Object.entries(per).map(([host, sysctls]) => [host, { host, at, sysctls }]));
 }
 
-const hosts = [
+const hosts: { name: string; labels: Record<string, string> }[] = [
   { name: "a", labels: { role: "web" } },
   { name: "b", labels: { role: "web" } },
   { name: "c", labels: { role: "web" } },
@@ -28,7 +28,7 @@ const hosts = [
 ];
 
 describe("learnBaseline", () => {
-  it.each([
+  it.each<{ name: string; per: Record<string, Record<string, SysctlReading>>; want: unknown }>([
     {
       name: "majority wins",
       per: { a: { k: ok("1") }, b: { k: ok("1") }, c: { k: ok("0") } },

@@ -1,0 +1,247 @@
+/**
+ * The telemetry service against a real (private) nats-server and redis-server, fed with
+ * protocol-valid heartbeats and state reports. The planner's `apply` endpoint is played by
+ * a plain NATS responder that records what it is asked (the real planner needs the whole
+ * rollout machinery; its request shape is what is checked here).
+ */
+import {
+  type AuditEvent,
+  AuditEventSchema,
+  encodeMessage,
+  HeartbeatSchema,
+  parseMessage,
+  type StateReport,
+  StateReportSchema,
+  subjects,
+} from "@fleetnet/protocol";
+import { createLogger } from "@fleetnet/runtime";
+import {
+  attachNats,
+  attachRedis,
+  type NatsAttachment,
+  type PrivateServer,
+  type RedisAttachment,
+  startNatsServer,
+  startRedisServer,
+  uniqueName,
+} from "@fleetnet/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TelemetryService, telemetryHostKey } from "./service.js";
+
+const logger = createLogger({ level: "silent", serviceName: "telemetry-test" });
+const empty = {
+  links: [],
+  ports: [],
+  addresses: [],
+  routes: [],
+  fdb: [],
+  sysctls: [],
+  files: [],
+  services: [],
+};
+
+const p = uniqueName("fnt", 12);
+const [A, B, C] = [`${p}-a`, `${p}-b`, `${p}-c`];
+
+const intents = `apiVersion: fleetnet/v1
+kind: Inventory
+metadata: {name: lab}
+spec:
+  hosts:
+    - name: ${A}
+      labels: {role: web}
+      underlay: {interface: veth0, address: 10.251.0.1/16}
+      transport: {driver: netns, namespace: ${p}a}
+    - name: ${B}
+      labels: {role: web}
+      underlay: {interface: veth0, address: 10.251.0.2/16}
+      transport: {driver: netns, namespace: ${p}b}
+    - name: ${C}
+      labels: {role: web}
+      underlay: {interface: veth0, address: 10.251.0.3/16}
+      transport: {driver: netns, namespace: ${p}c}
+---
+apiVersion: fleetnet/v1
+kind: SysctlBaseline
+metadata: {name: fwd}
+spec:
+  hosts: {names: [${A}]}
+  settings: {net.ipv4.ip_forward: 1}
+  drift: heal
+`;
+
+let nats: PrivateServer;
+let redisServer: PrivateServer;
+let att: NatsAttachment;
+let red: RedisAttachment;
+let svc: TelemetryService | undefined;
+const applyRequests: unknown[] = [];
+const events: AuditEvent[] = [];
+
+function report(host: string, sysctls: StateReport["sysctls"]): StateReport {
+  return { v: 1, host, at: new Date().toISOString(), state: empty, sysctls };
+}
+
+function publishReport(r: StateReport): void {
+  att.nc.publish(subjects.state(r.host), encodeMessage(StateReportSchema, r));
+}
+
+function heartbeat(host: string, seq: number): void {
+  att.nc.publish(
+    subjects.heartbeat(host),
+    encodeMessage(HeartbeatSchema, {
+      v: 1,
+      host,
+      at: new Date().toISOString(),
+      seq,
+      executor: { id: "t", mode: "pool", version: "0" },
+      uptimeS: seq,
+    }),
+  );
+}
+
+async function api(verb: string, body: unknown = {}): Promise<Record<string, unknown>> {
+  const m = await att.nc.request(subjects.telemetryApi(verb), JSON.stringify(body), { timeout: 2_000 });
+  return JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>;
+}
+
+async function until<T>(f: () => T | undefined | Promise<T | undefined>, ms = 3_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  redisServer = await startRedisServer();
+  att = await attachNats(nats.url);
+  red = await attachRedis(redisServer.url);
+  att.nc.subscribe(subjects.api("apply"), {
+    callback: (_e, m) => {
+      applyRequests.push(JSON.parse(new TextDecoder().decode(m.data)));
+      m.respond(JSON.stringify({ ok: true, rolloutId: "heal-1", status: "running" }));
+    },
+  });
+  att.nc.subscribe(subjects.telemetryEvent("drift"), {
+    callback: (_e, m) => {
+      const ev = parseMessage(AuditEventSchema, m.data);
+      if (ev.ok) events.push(ev.value);
+    },
+  });
+  await att.nc.flush();
+}, 30_000);
+
+afterAll(async () => {
+  await svc?.stop();
+  await att?.[Symbol.asyncDispose]();
+  await red?.[Symbol.asyncDispose]();
+  await nats?.[Symbol.asyncDispose]();
+  await redisServer?.[Symbol.asyncDispose]();
+});
+
+const start = () =>
+  TelemetryService.start({
+    nc: att.nc,
+    redis: red.redis,
+    logger,
+    intentFiles: [{ name: "fleet.yaml", text: intents }],
+    heartbeatIntervalMs: 1_000,
+    healCooldownMs: 60_000,
+  });
+
+describe("telemetry service", () => {
+  it("refuses invalid intents naming the problem", async () => {
+    await expect(
+      TelemetryService.start({
+        nc: att.nc,
+        redis: red.redis,
+        logger,
+        intentFiles: [{ name: "bad.yaml", text: "apiVersion: fleetnet/v1\nkind: Nope\n" }],
+      }),
+    ).rejects.toMatchObject({ code: "INTENTS_INVALID", message: expect.stringContaining("bad.yaml") });
+  });
+
+  it("drift within a second of the report, heal asks the planner with the whole intent set", async () => {
+    svc = await start();
+    heartbeat(A, 1);
+    heartbeat(B, 1);
+    publishReport(report(B, { "net.ipv4.ip_forward": { status: "ok", value: "1" } }));
+    publishReport(report(C, { "net.ipv4.ip_forward": { status: "ok", value: "1" } }));
+    const t0 = Date.now();
+    publishReport(report(A, { "net.ipv4.ip_forward": { status: "ok", value: "0" } }));
+    const ev = await until(() => events.find((e) => e.action === "sysctl.drift" && e.target.host === A));
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(ev.details).toMatchObject({
+      key: "net.ipv4.ip_forward",
+      expected: "1",
+      actual: "0",
+      source: "baseline",
+    });
+
+    const req = await until(
+      () => applyRequests[0] as { files: { name: string; text: string }[]; by: string },
+    );
+    expect(req.files).toEqual([{ name: "fleet.yaml", text: intents }]);
+    await until(() => events.find((e) => e.action === "sysctl.heal-requested" && e.result === "ok"));
+
+    const drift = await api("drift");
+    expect(drift.ok).toBe(true);
+    expect((drift.findings as { host: string }[]).map((f) => f.host)).toEqual([A]);
+
+    const health = await api("health");
+    expect(health.healthy).toBe(false);
+    const codes = (health.findings as { code: string; host?: string }[])
+      .filter((f) => f.code !== "not-reported")
+      .map((f) => [f.code, f.host]);
+    expect(codes).toEqual([
+      ["heartbeat-missing", C],
+      ["drift", A],
+    ]);
+
+    expect(await red.redis.ttl(telemetryHostKey(A))).toBeGreaterThan(0);
+  });
+
+  it("learned majority, since kept across a restart (Redis), cleared event", async () => {
+    const first = (await api("drift")).findings as { since: string }[];
+    await svc?.stop();
+    svc = await start();
+    const again = (await api("drift")).findings as { since: string }[];
+    expect(again[0]?.since).toBe(first[0]?.since);
+
+    publishReport(report(A, { "net.ipv4.ip_forward": { status: "ok", value: "1" } }));
+    await until(() => events.find((e) => e.action === "sysctl.drift-cleared" && e.target.host === A));
+    // A=1, B=0, C=1: the role's learned majority is 1, so B drifts from it (no intent names B).
+    publishReport(report(B, { "net.ipv4.ip_forward": { status: "ok", value: "0" } }));
+    const learned = await until(() =>
+      events.find(
+        (e) => e.action === "sysctl.drift" && e.target.host === B && e.details?.source === "learned",
+      ),
+    );
+    expect(learned.details).toMatchObject({ expected: "1", actual: "0" });
+    expect(applyRequests).toHaveLength(1); // learned drift only alerts; heal is rate-limited
+  });
+
+  it("baseline capture and diff over the API; bad requests are refused", async () => {
+    const cap = await api("baseline", { op: "capture" });
+    const base = cap.baseline as { hosts: Record<string, { items: Record<string, string> }> };
+    expect(base.hosts[B]?.items["sysctl net.ipv4.ip_forward"]).toBe("0");
+    const changed = structuredClone(base);
+    (changed.hosts[B] as { items: Record<string, string> }).items["sysctl net.ipv4.ip_forward"] = "1";
+    const diff = await api("baseline", { op: "diff", a: base, b: changed });
+    expect(diff.changes).toEqual([
+      { host: B, change: "changed", item: "sysctl net.ipv4.ip_forward", before: "0", after: "1" },
+    ]);
+    expect(await api("baseline", { op: "nope" })).toMatchObject({
+      ok: false,
+      error: { code: "BAD_REQUEST" },
+    });
+    expect(await api("baseline", { op: "diff", a: {}, b: base })).toMatchObject({
+      ok: false,
+      error: { code: "BASELINE_INVALID" },
+    });
+  });
+});

@@ -1,0 +1,438 @@
+/**
+ * The telemetry service loop: heartbeats and state reports in, drift events and the
+ * `health`/`drift`/`baseline` request/reply API out, and `drift: heal` turned into a planner
+ * rollout.
+ *
+ * Design:
+ * - Intake: core-NATS subscriptions to `subjects.allHeartbeats()` and `subjects.allStates()`
+ *   (both are core NATS, not stored). Every message is schema-checked at the edge
+ *   (`parseMessage`); bad ones are logged and dropped. Hosts not in the inventory are ignored.
+ * - State: the latest heartbeat and state report per host live in memory (what the API
+ *   answers from) and in Redis with a TTL (`redisKeys.heartbeats()` hash; a per-host
+ *   record at `redisKeys.hostState(h) + ":telemetry"` — protocol has no telemetry key
+ *   builder yet, and the planner owns the plain `hostState` key, without TTL). The record
+ *   also keeps the drift `since` of the host, so a restart keeps it; on start the records
+ *   of the inventory's hosts are loaded back.
+ * - Drift is evaluated over the whole fleet on every state report (the learned baseline
+ *   depends on every host of a role); evaluations are serialised. Each new or changed
+ *   finding is published at once as an audit event `sysctl.drift` on
+ *   `subjects.telemetryEvent("drift")` (result `failed`), a cleared one as
+ *   `sysctl.drift-cleared` (result `ok`). The FLEET_EVENTS stream (filter
+ *   `fleet.v1.events.>`) stores them when it exists.
+ * - Heal: the planner plans whole host states, so a rollout that restores a baseline must
+ *   carry the WHOLE intent set the fleet was applied with (a SysctlBaseline alone would
+ *   plan away every other object). The service is therefore started with those intent
+ *   files and sends them to the planner's `apply` API, at most one request in flight and
+ *   at most one per `healCooldownMs`; the outcome is published as `sysctl.heal-requested`.
+ * - Only heartbeats feed health's liveness; BGP/VRRP/overlay/MAC observations are not in
+ *   the state report (protocol StateReport has none) and show as `not-reported`.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  type Intent,
+  type InventoryHost,
+  parseDocuments,
+  type SysctlBaseline,
+  validateDocuments,
+} from "@fleetnet/intent";
+import {
+  type AuditEvent,
+  AuditEventSchema,
+  encodeMessage,
+  FleetnetError,
+  type Heartbeat,
+  HeartbeatSchema,
+  parseMessage,
+  redisKeys,
+  type StateReport,
+  StateReportSchema,
+  subjects,
+  toErrorEnvelope,
+} from "@fleetnet/protocol";
+import type { Logger, NatsConnection, Redis } from "@fleetnet/runtime";
+import { type DriftFinding, type DriftResult, evaluateDrift, type SysctlSnapshot } from "../drift/drift.js";
+import { captureBaseline, diffBaselines, parseBaseline } from "../drift/snapshot.js";
+import { evaluateHealth, type HealthReport } from "../health/health.js";
+
+/** Telemetry API verbs served on `subjects.telemetryApi(verb)`. */
+export const TELEMETRY_API_VERBS = ["health", "drift", "baseline"] as const;
+
+/** Error codes of the telemetry service. */
+export const TelemetryErrorCodes = {
+  /** The request is not JSON of the verb's shape. */
+  BAD_REQUEST: "BAD_REQUEST",
+  /** The intent files the service was started with are invalid. */
+  INTENTS_INVALID: "INTENTS_INVALID",
+} as const;
+
+/** Options of {@link TelemetryService.start}. */
+export interface TelemetryServiceOptions {
+  nc: NatsConnection;
+  redis: Redis;
+  logger: Logger;
+  /** The intent files (name + text) the fleet was applied with: inventory, baselines, heal. */
+  intentFiles: readonly { name: string; text: string }[];
+  /** Executors' heartbeat interval (default 10 s, the executor's default). */
+  heartbeatIntervalMs?: number;
+  /** A heartbeat older than this many intervals is stale (default 3). */
+  staleAfterIntervals?: number;
+  /** TTL of the Redis records (default 600 s). */
+  ttlS?: number;
+  /** Minimum time between two heal requests (default 60 s). */
+  healCooldownMs?: number;
+  /** Timeout of the planner `apply` request (default 30 s). */
+  applyTimeoutMs?: number;
+  /** Queue group of the API subscriptions (default `fleetnet-telemetry`). */
+  queue?: string;
+  /** Clock (tests). */
+  now?: () => number;
+}
+
+interface HostRecord {
+  report: StateReport;
+  since: Record<string, string>;
+}
+
+/** Key of the per-host telemetry record (see module comment: no builder exists yet). */
+export function telemetryHostKey(host: string): string {
+  return `${redisKeys.hostState(host)}:telemetry`;
+}
+
+function fromIntents(files: readonly { name: string; text: string }[]): {
+  hosts: Pick<InventoryHost, "name" | "labels">[];
+  baselines: SysctlBaseline[];
+} {
+  const parsed = files.map((f) => parseDocuments(f.text, f.name));
+  const result = validateDocuments(parsed.flatMap((p) => p.documents));
+  const errors = [...parsed.flatMap((p) => p.errors), ...result.errors];
+  if (errors.length > 0 || !result.valid || !result.inventory) {
+    const where = (e: (typeof errors)[number]) =>
+      `${e.file ?? "(intents)"}${"line" in e && e.line !== undefined ? `:${e.line}` : ""}${e.path ? ` ${e.path}` : ""}`;
+    const shown = errors.slice(0, 3).map((e) => `${where(e)}: ${e.message}`);
+    throw new FleetnetError(
+      TelemetryErrorCodes.INTENTS_INVALID,
+      `intents invalid (${errors.length} problem(s)): ${shown.join("; ") || "no Inventory document"}`,
+      { details: { errors: errors.slice(0, 20) } },
+    );
+  }
+  return {
+    hosts: result.inventory.spec.hosts.map((h) => ({ name: h.name, labels: h.labels })),
+    baselines: result.intents.filter((i: Intent): i is SysctlBaseline => i.kind === "SysctlBaseline"),
+  };
+}
+
+const findingKey = (f: Pick<DriftFinding, "host" | "key">) => `${f.host}\u0000${f.key}`;
+
+/** The running service; {@link TelemetryService.stop} drains its subscriptions. */
+export class TelemetryService {
+  readonly #o: Required<Omit<TelemetryServiceOptions, "intentFiles">> & {
+    intentFiles: readonly { name: string; text: string }[];
+  };
+  readonly #hosts: Pick<InventoryHost, "name" | "labels">[];
+  readonly #hostNames: Set<string>;
+  readonly #baselines: SysctlBaseline[];
+  readonly #heartbeats = new Map<string, Heartbeat>();
+  readonly #reports = new Map<string, StateReport>();
+  #drift: DriftResult = { findings: [], unavailable: [], learned: {}, memory: new Map() };
+  #chain: Promise<void> = Promise.resolve();
+  #subs: { drain(): Promise<void> }[] = [];
+  #healInFlight = false;
+  #lastHealAt = -Infinity;
+  readonly #pending = new Set<Promise<unknown>>();
+
+  private constructor(o: TelemetryServiceOptions) {
+    this.#o = {
+      heartbeatIntervalMs: 10_000,
+      staleAfterIntervals: 3,
+      ttlS: 600,
+      healCooldownMs: 60_000,
+      applyTimeoutMs: 30_000,
+      queue: "fleetnet-telemetry",
+      now: Date.now,
+      ...o,
+    };
+    const i = fromIntents(o.intentFiles);
+    this.#hosts = i.hosts;
+    this.#hostNames = new Set(i.hosts.map((h) => h.name));
+    this.#baselines = i.baselines;
+  }
+
+  /**
+   * Validate the intents, load the Redis records of the inventory's hosts, subscribe.
+   * @throws FleetnetError `INTENTS_INVALID` (not retryable) naming the first problem.
+   */
+  static async start(o: TelemetryServiceOptions): Promise<TelemetryService> {
+    const s = new TelemetryService(o);
+    await s.#load();
+    s.#subscribe();
+    await o.nc.flush();
+    return s;
+  }
+
+  /** Stop intake and API, wait for in-flight work. */
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.#subs.map((s) => s.drain()));
+    this.#subs = [];
+    await this.#chain;
+    await Promise.allSettled([...this.#pending]);
+  }
+
+  /** Current drift (findings, unavailable keys, learned baseline). */
+  drift(): DriftResult {
+    return this.#drift;
+  }
+
+  /** Current health verdict. */
+  health(): HealthReport {
+    return evaluateHealth({
+      now: this.#o.now(),
+      hosts: this.#hosts.map((h) => h.name),
+      heartbeats: new Map([...this.#heartbeats].map(([h, hb]) => [h, hb.at])),
+      heartbeatIntervalMs: this.#o.heartbeatIntervalMs,
+      staleAfterIntervals: this.#o.staleAfterIntervals,
+      drift: this.#drift.findings,
+      unavailable: this.#drift.unavailable,
+    });
+  }
+
+  async #load(): Promise<void> {
+    const names = [...this.#hostNames];
+    if (names.length === 0) return;
+    const [records, beats] = await Promise.all([
+      this.#o.redis.mget(...names.map(telemetryHostKey)),
+      this.#o.redis.hmget(redisKeys.heartbeats(), ...names),
+    ]);
+    const memory = new Map<string, string>();
+    names.forEach((h, i) => {
+      const r = records[i];
+      if (r) {
+        const parsed = JSON.parse(r) as HostRecord;
+        const ok = parseMessage(StateReportSchema, parsed.report);
+        if (ok.ok) {
+          this.#reports.set(h, ok.value);
+          for (const [k, since] of Object.entries(parsed.since ?? {})) memory.set(`${h}\u0000${k}`, since);
+        }
+      }
+      const b = beats[i];
+      if (b) {
+        const hb = parseMessage(HeartbeatSchema, b);
+        if (hb.ok) this.#heartbeats.set(h, hb.value);
+      }
+    });
+    this.#drift = this.#evaluate(memory);
+  }
+
+  #subscribe(): void {
+    const log = this.#o.logger;
+    const hb = this.#o.nc.subscribe(subjects.allHeartbeats(), {
+      callback: (err, m) => {
+        if (err) return;
+        const p = parseMessage(HeartbeatSchema, m.data, { what: "heartbeat" });
+        if (!p.ok) return log.warn({ subject: m.subject, err: p.error.message }, "bad heartbeat dropped");
+        if (!this.#hostNames.has(p.value.host)) return;
+        this.#heartbeats.set(p.value.host, p.value);
+        this.#track(
+          this.#o.redis
+            .multi()
+            .hset(redisKeys.heartbeats(), p.value.host, JSON.stringify(p.value))
+            .expire(redisKeys.heartbeats(), this.#o.ttlS)
+            .exec(),
+        );
+      },
+    });
+    const st = this.#o.nc.subscribe(subjects.allStates(), {
+      callback: (err, m) => {
+        if (err) return;
+        const p = parseMessage(StateReportSchema, m.data, { what: "state report" });
+        if (!p.ok) return log.warn({ subject: m.subject, err: p.error.message }, "bad state report dropped");
+        if (!this.#hostNames.has(p.value.host)) return;
+        if (m.subject !== subjects.state(p.value.host))
+          return log.warn(
+            { subject: m.subject, host: p.value.host },
+            "state report on another host's subject dropped",
+          );
+        this.#onReport(p.value);
+      },
+    });
+    this.#subs.push(hb, st);
+    for (const verb of TELEMETRY_API_VERBS) {
+      this.#subs.push(
+        this.#o.nc.subscribe(subjects.telemetryApi(verb), {
+          queue: this.#o.queue,
+          callback: (err, m) => {
+            if (err) return;
+            let body: Record<string, unknown>;
+            try {
+              body = this.#decode(m.data);
+              m.respond(JSON.stringify({ ok: true, ...this.#answer(verb, body) }));
+            } catch (e) {
+              m.respond(JSON.stringify({ ok: false, error: toErrorEnvelope(e) }));
+            }
+          },
+        }),
+      );
+    }
+  }
+
+  #track(p: Promise<unknown>): void {
+    const q = p.catch((err: unknown) =>
+      this.#o.logger.warn({ err: toErrorEnvelope(err) }, "telemetry write failed"),
+    );
+    this.#pending.add(q);
+    void q.finally(() => this.#pending.delete(q));
+  }
+
+  #decode(data: Uint8Array): Record<string, unknown> {
+    if (data.length === 0) return {};
+    let v: unknown;
+    try {
+      v = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(data));
+    } catch (e) {
+      throw new FleetnetError(
+        TelemetryErrorCodes.BAD_REQUEST,
+        `bad request: not UTF-8 JSON: ${(e as Error).message}`,
+      );
+    }
+    if (typeof v !== "object" || v === null || Array.isArray(v))
+      throw new FleetnetError(TelemetryErrorCodes.BAD_REQUEST, "bad request: not a JSON object");
+    return v as Record<string, unknown>;
+  }
+
+  #answer(verb: (typeof TELEMETRY_API_VERBS)[number], body: Record<string, unknown>): object {
+    switch (verb) {
+      case "health":
+        return this.health();
+      case "drift": {
+        const d = this.#drift;
+        return { findings: d.findings, unavailable: d.unavailable, learned: d.learned };
+      }
+      case "baseline": {
+        if (body.op === "capture")
+          return { baseline: captureBaseline(this.#reports.values(), new Date(this.#o.now())) };
+        if (body.op === "diff") {
+          const a = parseBaseline(body.a, "a");
+          const b = parseBaseline(body.b, "b");
+          return { changes: diffBaselines(a, b) };
+        }
+        throw new FleetnetError(
+          TelemetryErrorCodes.BAD_REQUEST,
+          `bad request: field op: expected "capture" or "diff", got ${JSON.stringify(body.op)}`,
+        );
+      }
+    }
+  }
+
+  #evaluate(memory: ReadonlyMap<string, string>): DriftResult {
+    const snapshots = new Map<string, SysctlSnapshot>(
+      [...this.#reports].map(([h, r]) => [h, { host: h, at: r.at, sysctls: r.sysctls }]),
+    );
+    return evaluateDrift({ hosts: this.#hosts, baselines: this.#baselines, snapshots, memory });
+  }
+
+  #onReport(report: StateReport): void {
+    this.#reports.set(report.host, report);
+    this.#chain = this.#chain
+      .then(() => this.#reevaluate(report.host))
+      .catch((err: unknown) => {
+        this.#o.logger.error({ err: toErrorEnvelope(err) }, "drift evaluation failed");
+      });
+  }
+
+  async #reevaluate(reporter: string): Promise<void> {
+    const before = new Map(this.#drift.findings.map((f) => [findingKey(f), f]));
+    const next = this.#evaluate(this.#drift.memory);
+    this.#drift = next;
+    const after = new Map(next.findings.map((f) => [findingKey(f), f]));
+    const changedHosts = new Set<string>([reporter]);
+    for (const [k, f] of after) {
+      const old = before.get(k);
+      if (old && old.actual === f.actual && old.expected === f.expected) continue;
+      changedHosts.add(f.host);
+      this.#publish("sysctl.drift", "failed", f);
+    }
+    for (const [k, f] of before) {
+      if (after.has(k)) continue;
+      changedHosts.add(f.host);
+      this.#publish("sysctl.drift-cleared", "ok", f);
+    }
+    const multi = this.#o.redis.multi();
+    for (const h of changedHosts) {
+      const report = this.#reports.get(h);
+      if (!report) continue;
+      const since = Object.fromEntries(
+        next.findings.filter((f) => f.host === h).map((f) => [f.key, f.since]),
+      );
+      multi.set(
+        telemetryHostKey(h),
+        JSON.stringify({ report, since } satisfies HostRecord),
+        "EX",
+        this.#o.ttlS,
+      );
+    }
+    this.#track(multi.exec());
+    if (next.findings.some((f) => f.action === "heal"))
+      this.#heal(next.findings.filter((f) => f.action === "heal"));
+  }
+
+  #publish(
+    action: string,
+    result: AuditEvent["result"],
+    f: DriftFinding,
+    extra: Record<string, unknown> = {},
+  ): void {
+    const ev: AuditEvent = {
+      v: 1,
+      id: randomUUID(),
+      at: new Date(this.#o.now()).toISOString(),
+      actor: { kind: "telemetry", id: "fleetnet-telemetry" },
+      action,
+      target: { host: f.host },
+      result,
+      details: { ...f, ...extra },
+    };
+    try {
+      this.#o.nc.publish(
+        subjects.telemetryEvent("drift"),
+        encodeMessage(AuditEventSchema, ev, "drift event"),
+      );
+    } catch (err) {
+      this.#o.logger.warn({ err: toErrorEnvelope(err) }, "drift event not published");
+    }
+  }
+
+  #heal(findings: DriftFinding[]): void {
+    const now = this.#o.now();
+    if (this.#healInFlight || now - this.#lastHealAt < this.#o.healCooldownMs) return;
+    this.#healInFlight = true;
+    this.#lastHealAt = now;
+    const first = findings[0] as DriftFinding;
+    const req = { files: this.#o.intentFiles, by: "fleetnet-telemetry (drift heal)" };
+    const work = this.#o.nc
+      .request(subjects.api("apply"), JSON.stringify(req), { timeout: this.#o.applyTimeoutMs })
+      .then((m) => {
+        const r = JSON.parse(new TextDecoder().decode(m.data)) as {
+          ok: boolean;
+          rolloutId?: string;
+          error?: { code: string; message: string };
+        };
+        if (r.ok) {
+          this.#o.logger.info({ rolloutId: r.rolloutId, drifted: findings.length }, "heal rollout submitted");
+          this.#publish("sysctl.heal-requested", "ok", first, {
+            rolloutId: r.rolloutId,
+            drifted: findings.length,
+          });
+        } else {
+          this.#o.logger.warn({ error: r.error }, "planner refused the heal rollout");
+          this.#publish("sysctl.heal-requested", "failed", first, { error: r.error });
+        }
+      })
+      .catch((err: unknown) => {
+        this.#o.logger.warn({ err: toErrorEnvelope(err) }, "heal request failed");
+        this.#publish("sysctl.heal-requested", "failed", first, { error: toErrorEnvelope(err) });
+      })
+      .finally(() => {
+        this.#healInFlight = false;
+      });
+    this.#track(work);
+  }
+}
