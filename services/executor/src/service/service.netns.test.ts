@@ -19,6 +19,7 @@ import {
   type Heartbeat,
   jobPublication,
   newJob,
+  type Progress,
   type Result,
   type SignedJob,
   type StateReport,
@@ -67,6 +68,7 @@ const logger = createLogger({
 const results: Result[] = [];
 const audits: AuditEvent[] = [];
 const heartbeats: Heartbeat[] = [];
+const progress: Progress[] = [];
 const reports: StateReport[] = [];
 
 const host = (i: number) => `h${i + 1}`;
@@ -191,6 +193,7 @@ beforeAll(async () => {
   collect(subjects.allHostEvents(), (v, s) => {
     if (s.endsWith(".result")) results.push(v as Result);
     else if (s.endsWith(".audit")) audits.push(v as AuditEvent);
+    else if (s.endsWith(".progress")) progress.push(v as Progress);
   });
   collect(subjects.allHeartbeats(), (v) => heartbeats.push(v as Heartbeat));
   collect(subjects.allStates(), (v) => reports.push(v as StateReport));
@@ -336,6 +339,21 @@ describe("executor service (pool of netns hosts, real NATS JetStream)", () => {
     expect([r.status, r.error?.code]).toEqual(["failed", "REVERT_UNKNOWN_JOB"]);
   });
 
+  it("a nats-server restart mid-apply: the job completes, its result is published and acked", async () => {
+    const job = apply(1, desired("brnats", "172.31.98.1/24"), 120_000);
+    await send(signJob(job, keys.privateKey));
+    await waitFor("applying", () => progress.find((p) => p.jobId === job.jobId && p.phase === "applying"));
+    await nats.restart(); // same port and JetStream store
+    const r = await waitFor("applied after the restart", () => resultOf(job.jobId), 60_000);
+    expect(r.status).toBe("applied");
+    expect(await linkExists(1, "brnats")).toBe(true);
+    // the worker keeps pulling on the restarted server: the confirm goes through
+    const confirm = control("confirm", 1, job.jobId);
+    await send(signJob(confirm, keys.privateKey));
+    expect((await waitFor("confirmed", () => resultOf(confirm.jobId), 60_000)).status).toBe("confirmed");
+    expect(results.filter((x) => x.jobId === job.jobId)).toHaveLength(1);
+  });
+
   it("an executor SIGKILLed mid-apply is restarted; the redelivered job converges, applied once", async () => {
     if (!existsSync(DIST.service))
       throw new Error(`${DIST.service} is missing: build first (pnpm exec tsc -b services/executor)`);
@@ -387,7 +405,7 @@ describe("executor service (pool of netns hosts, real NATS JetStream)", () => {
 
     svc = await start(); // same state dir: recovers, reverts the orphan, NAKs for redelivery
     const r = await waitFor("applied after restart", () => resultOf(job.jobId), 60_000);
-    expect(r.status).toBe("applied");
+    expect([r.status, r.error]).toEqual(["applied", undefined]);
     await new Promise((res) => setTimeout(res, 1_000));
     expect(results.filter((x) => x.jobId === job.jobId)).toHaveLength(1);
     expect(await linkExists(0, "brkill")).toBe(true);

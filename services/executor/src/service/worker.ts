@@ -107,6 +107,13 @@ export interface HostWorkerOptions {
   afterApply?: () => Promise<void> | void;
 }
 
+/** How many deliveries of an apply may find the host busy before it is failed with HOST_BUSY. */
+const BUSY_RETRIES = 6;
+const BUSY_RETRY_DELAY_MS = 5_000;
+
+/** A job that could not start for a transient reason: NAKed for redelivery, no result. */
+class RetryLater extends Error {}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const iso = (ms = Date.now()) => new Date(ms).toISOString();
 
@@ -117,6 +124,9 @@ function txTime(txId: string): number {
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   return Date.UTC(y, mo - 1, d, h, mi, s);
 }
+
+/** The engine's per-host transaction lock (transaction.ts `LOCK_DIR`, not exported). */
+const ENGINE_LOCK_DIR = "/var/lib/fleetnet/lock";
 
 const planOf = (txId: string): RevertPlan => ({ id: txId, dir: `${REVERT_DIR}/${txId}` });
 
@@ -206,13 +216,24 @@ export class HostWorker {
       const known = new Set(this.#journal.applies.flatMap((a) => (a.txId ? [a.txId] : [])));
       const d = await this.#o.target.connect();
       try {
+        const orphan = (txId: string) => !known.has(txId) && txTime(txId) >= inflight.startedAt - 1000;
         for (const plan of await pendingPlans(d)) {
-          if (known.has(plan.id) || !(txTime(plan.id) >= inflight.startedAt - 1000)) continue;
+          if (!orphan(plan.id)) continue;
           const outcome = await revertNow(d, plan);
           this.#log.warn(
             { txId: plan.id, outcome },
             "reverted the unfinished transaction of the in-flight job",
           );
+        }
+        // The engine's host lock of that dead transaction would hold the host until its lease
+        // ends (confirm timeout + minutes). WORKAROUND until the engine exports a release (or
+        // records the owner's pid, which its takeover check reads): release it here, only when
+        // its owner is the transaction this process left unfinished.
+        const owner = await d.readFile(`${ENGINE_LOCK_DIR}/owner`);
+        const lockTx = /"txId":"([0-9A-Za-z-]+)"/.exec(owner ?? "")?.[1];
+        if (lockTx && orphan(lockTx)) {
+          await d.run(["rm", "-rf", "--", d.hostPath(ENGINE_LOCK_DIR)]);
+          this.#log.warn({ txId: lockTx }, "released the host lock of the unfinished transaction");
         }
       } finally {
         await d.close();
@@ -294,7 +315,7 @@ export class HostWorker {
       const started = Date.now();
       let result: Result;
       try {
-        result = await this.#run(job, started);
+        result = await this.#run(job, started, m.info.deliveryCount);
       } finally {
         this.#activeJobId = undefined;
       }
@@ -303,10 +324,12 @@ export class HostWorker {
       await this.#publishResult(result);
       await this.#ack(m);
     } catch (err) {
-      // NATS gone or the host unreachable for the journal: hand the job back for redelivery
-      this.#log.error({ err }, "job not finished; it will be redelivered");
+      // NATS gone, the host busy or unreachable: hand the job back for redelivery
+      const later = err instanceof RetryLater;
+      if (later) this.#journal.clearInflight();
+      this.#log[later ? "warn" : "error"]({ err }, "job not finished; it will be redelivered");
       try {
-        m.nak(2_000);
+        m.nak(later ? BUSY_RETRY_DELAY_MS : 2_000);
       } catch {
         /* closed: ack_wait redelivers it */
       }
@@ -339,10 +362,10 @@ export class HostWorker {
 
   // ---------------------------------------------------------------- jobs
 
-  #run(job: Job, started: number): Promise<Result> {
+  #run(job: Job, started: number, delivery: number): Promise<Result> {
     switch (job.kind) {
       case "apply":
-        return this.#apply(job, started);
+        return this.#apply(job, started, delivery);
       case "confirm":
         return this.#confirm(job, started);
       case "revert":
@@ -375,7 +398,7 @@ export class HostWorker {
     };
   }
 
-  async #apply(job: ApplyJob, started: number): Promise<Result> {
+  async #apply(job: ApplyJob, started: number, delivery: number): Promise<Result> {
     const mine = this.#journal.apply(job.jobId);
     if (mine) {
       // the transaction ran before a crash (its result was not published yet): report it, never re-run
@@ -407,6 +430,11 @@ export class HostWorker {
       confirm: "manual",
       ...(this.#o.afterApply ? { afterApply: this.#o.afterApply } : {}),
     });
+    if (r.result === "failed" && r.error?.code === "HOST_BUSY" && delivery < BUSY_RETRIES) {
+      // another transaction holds the host (e.g. the lease of one killed mid-apply): nothing
+      // changed here, so hand the job back and try again shortly instead of failing it
+      throw new RetryLater(`${r.error.message} (delivery ${delivery} of ${BUSY_RETRIES})`);
+    }
     const rec: ApplyRecord = {
       jobId: job.jobId,
       rolloutId: job.rolloutId,
