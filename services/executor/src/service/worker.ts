@@ -645,8 +645,19 @@ export class HostWorker {
       durationMs: 0,
     };
     this.#journal.finish(result);
-    await this.#publishResult(result);
-    if (reverted) await this.#revertedEvent(rec, error);
+    // no job message to redeliver this one: keep trying while NATS is away (the journal
+    // already says reverted, so a later watcher run would not publish it again)
+    for (let delay = 1_000; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        await this.#publishResult(result);
+        if (reverted) await this.#revertedEvent(rec, error);
+        break;
+      } catch (err) {
+        if (this.#stopping) throw err;
+        this.#log.warn({ err, jobId: rec.jobId }, "publishing the reverted result failed; retrying");
+        await sleep(delay);
+      }
+    }
   }
 
   // ---------------------------------------------------------------- publishing
