@@ -49,7 +49,7 @@ function printError(err: unknown): void {
 }
 
 /** The `--json` result of `apply` / `rollout status`: exactly the issue's shape. */
-export function resultJson(s: RolloutSummary): object {
+function resultJson(s: RolloutSummary): object {
   return {
     rolloutId: s.rolloutId,
     status: s.status,
@@ -68,7 +68,7 @@ function bar(done: number, total: number, width = 20): string {
 }
 
 /** Human lines for a summary (status command and the end of apply). */
-export function formatSummary(s: RolloutSummary): string {
+function formatSummary(s: RolloutSummary): string {
   const paint =
     s.status === "succeeded"
       ? colour.green
@@ -90,7 +90,7 @@ export function formatSummary(s: RolloutSummary): string {
 }
 
 /** Options of `fleetnet apply`. */
-export interface ApplyOptions {
+interface ApplyOptions {
   file?: string[];
   yes?: boolean;
   json?: boolean;
@@ -148,7 +148,7 @@ async function follow(
 }
 
 /** `fleetnet apply`: returns the exit status. */
-export async function runApply(opts: ApplyOptions): Promise<number> {
+async function runApply(opts: ApplyOptions): Promise<number> {
   const paths = opts.file ?? [];
   const files = readIntentFiles(paths);
   const local = loadAndValidate(paths);
@@ -231,7 +231,7 @@ export async function runApply(opts: ApplyOptions): Promise<number> {
 type Verb = "status" | "pause" | "resume" | "abort" | "rollback" | "events";
 
 /** `fleetnet rollout VERB ID`: returns the exit status. */
-export async function runRolloutVerb(verb: Verb, id: string, opts: { json?: boolean }): Promise<number> {
+async function runRolloutVerb(verb: Verb, id: string, opts: { json?: boolean }): Promise<number> {
   const client = await PlannerClient.connect();
   try {
     if (verb === "status") {

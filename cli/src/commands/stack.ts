@@ -52,13 +52,13 @@ import { PlannerClient } from "./rollout-api.js";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
 /** The state dir of the stack: `$FLEETNET_STATE_DIR/stack` (default ~/.local/state/fleetnet/stack). */
-export function stackDir(env: NodeJS.ProcessEnv = process.env): string {
+function stackDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.FLEETNET_STATE_DIR || join(env.HOME || homedir(), ".local", "state", "fleetnet");
   return join(base, "stack");
 }
 
 /** Paths of the programs the stack runs (overridable by environment). */
-export function stackPrograms(env: NodeJS.ProcessEnv = process.env): {
+function stackPrograms(env: NodeJS.ProcessEnv = process.env): {
   planner: string;
   executor: string;
   devServices: string;
@@ -161,17 +161,22 @@ function poolHosts(paths: string[]): string[] {
 }
 
 /** Options of `fleetnet up`. */
-export interface UpOptions {
+interface UpOptions {
   file?: string[];
   labStateDir?: string;
   timeout?: string;
   heartbeat?: string;
+  /** Executor state-report period (default: the executor's). */
+  stateReport?: string;
 }
 
+/** What `up` ran with (`<state>/stack/up.json`): a later `up` without options reuses it. */
 interface UpRecord {
   files: string[];
   hosts: string[];
   labStateDir?: string;
+  heartbeat?: string;
+  stateReport?: string;
 }
 
 /** Wait until the planner answers and every host heartbeats; returns what is missing. */
@@ -224,11 +229,10 @@ function parseSeconds(v: string | undefined, what: string, def: number): number 
 }
 
 /** `fleetnet up`: returns the exit status. */
-export async function runUp(opts: UpOptions): Promise<number> {
+async function runUp(opts: UpOptions): Promise<number> {
   const dir = stackDir();
   const progs = stackPrograms();
   const timeoutS = parseSeconds(opts.timeout, "--timeout", 60);
-  const heartbeatS = parseSeconds(opts.heartbeat, "--heartbeat", 2);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const recordFile = join(dir, "up.json");
@@ -242,6 +246,9 @@ export async function runUp(opts: UpOptions): Promise<number> {
     (opts.file ?? []).length > 0 ? (opts.file ?? []).map((f) => resolve(f)) : (previous?.files ?? []);
   const hosts = files.length > 0 ? poolHosts(files) : [];
   const labStateDir = opts.labStateDir ? resolve(opts.labStateDir) : previous?.labStateDir;
+  const heartbeat = opts.heartbeat ?? previous?.heartbeat;
+  const stateReport = opts.stateReport ?? previous?.stateReport;
+  const heartbeatS = parseSeconds(heartbeat, "--heartbeat", 2);
   for (const [what, p] of Object.entries(progs))
     if (!existsSync(p))
       throw new UsageError(`${what}: ${p} not found (run pnpm build, or set its FLEETNET_*_BIN)`);
@@ -277,6 +284,9 @@ export async function runUp(opts: UpOptions): Promise<number> {
             "--heartbeat",
             `${heartbeatS}s`,
             ...(labStateDir ? ["--lab-state-dir", labStateDir] : []),
+            ...(stateReport === undefined
+              ? []
+              : ["--state-report", `${parseSeconds(stateReport, "--state-report", 60)}s`]),
           ],
   };
   const env = { ...process.env, FLEETNET_SIGNING_KEY_FILE: keyFile };
@@ -293,9 +303,13 @@ export async function runUp(opts: UpOptions): Promise<number> {
     const rec = startDetached(dir, name, argv, env);
     say(`${name} started (pid ${rec.pid}, log ${join(dir, `${name}.log`)})\n`);
   }
-  writeFileSync(recordFile, `${JSON.stringify({ files, hosts, labStateDir } satisfies UpRecord)}\n`, {
-    mode: 0o600,
-  });
+  writeFileSync(
+    recordFile,
+    `${JSON.stringify({ files, hosts, labStateDir, heartbeat, stateReport } satisfies UpRecord)}\n`,
+    {
+      mode: 0o600,
+    },
+  );
 
   const client = await PlannerClient.connect();
   try {
@@ -320,7 +334,7 @@ export async function runUp(opts: UpOptions): Promise<number> {
 }
 
 /** `fleetnet down`: returns the exit status. */
-export async function runDown(): Promise<number> {
+async function runDown(): Promise<number> {
   const dir = stackDir();
   const say = (t: string) => process.stderr.write(t);
   for (const name of [...COMPONENTS].reverse()) await stop(dir, name, say);
@@ -335,7 +349,7 @@ export async function runDown(): Promise<number> {
 }
 
 /** `fleetnet status`: returns the exit status (0 when everything that should run runs). */
-export async function runStatus(opts: { json?: boolean }): Promise<number> {
+async function runStatus(opts: { json?: boolean }): Promise<number> {
   const dir = stackDir();
   let rec: UpRecord | undefined;
   try {
@@ -422,7 +436,8 @@ export function registerStack(program: Command): void {
       "state dir of the lab whose namespaces the pool serves (default $FLEETNET_STATE_DIR/lab)",
     )
     .option("--timeout <duration>", "how long to wait for the planner and every host's heartbeat", "60s")
-    .option("--heartbeat <duration>", "executor heartbeat period", "2s")
+    .option("--heartbeat <duration>", "executor heartbeat period (default 2s)")
+    .option("--state-report <duration>", "executor state-report period (default the executor's, 60s)")
     .action(async (opts: UpOptions) => {
       process.exitCode = await runUp(opts).catch((err: unknown) => {
         if (err instanceof FleetnetError) {

@@ -1,0 +1,447 @@
+/**
+ * End to end: the BUILT `fleetnet` CLI runs the whole stack (`fleetnet up`: planner +
+ * executor pool) against a private NATS + Redis and an 8-host lab (4 racks), then rolls
+ * `examples/rollout/` out in three waves and checks the kernel state of every host; a host
+ * that fails for real in wave 2 stops the rollout, its wave is reverted and wave 3 never
+ * starts; the audit stream tells the story; pause/resume/abort and the host lock.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  type PrivateServer,
+  startNatsServer,
+  startRedisServer,
+  type TestLab,
+  testLab,
+} from "@fleetnet/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..");
+const CLI = join(ROOT, "cli", "dist", "bin.js");
+const EXAMPLE = join(ROOT, "examples", "rollout");
+
+let nats: PrivateServer | undefined;
+let redis: PrivateServer | undefined;
+let lab: TestLab | undefined;
+let dir = "";
+let env: NodeJS.ProcessEnv = {};
+let upLog = "";
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built CLI to completion. */
+function fleetnet(args: string[], timeoutMs = 55_000): Promise<Run> {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.on("data", (b: Buffer) => {
+      stdout += b;
+    });
+    c.stderr.on("data", (b: Buffer) => {
+      stderr += b;
+    });
+    const t = setTimeout(() => c.kill("SIGKILL"), timeoutMs);
+    c.once("error", rej);
+    c.once("exit", (code) => {
+      clearTimeout(t);
+      res({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Start the CLI and return it running, with its output so far. */
+function start(args: string[]): {
+  child: ChildProcess;
+  out: { stdout: string; stderr: string };
+  done: Promise<Run>;
+} {
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const out = { stdout: "", stderr: "" };
+  child.stdout?.on("data", (b: Buffer) => {
+    out.stdout += b;
+  });
+  child.stderr?.on("data", (b: Buffer) => {
+    out.stderr += b;
+  });
+  const done = new Promise<Run>((r) => child.once("exit", (code) => r({ code, ...out })));
+  return { child, out, done };
+}
+
+async function waitFor<T>(
+  what: string,
+  f: () => T | undefined | Promise<T | undefined>,
+  ms = 30_000,
+): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function ipJson(ns: string, args: string[]): unknown[] {
+  const r = spawnSync(args[0] === "bridge" ? "bridge" : "ip", ["-n", ns, "-j", ...args.slice(1)], {
+    encoding: "utf8",
+  });
+  if (r.status !== 0) return [];
+  return JSON.parse(r.stdout || "[]") as unknown[];
+}
+
+interface Link {
+  ifname: string;
+  master?: string;
+  linkinfo?: { info_kind?: string; info_data?: { id?: number } };
+  addr_info?: { family: string; local: string; prefixlen: number }[];
+  operstate?: string;
+}
+
+/** The overlay `vni` as the kernel of `host` has it (undefined when absent). */
+function overlayOf(host: string, vni: number) {
+  const ns = lab?.host(host).namespace as string;
+  const links = ipJson(ns, ["ip", "-d", "link", "show"]) as Link[];
+  const vx = links.find((l) => l.ifname === `vx${vni}`);
+  if (!vx) return undefined;
+  const addrs = ipJson(ns, ["ip", "addr", "show", "dev", `br${vni}`]) as Link[];
+  const fdb = ipJson(ns, ["bridge", "fdb", "show", "dev", `vx${vni}`]) as { mac: string; dst?: string }[];
+  return {
+    kind: vx.linkinfo?.info_kind,
+    vni: vx.linkinfo?.info_data?.id,
+    master: vx.master,
+    bridgeKind: links.find((l) => l.ifname === `br${vni}`)?.linkinfo?.info_kind,
+    overlayAddrs: (addrs[0]?.addr_info ?? []).filter((a) => a.family === "inet").map((a) => a.local),
+    floodTo: fdb
+      .filter((e) => e.mac === "00:00:00:00:00:00" && e.dst)
+      .map((e) => e.dst as string)
+      .sort(),
+  };
+}
+
+function overlayFile(name: string, vni: number, pool: string): string {
+  const f = join(dir, `${name}.yaml`);
+  writeFileSync(
+    f,
+    `apiVersion: fleetnet/v1
+kind: VxlanOverlay
+metadata: {name: ${name}}
+spec:
+  hosts: {matchLabels: {role: hypervisor}}
+  vni: ${vni}
+  replication: {mode: unicast}
+  addresses: {pool: ${pool}}
+`,
+  );
+  return f;
+}
+
+function hostNames(): string[] {
+  return (lab?.hosts ?? []).map((h) => h.name);
+}
+
+beforeAll(async () => {
+  // Tests run the built binaries: build them now (fast when up to date), fail clearly if it fails.
+  const build = spawnSync("pnpm", ["exec", "tsc", "-b", "cli", "services/planner", "services/executor"], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  if (build.status !== 0)
+    throw new Error(`build failed (pnpm exec tsc -b …):\n${build.stdout}${build.stderr}`);
+  dir = mkdtempSync(join(tmpdir(), "fne-rollout-"));
+  nats = await startNatsServer();
+  redis = await startRedisServer();
+  lab = await testLab({ prefix: "fne", hosts: 8, racks: 4 });
+  env = {
+    ...process.env,
+    NATS_URL: nats.url,
+    REDIS_URL: redis.url,
+    FLEETNET_STATE_DIR: join(dir, "state"),
+    LOG_LEVEL: "info",
+    NO_COLOR: "1",
+  };
+  // The executor's bin.ts does not route `run` to its service mode yet (helper-9): use its
+  // built service entry point (the same `runServiceCommand` the bin will call) through a shim.
+  const execBin = readFileSync(join(ROOT, "services", "executor", "dist", "bin.js"), "utf8");
+  if (execBin.includes("not built yet")) {
+    const shim = join(dir, "executor-shim.mjs");
+    const svc = join(ROOT, "services", "executor", "dist", "service", "index.js");
+    writeFileSync(
+      shim,
+      `const m = await import(${JSON.stringify(svc)});\nprocess.exitCode = await m.runServiceCommand(process.argv.slice(3));\n`,
+    );
+    env.FLEETNET_EXECUTOR_BIN = shim;
+  }
+  const up = await fleetnet([
+    "up",
+    "-f",
+    lab.inventoryFile,
+    "--lab-state-dir",
+    lab.stateDir,
+    "--heartbeat",
+    "1s",
+    "--state-report",
+    "2s",
+    "--timeout",
+    "40s",
+  ]);
+  upLog = `${up.stdout}${up.stderr}`;
+  if (up.code !== 0) {
+    const logs = ["planner", "executor"]
+      .map((n) => {
+        try {
+          return `--- ${n}.log\n${readFileSync(join(dir, "state", "stack", `${n}.log`), "utf8").slice(-3000)}`;
+        } catch {
+          return "";
+        }
+      })
+      .join("\n");
+    throw new Error(`fleetnet up failed (${up.code}):\n${upLog}\n${logs}`);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  try {
+    if (env.FLEETNET_STATE_DIR) {
+      const down = await fleetnet(["down"]);
+      if (down.code !== 0) process.stderr.write(`fleetnet down: ${down.stdout}${down.stderr}\n`);
+    }
+  } finally {
+    await lab?.dispose();
+    await nats?.[Symbol.asyncDispose]();
+    await redis?.[Symbol.asyncDispose]();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
+
+describe("fleetnet up/apply/rollout on an 8-host lab", () => {
+  it("fleetnet up is idempotent and status reports every host heartbeating", async () => {
+    expect(upLog).toContain("planner started");
+    const again = await fleetnet(["up", "--timeout", "20s"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain("planner already running");
+    expect(again.stderr).toContain("executor already running");
+    const st = await fleetnet(["status", "--json"]);
+    expect(st.code, st.stdout + st.stderr).toBe(0);
+    const s = JSON.parse(st.stdout) as {
+      up: boolean;
+      plannerAnswering: boolean;
+      hosts: Record<string, string>;
+    };
+    expect(s.up).toBe(true);
+    expect(s.plannerAnswering).toBe(true);
+    expect(Object.keys(s.hosts).sort()).toEqual(hostNames().sort());
+    expect(Object.values(s.hosts).every((v) => v === "heartbeating")).toBe(true);
+  });
+
+  it("apply without --yes and without a terminal is a usage error; nothing is submitted", async () => {
+    const r = await fleetnet(["apply", "-f", lab?.inventoryFile as string, "-f", EXAMPLE]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--yes");
+  });
+
+  it("rolls examples/rollout out in 3 waves; every host's kernel matches the plan", async () => {
+    const r = await fleetnet(["apply", "-f", lab?.inventoryFile as string, "-f", EXAMPLE, "--yes", "--json"]);
+    if (process.env.FNE_LOG) process.stderr.write(r.stderr);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const res = JSON.parse(r.stdout) as {
+      rolloutId: string;
+      status: string;
+      waves: { index: number; hosts: string[]; status: string }[];
+      hosts: Record<string, { status: string; changed: boolean; error: unknown }>;
+    };
+    expect(Object.keys(res).sort()).toEqual(["hosts", "rolloutId", "status", "waves"]);
+    expect(res.status).toBe("succeeded");
+    expect(res.waves.map((w) => w.hosts.length)).toEqual([1, 2, 5]);
+    expect(res.waves.every((w) => w.status === "succeeded")).toBe(true);
+    for (const h of hostNames())
+      expect(res.hosts[h]).toEqual({ status: "confirmed", changed: true, error: null });
+    // kernel: a VXLAN 5101 on a bridge with one overlay address per host, flooding to every peer
+    const underlay = new Map((lab?.hosts ?? []).map((h) => [h.name, h.address]));
+    const seen = new Set<string>();
+    for (const h of hostNames()) {
+      const o = overlayOf(h, 5101);
+      expect(o, h).toBeDefined();
+      expect(o?.kind).toBe("vxlan");
+      expect(o?.vni).toBe(5101);
+      expect(o?.master).toBe("br5101");
+      expect(o?.bridgeKind).toBe("bridge");
+      expect(o?.overlayAddrs).toHaveLength(1);
+      const a = o?.overlayAddrs[0] as string;
+      expect(a.startsWith("172.16.101.")).toBe(true);
+      expect(seen.has(a)).toBe(false);
+      seen.add(a);
+      const peers = hostNames()
+        .filter((p) => p !== h)
+        .map((p) => underlay.get(p) as string)
+        .sort();
+      expect(o?.floodTo).toEqual(peers);
+    }
+    // progress was shown per wave (plain lines on stderr with --json)
+    expect(r.stderr).toMatch(/wave 1 .*applying/);
+    expect(r.stderr).toMatch(/host h001 confirmed/);
+    const st = await fleetnet(["rollout", "status", res.rolloutId, "--json"]);
+    expect(JSON.parse(st.stdout)).toEqual(res);
+  });
+
+  it("a host failing in wave 2 stops the rollout, wave 2 is reverted, wave 3 never starts; the audit tells it", async () => {
+    const extra = overlayFile("fail-b", 5102, "172.16.102.0/24");
+    const run = start([
+      "apply",
+      "-f",
+      lab?.inventoryFile as string,
+      "-f",
+      EXAMPLE,
+      "-f",
+      extra,
+      "--yes",
+      "--json",
+    ]);
+    // the waves are printed at submit; make the 2nd host of wave 2 refuse its change for real:
+    // a foreign veth already named like the VXLAN device fleetnet must create there
+    const wave2 = await waitFor(
+      "the wave list",
+      () => /wave 2: (\S+), (\S+)\n/.exec(run.out.stderr) ?? undefined,
+    );
+    const [ok2, bad] = [wave2[1] as string, wave2[2] as string];
+    const ns = lab?.host(bad).namespace as string;
+    const add = spawnSync("ip", [
+      "-n",
+      ns,
+      "link",
+      "add",
+      "vx5102",
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "fne-peer",
+    ]);
+    expect(add.status).toBe(0);
+    const r = await run.done;
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
+    const res = JSON.parse(r.stdout) as {
+      rolloutId: string;
+      status: string;
+      waves: { hosts: string[]; status: string }[];
+      hosts: Record<string, { status: string; changed: boolean; error: { code: string } | null }>;
+    };
+    expect(["failed", "rolled_back"]).toContain(res.status);
+    expect(res.hosts[bad]?.status).toBe("failed");
+    expect(res.hosts[bad]?.error).not.toBeNull();
+    expect(res.waves[0]?.status).toBe("succeeded");
+    expect(res.waves[1]?.status).toBe("reverted");
+    expect(res.hosts[ok2]?.changed).toBe(false);
+    for (const h of res.waves[2]?.hosts ?? []) {
+      expect(res.hosts[h]?.status).toBe("pending");
+      expect(overlayOf(h, 5102), h).toBeUndefined(); // never touched
+    }
+    expect(overlayOf(ok2, 5102)).toBeUndefined(); // reverted
+    expect(overlayOf(res.waves[0]?.hosts[0] as string, 5102)?.vni).toBe(5102); // wave 1 kept
+    expect(overlayOf(bad, 5101)?.vni).toBe(5101); // the earlier rollout is untouched
+    const link = ipJson(ns, ["ip", "-d", "link", "show", "vx5102"]) as Link[];
+    expect(link[0]?.linkinfo?.info_kind).toBe("veth"); // the foreign link is left alone
+    spawnSync("ip", ["-n", ns, "link", "del", "vx5102"]);
+
+    const ev = await fleetnet(["rollout", "events", res.rolloutId, "--json"]);
+    expect(ev.code, ev.stderr).toBe(0);
+    const events = (
+      JSON.parse(ev.stdout) as { events: { action: string; target: { host?: string; wave?: number } }[] }
+    ).events;
+    const actions = events.map((e) => `${e.action}${e.target.host ? `:${e.target.host}` : ""}`);
+    expect(actions).toContain("rollout.running");
+    expect(actions).toContain(`host.failed:${bad}`);
+    expect(actions).toContain(`host.reverted:${ok2}`);
+    expect(events.some((e) => e.action === "host.dispatched" && e.target.wave === 2)).toBe(false);
+    expect(actions.indexOf(`host.failed:${bad}`)).toBeLessThan(actions.indexOf(`host.reverted:${ok2}`));
+  });
+
+  it("pause holds the rollout, a second rollout on its hosts is refused with the holder's id, resume finishes it", async () => {
+    const extra = overlayFile("pause-c", 5103, "172.16.103.0/24");
+    const run = start([
+      "apply",
+      "-f",
+      lab?.inventoryFile as string,
+      "-f",
+      EXAMPLE,
+      "-f",
+      extra,
+      "--yes",
+      "--json",
+    ]);
+    const id = await waitFor("the rollout id", () => /rollout (\S+) submitted/.exec(run.out.stderr)?.[1]);
+    const p = await fleetnet(["rollout", "pause", id, "--json"]);
+    expect(p.code, p.stderr).toBe(0);
+    const paused = await waitFor("paused", async () => {
+      const s = await fleetnet(["rollout", "status", id, "--json"]);
+      const v = JSON.parse(s.stdout || "{}") as { status?: string; waves?: { status: string }[] };
+      return v.status === "paused" ? v : undefined;
+    });
+    expect(paused.waves?.[2]?.status).toBe("pending");
+    // a second rollout touching the same hosts is refused, naming the holder
+    const other = overlayFile("lock-d", 5104, "172.16.104.0/24");
+    const second = await fleetnet([
+      "apply",
+      "-f",
+      lab?.inventoryFile as string,
+      "-f",
+      EXAMPLE,
+      "-f",
+      other,
+      "--yes",
+    ]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain("HOST_LOCKED");
+    expect(second.stderr).toContain(id);
+    // still paused a moment later: nothing moved
+    await new Promise((r) => setTimeout(r, 1500));
+    const still = JSON.parse((await fleetnet(["rollout", "status", id, "--json"])).stdout) as {
+      status: string;
+    };
+    expect(still.status).toBe("paused");
+    const rs = await fleetnet(["rollout", "resume", id]);
+    expect(rs.code, rs.stderr).toBe(0);
+    const r = await run.done;
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect((JSON.parse(r.stdout) as { status: string }).status).toBe("succeeded");
+    for (const h of hostNames()) expect(overlayOf(h, 5103)?.vni, h).toBe(5103);
+  });
+
+  it("abort mid-rollout stops it: later waves never start, the CLI exits 1 with status aborted", async () => {
+    const extra = overlayFile("abort-e", 5105, "172.16.105.0/24");
+    const run = start([
+      "apply",
+      "-f",
+      lab?.inventoryFile as string,
+      "-f",
+      EXAMPLE,
+      "-f",
+      overlayFile("pause-c", 5103, "172.16.103.0/24"),
+      "-f",
+      extra,
+      "--yes",
+      "--json",
+    ]);
+    const id = await waitFor("the rollout id", () => /rollout (\S+) submitted/.exec(run.out.stderr)?.[1]);
+    const a = await fleetnet(["rollout", "abort", id]);
+    expect(a.code, a.stderr).toBe(0);
+    const r = await run.done;
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
+    const res = JSON.parse(r.stdout) as { status: string; waves: { hosts: string[]; status: string }[] };
+    expect(res.status).toBe("aborted");
+    for (const h of res.waves[2]?.hosts ?? []) expect(overlayOf(h, 5105), h).toBeUndefined();
+  });
+
+  it("rollout verbs on an unknown id fail with the planner's code", async () => {
+    const r = await fleetnet(["rollout", "status", "no-such-rollout"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/NOT_FOUND/);
+  });
+});
