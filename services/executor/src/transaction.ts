@@ -14,6 +14,7 @@
  * connection drops mid-transaction, the executor waits for the deadline, reconnects and
  * reports what the host did (`reverted`, with the reason).
  */
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
 import {
@@ -454,7 +455,7 @@ async function acquireHostLock(d: HostDriver, txId: string, ttlMs: number): Prom
     if (owner !== undefined && until > Date.now()) {
       throw new ExecutorError(
         "HOST_BUSY",
-        `another transaction holds ${d.host}'s lock until ${new Date(until).toISOString()}`,
+        `another transaction holds ${d.host}'s lock until ${new Date(until).toISOString()} (${owner.trim()})`,
         true,
       );
     }
@@ -468,12 +469,13 @@ async function acquireHostLock(d: HostDriver, txId: string, ttlMs: number): Prom
   throw new ExecutorError("HOST_BUSY", `could not take ${d.host}'s transaction lock`, true);
 }
 
+/** Whether process `pid` of this machine still runs (a zombie does not). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^\d+ \(.*\) Z /s.test(stat);
+  } catch {
+    return false;
   }
 }
 
