@@ -1,0 +1,187 @@
+/**
+ * End to end through real parts: lab namespaces, the real executor service
+ * (`fleetnet-executor run --pool`, its built dist, as a process) publishing heartbeats and
+ * state reports every second, and the telemetry service on a private nats-server and
+ * redis-server. A sysctl changed by hand in one namespace must show as drift within 10 s.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  type AuditEvent,
+  AuditEventSchema,
+  exportKeyPairPem,
+  generateJobKeyPair,
+  parseMessage,
+  subjects,
+} from "@fleetnet/protocol";
+import { createLogger } from "@fleetnet/runtime";
+import {
+  attachNats,
+  attachRedis,
+  type NatsAttachment,
+  type PrivateServer,
+  type RedisAttachment,
+  startNatsServer,
+  startRedisServer,
+  type TestLab,
+  testLab,
+} from "@fleetnet/testkit";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { TelemetryService } from "./service.js";
+
+const EXECUTOR = fileURLToPath(new URL("../../../executor/dist/service/index.js", import.meta.url));
+const logger = createLogger({ level: "silent", serviceName: "telemetry-netns-test" });
+
+let nats: PrivateServer;
+let redisServer: PrivateServer;
+let att: NatsAttachment;
+let red: RedisAttachment;
+let lab: TestLab;
+let dir: string;
+let child: ReturnType<typeof spawn> | undefined;
+let svc: TelemetryService | undefined;
+const events: AuditEvent[] = [];
+
+function sysctlW(namespace: string, kv: string): void {
+  execFileSync("ip", ["netns", "exec", namespace, "sysctl", "-q", "-w", kv], { stdio: "ignore" });
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  if (!existsSync(EXECUTOR))
+    throw new Error(`${EXECUTOR} is missing: build first (pnpm exec tsc -b services/executor)`);
+  dir = mkdtempSync(join(tmpdir(), "fnt-drift-"));
+  nats = await startNatsServer();
+  redisServer = await startRedisServer();
+  att = await attachNats(nats.url);
+  red = await attachRedis(redisServer.url);
+  lab = await testLab({ prefix: "fnt", hosts: 2 });
+  att.nc.subscribe(subjects.telemetryEvent("drift"), {
+    callback: (_e, m) => {
+      const ev = parseMessage(AuditEventSchema, m.data);
+      if (ev.ok) events.push(ev.value);
+    },
+  });
+  await att.nc.flush();
+}, 120_000);
+
+afterAll(async () => {
+  await svc?.stop();
+  if (child?.pid !== undefined && child.exitCode === null) {
+    const exited = new Promise((r) => child?.once("exit", r));
+    child.kill("SIGTERM");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (child.exitCode === null) child.kill("SIGKILL");
+  }
+  await att?.[Symbol.asyncDispose]();
+  await red?.[Symbol.asyncDispose]();
+  await lab?.dispose();
+  await nats?.[Symbol.asyncDispose]();
+  await redisServer?.[Symbol.asyncDispose]();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+it("a sysctl changed by hand in a namespace shows as drift within 10 s (real executor reports)", async () => {
+  const hosts = lab.hosts.map((h, i) => ({ ...h, name: `t${i + 1}` }));
+  const text = `apiVersion: fleetnet/v1
+kind: Inventory
+metadata: {name: drift}
+spec:
+  hosts:
+${hosts
+  .map(
+    (h) => `    - name: ${h.name}
+      labels: {role: hv}
+      underlay: {interface: ${h.iface}, address: ${h.address}/${h.prefixLength}}
+      transport: {driver: netns, namespace: ${h.namespace}}`,
+  )
+  .join("\n")}
+---
+apiVersion: fleetnet/v1
+kind: SysctlBaseline
+metadata: {name: fwd}
+spec:
+  hosts: {matchLabels: {role: hv}}
+  settings: {net.ipv4.ip_forward: 1}
+`;
+  writeFileSync(join(dir, "fleet.yaml"), text);
+  for (const h of hosts) sysctlW(h.namespace, "net.ipv4.ip_forward=1");
+
+  svc = await TelemetryService.start({
+    nc: att.nc,
+    redis: red.redis,
+    logger,
+    intentFiles: [{ name: "fleet.yaml", text }],
+    heartbeatIntervalMs: 1_000,
+  });
+
+  const keys = generateJobKeyPair();
+  writeFileSync(join(dir, "planner.pub"), exportKeyPairPem(keys).publicKeyPem);
+  const code = `const m = await import(${JSON.stringify(EXECUTOR)}); process.exitCode = await m.runServiceCommand(process.argv.slice(1));`;
+  const args = ["--pool", "-f", join(dir, "fleet.yaml"), "--public-key", join(dir, "planner.pub")];
+  args.push("--lab-state-dir", join(dir, "lab"), "--heartbeat", "1s", "--state-report", "1s");
+  let out = "";
+  child = spawn(process.execPath, ["--input-type=module", "-e", code, "--", ...args], {
+    env: { ...process.env, NATS_URL: nats.url, FLEETNET_STATE_DIR: join(dir, "exec"), LOG_LEVEL: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.on("data", (b: Buffer) => {
+    out += b;
+  });
+  child.stderr?.on("data", (b: Buffer) => {
+    out += b;
+  });
+
+  // Both hosts heartbeat and report; nothing drifts yet.
+  await waitFor(
+    `a healthy fleet (executor output: ${out})`,
+    () => {
+      const h = svc?.health();
+      return h?.healthy && Object.values(h.hosts).every((x) => x.heartbeatAgeS !== null) ? h : undefined;
+    },
+    30_000,
+  );
+  expect(svc?.drift().findings).toEqual([]);
+
+  const victim = hosts[1] as (typeof hosts)[number];
+  const t0 = Date.now();
+  sysctlW(victim.namespace, "net.ipv4.ip_forward=0");
+  const ev = await waitFor(
+    "a drift event",
+    () => events.find((e) => e.action === "sysctl.drift" && e.target.host === victim.name),
+    10_000,
+  );
+  expect(Date.now() - t0).toBeLessThan(10_000);
+  expect(ev.details).toMatchObject({
+    key: "net.ipv4.ip_forward",
+    expected: "1",
+    actual: "0",
+    source: "baseline",
+  });
+  expect(
+    svc
+      ?.health()
+      .findings.filter((f) => f.severity !== "info")
+      .map((f) => [f.code, f.host]),
+  ).toEqual([["drift", victim.name]]);
+
+  // Put back by hand: the drift clears.
+  sysctlW(victim.namespace, "net.ipv4.ip_forward=1");
+  await waitFor(
+    "drift cleared",
+    () => events.find((e) => e.action === "sysctl.drift-cleared" && e.target.host === victim.name),
+    10_000,
+  );
+}, 120_000);
