@@ -17,7 +17,10 @@
  *     * killed mid-apply → at start-up, an armed revert plan on the host created after the
  *       in-flight job started belongs to that unfinished transaction: it is reverted at
  *       once, and the message is NAKed so it is redelivered now rather than after
- *       `ack_wait`; the redelivered job then applies from a clean snapshot.
+ *       `ack_wait`; the redelivered job then applies from a clean snapshot (the engine's host
+ *       lock left by the dead transaction is released too);
+ *     * an apply that finds the host busy (`HOST_BUSY`: another transaction's lock) changed
+ *       nothing: it is NAKed and retried a few times before it is failed.
  * - apply runs the engine's transaction with `confirm: "manual"`: `applied` leaves the
  *   on-host revert timer armed for `confirmTimeoutMs`. A `confirm` job disarms it
  *   (`confirmed`); without one the host reverts itself and a deadline watcher publishes
