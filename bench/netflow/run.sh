@@ -60,4 +60,6 @@ python3 "$H/bench.py" "${common[@]}" --stream "$S/v9.nfs" --collectors "$COLLECT
 echo "== IPFIX stream (25 records/packet): $COLLECTORS_IPFIX"
 python3 "$H/bench.py" "${common[@]}" --stream "$S/ipfix.nfs" --collectors "$COLLECTORS_IPFIX" --port 41100
 python3 "$H/report.py" "$OUT" | tee "${OUT%.jsonl}.md"
+echo "== knees and records per collector CPU-second (robust to other tenants' load)"
+python3 "$HERE/efficiency.py" "$OUT" | tee -a "${OUT%.jsonl}.md"
 echo "raw: $OUT  decode: $S/decode.jsonl  table: ${OUT%.jsonl}.md"
