@@ -6,12 +6,13 @@
  *       one-shot engine (what `fleetnet host …` spawns)
  *   fleetnet-executor revert --plan DIR [--netns NS]
  *       run a revert plan now on this machine (the same fixed script the timer runs)
- *   fleetnet-executor run
- *       agent/pool service mode over NATS (not built yet)
+ *   fleetnet-executor run --agent --host NAME -f INVENTORY [INTENTS...] | run --pool -f INVENTORY …
+ *       agent/pool service mode over NATS JetStream (see service/command.ts)
  */
 import { localDriver, netnsDriver } from "./drivers/process.js";
 import { EXIT, runOnce } from "./once.js";
 import { REVERT_DIR, revertNow } from "./revert.js";
+import { runServiceCommand } from "./service/index.js";
 
 async function revertCmd(args: readonly string[]): Promise<number> {
   let planDir: string | undefined;
@@ -45,15 +46,13 @@ async function main(argv: readonly string[]): Promise<number> {
     case "revert":
       return revertCmd(rest);
     case "run":
-      process.stderr.write(
-        "fleetnet-executor run: the agent/pool service mode (jobs over NATS) is not built yet; use `fleetnet-executor once` (or `fleetnet host apply`)\n",
-      );
-      return EXIT.usage;
+      return runServiceCommand(rest);
     default:
       process.stderr.write(
         "usage: fleetnet-executor once observe|apply|confirm --host NAME -f PATH... [--json] [--try DURATION]\n" +
           "       fleetnet-executor revert --plan DIR [--netns NS]\n" +
-          "       fleetnet-executor run   (agent/pool mode: not built yet)\n",
+          "       fleetnet-executor run --agent --host NAME -f INVENTORY [INTENTS...] [--public-key FILE]\n" +
+          "       fleetnet-executor run --pool -f INVENTORY [INTENTS...] [--hosts a,b] [--public-key FILE] [--lab-state-dir DIR] [--heartbeat 10s] [--state-report 60s] [--setup ensure|assume]\n",
       );
       return EXIT.usage;
   }

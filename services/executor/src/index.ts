@@ -29,6 +29,13 @@ export { shJoin, shQuote } from "./quote.js";
 export { bridgeLine, ipLines, segments } from "./render.js";
 export { REVERT_DIR, REVERT_SCRIPT, REVERT_SCRIPT_PATH, type RevertPlan } from "./revert.js";
 export {
+  type ExecutorService,
+  type ExecutorServiceOptions,
+  runExecutorService,
+  runServiceCommand,
+  type ServiceHost,
+} from "./service/index.js";
+export {
   CONFIG_PATHS,
   type ServiceAction,
   type ServiceManager,
