@@ -78,11 +78,13 @@ describe("parseMessage", () => {
     expect(!bad.ok && bad.error.code).toBe("JOB_MALFORMED");
   });
 
-  it("requires an error exactly when a result failed", () => {
+  it("requires an error when a result failed, allows one with reverted, forbids it otherwise", () => {
     expect(parseMessage(ResultSchema, { ...result, status: "failed" }).ok).toBe(false);
     const error = { code: "APPLY_FAILED", message: "ip said no", retryable: true };
     expect(parseMessage(ResultSchema, { ...result, status: "failed", error }).ok).toBe(true);
     expect(parseMessage(ResultSchema, { ...result, error }).ok).toBe(false);
+    expect(parseMessage(ResultSchema, { ...result, status: "reverted", error }).ok).toBe(true);
+    expect(parseMessage(ResultSchema, { ...result, status: "reverted" }).ok).toBe(true);
   });
 
   it("decodeMessage throws the FleetnetError", () => {

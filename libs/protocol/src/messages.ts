@@ -199,10 +199,14 @@ export const ResultSchema = z
     at: TimestampSchema,
     durationMs: z.number().nonnegative(),
   })
-  .refine((r) => (r.status === "failed") === (r.error !== undefined), {
-    message: "error is required when status is failed, and only then",
-    path: ["error"],
-  });
+  .refine(
+    (r) => (r.status === "failed" ? r.error !== undefined : r.status === "reverted" || r.error === undefined),
+    {
+      // A `reverted` result may say why (the verify or probe that failed, the missed confirm).
+      message: "error is required when status is failed, allowed with reverted, and forbidden otherwise",
+      path: ["error"],
+    },
+  );
 /** A result message. */
 export type Result = z.infer<typeof ResultSchema>;
 
