@@ -33,6 +33,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { TelemetryService } from "./service.js";
 
 const EXECUTOR = fileURLToPath(new URL("../../../executor/dist/service/index.js", import.meta.url));
+const PLANNER = fileURLToPath(new URL("../../../planner/dist/bin.js", import.meta.url));
 const logger = createLogger({ level: "silent", serviceName: "telemetry-netns-test" });
 
 let nats: PrivateServer;
@@ -42,6 +43,9 @@ let red: RedisAttachment;
 let lab: TestLab;
 let dir: string;
 let child: ReturnType<typeof spawn> | undefined;
+let planner: ReturnType<typeof spawn> | undefined;
+const keys = generateJobKeyPair();
+let fleetText = "";
 let svc: TelemetryService | undefined;
 const events: AuditEvent[] = [];
 
@@ -77,14 +81,18 @@ beforeAll(async () => {
   await att.nc.flush();
 }, 120_000);
 
+async function stopProcess(p: ReturnType<typeof spawn> | undefined): Promise<void> {
+  if (p?.pid === undefined || p.exitCode !== null) return;
+  const exited = new Promise((r) => p.once("exit", r));
+  p.kill("SIGTERM");
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  if (p.exitCode === null) p.kill("SIGKILL");
+}
+
 afterAll(async () => {
   await svc?.stop();
-  if (child?.pid !== undefined && child.exitCode === null) {
-    const exited = new Promise((r) => child?.once("exit", r));
-    child.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (child.exitCode === null) child.kill("SIGKILL");
-  }
+  await stopProcess(child);
+  await stopProcess(planner);
   await att?.[Symbol.asyncDispose]();
   await red?.[Symbol.asyncDispose]();
   await lab?.dispose();
@@ -127,7 +135,7 @@ spec:
     heartbeatIntervalMs: 1_000,
   });
 
-  const keys = generateJobKeyPair();
+  fleetText = text;
   writeFileSync(join(dir, "planner.pub"), exportKeyPairPem(keys).publicKeyPem);
   const code = `const m = await import(${JSON.stringify(EXECUTOR)}); process.exitCode = await m.runServiceCommand(process.argv.slice(1));`;
   const args = ["--pool", "-f", join(dir, "fleet.yaml"), "--public-key", join(dir, "planner.pub")];
@@ -183,5 +191,59 @@ spec:
     "drift cleared",
     () => events.find((e) => e.action === "sysctl.drift-cleared" && e.target.host === victim.name),
     10_000,
+  );
+}, 120_000);
+
+it("drift: heal asks the real planner for a rollout that restores the value", async () => {
+  if (!existsSync(PLANNER))
+    throw new Error(`${PLANNER} is missing: build first (pnpm exec tsc -b services/planner)`);
+  expect(fleetText).not.toBe(""); // the executor of the previous test serves the hosts
+  writeFileSync(join(dir, "planner.key"), exportKeyPairPem(keys).privateKeyPem, { mode: 0o600 });
+  let pout = "";
+  planner = spawn(process.execPath, [PLANNER, "run"], {
+    env: {
+      ...process.env,
+      NATS_URL: nats.url,
+      REDIS_URL: redisServer.url,
+      FLEETNET_SIGNING_KEY_FILE: join(dir, "planner.key"),
+      LOG_LEVEL: "warn",
+      METRICS_PORT: "0",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  planner.stdout?.on("data", (b: Buffer) => {
+    pout += b;
+  });
+  planner.stderr?.on("data", (b: Buffer) => {
+    pout += b;
+  });
+  const healText = fleetText.replace(
+    "settings: {net.ipv4.ip_forward: 1}",
+    "settings: {net.ipv4.ip_forward: 1}\n  drift: heal",
+  );
+  expect(healText).toContain("drift: heal");
+  await svc?.stop();
+  svc = await TelemetryService.start({
+    nc: att.nc,
+    redis: red.redis,
+    logger,
+    intentFiles: [{ name: "fleet.yaml", text: healText }],
+    heartbeatIntervalMs: 1_000,
+    healCooldownMs: 3_000,
+  });
+  const victim = lab.hosts[0] as (typeof lab.hosts)[number];
+  sysctlW(victim.namespace, "net.ipv4.ip_forward=0");
+  await waitFor(
+    `a heal rollout accepted by the planner (planner output: ${pout})`,
+    () => events.find((e) => e.action === "sysctl.heal-requested" && e.result === "ok"),
+    30_000,
+  );
+  await waitFor(
+    `ip_forward restored on ${victim.namespace} (planner output: ${pout})`,
+    () =>
+      execFileSync("ip", ["netns", "exec", victim.namespace, "sysctl", "-n", "net.ipv4.ip_forward"], {
+        encoding: "utf8",
+      }).trim() === "1" || undefined,
+    60_000,
   );
 }, 120_000);
