@@ -137,6 +137,7 @@ export class TelemetryService {
   #chain: Promise<void> = Promise.resolve();
   #subs: { drain(): Promise<void> }[] = [];
   #healInFlight = false;
+  readonly #dirty = new Set<string>();
   #lastHealAt = -Infinity;
   readonly #pending = new Set<Promise<unknown>>();
 
@@ -331,19 +332,28 @@ export class TelemetryService {
 
   #onReport(report: StateReport): void {
     this.#reports.set(report.host, report);
+    // Reports arriving while an evaluation waits are covered by it (one fleet-wide pass
+    // per burst, not one per report).
+    const queued = this.#dirty.size > 0;
+    this.#dirty.add(report.host);
+    if (queued) return;
     this.#chain = this.#chain
-      .then(() => this.#reevaluate(report.host))
+      .then(() => {
+        const reporters = [...this.#dirty];
+        this.#dirty.clear();
+        return this.#reevaluate(reporters);
+      })
       .catch((err: unknown) => {
         this.#o.logger.error({ err: toErrorEnvelope(err) }, "drift evaluation failed");
       });
   }
 
-  async #reevaluate(reporter: string): Promise<void> {
+  async #reevaluate(reporters: readonly string[]): Promise<void> {
     const before = new Map(this.#drift.findings.map((f) => [findingKey(f), f]));
     const next = this.#evaluate(this.#drift.memory);
     this.#drift = next;
     const after = new Map(next.findings.map((f) => [findingKey(f), f]));
-    const changedHosts = new Set<string>([reporter]);
+    const changedHosts = new Set<string>(reporters);
     for (const [k, f] of after) {
       const old = before.get(k);
       if (old && old.actual === f.actual && old.expected === f.expected) continue;
