@@ -1,4 +1,4 @@
-import { readdirSync, existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
@@ -8,15 +8,13 @@ import { defineConfig } from "vitest/config";
  * to their TypeScript sources so tests run without a prior build.
  */
 const root = fileURLToPath(new URL(".", import.meta.url));
-const pkgDirs = ["libs", "services"].flatMap((d) =>
-  readdirSync(`${root}${d}`).map((p) => `${d}/${p}`),
-);
+const pkgDirs = ["libs", "services"].flatMap((d) => readdirSync(`${root}${d}`).map((p) => `${d}/${p}`));
 pkgDirs.push("infra/lab", "cli");
 const alias = Object.fromEntries(
   pkgDirs
     .filter((d) => existsSync(`${root}${d}/src/index.ts`))
     .map((d) => {
-      const name = d === "infra/lab" ? "lab" : d.split("/")[1] ?? d;
+      const name = d === "infra/lab" ? "lab" : (d.split("/")[1] ?? d);
       return [`@fleetnet/${name}`, `${root}${d}/src/index.ts`];
     }),
 );
