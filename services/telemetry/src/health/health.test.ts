@@ -11,7 +11,7 @@ import {
 const NOW = Date.parse("2026-11-29T12:00:00.000Z");
 const ago = (s: number) => new Date(NOW - s * 1000).toISOString();
 
-const all = { bgp: [], vrrp: [], overlay: [], macs: [] } as const;
+const all = { bgp: [], vrrp: [], overlay: [], macs: [], flows: [] } as const;
 
 function input(over: Partial<HealthInput> = {}): HealthInput {
   return {
@@ -153,6 +153,7 @@ describe("evaluateHealth", () => {
     expect(r.healthy).toBe(true);
     expect(r.findings.map((f) => [f.severity, f.code])).toEqual([
       ["info", "sysctl-unavailable"],
+      ["info", "not-reported"],
       ["info", "not-reported"],
       ["info", "not-reported"],
       ["info", "not-reported"],

@@ -309,7 +309,8 @@ export function evaluateHealth(input: HealthInput): HealthReport {
   else findings.push(...overlayReachable(input.overlay).findings);
   if (input.macs === undefined) findings.push(notReported("link MACs"));
   else findings.push(...duplicateMacs(input.macs));
-  if (input.flows !== undefined) {
+  if (input.flows === undefined) findings.push(notReported("flow rollups"));
+  else {
     const ratio = input.flowChangeRatio ?? 0.5;
     for (const f of input.flows) {
       if (f.baselineBytesPerS <= 0) continue;

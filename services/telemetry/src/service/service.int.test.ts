@@ -245,3 +245,26 @@ describe("telemetry service", () => {
     });
   });
 });
+
+describe("flow-rate health from the collector's rollups", () => {
+  it("a host whose traffic jumps tenfold shows flow-rate-change", async () => {
+    const minute = (i: number) => `2026-11-29T12:0${i}:00.000Z`;
+    const rollup = (i: number, bytes: number) =>
+      JSON.stringify({
+        host: "10.251.0.1",
+        minute: minute(i),
+        flows: 1,
+        bytes,
+        packets: 1,
+        interfaces: [],
+        topTalkers: [],
+      });
+    for (let i = 0; i < 4; i++) att.nc.publish(subjects.telemetryEvent("flows"), rollup(i, 6_000));
+    att.nc.publish(subjects.telemetryEvent("flows"), rollup(4, 60_000));
+    const f = await until(async () => {
+      const h = await api("health");
+      return (h.findings as { code: string; host?: string }[]).find((x) => x.code === "flow-rate-change");
+    });
+    expect(f.host).toBe(A);
+  });
+});

@@ -24,6 +24,7 @@
  *   plan away every other object). The service is therefore started with those intent
  *   files and sends them to the planner's `apply` API, at most one request in flight and
  *   at most one per `healCooldownMs`; the outcome is published as `sysctl.heal-requested`.
+ * - Flow rollups of the collector (`subjects.telemetryEvent("flows")`) feed the flow-rate check.
  * - Only heartbeats feed health's liveness; BGP/VRRP/overlay/MAC observations are not in
  *   the state report (protocol StateReport has none) and show as `not-reported`.
  */
@@ -50,8 +51,10 @@ import {
   toErrorEnvelope,
 } from "@fleetnet/protocol";
 import type { Logger, NatsConnection, Redis } from "@fleetnet/runtime";
+import type { RollupMinute } from "../collector/rollup.js";
 import { type DriftFinding, type DriftResult, evaluateDrift, type SysctlSnapshot } from "../drift/drift.js";
 import { captureBaseline, diffBaselines, parseBaseline } from "../drift/snapshot.js";
+import { FlowRateTracker } from "../health/flowrate.js";
 import { evaluateHealth, type HealthReport } from "../health/health.js";
 
 /** Telemetry API verbs served on `subjects.telemetryApi(verb)`. */
@@ -101,6 +104,7 @@ export function telemetryHostKey(host: string): string {
 function fromIntents(files: readonly { name: string; text: string }[]): {
   hosts: Pick<InventoryHost, "name" | "labels">[];
   baselines: SysctlBaseline[];
+  addresses: Map<string, string>;
 } {
   const parsed = files.map((f) => parseDocuments(f.text, f.name));
   const result = validateDocuments(parsed.flatMap((p) => p.documents));
@@ -117,6 +121,9 @@ function fromIntents(files: readonly { name: string; text: string }[]): {
   }
   return {
     hosts: result.inventory.spec.hosts.map((h) => ({ name: h.name, labels: h.labels })),
+    addresses: new Map(
+      result.inventory.spec.hosts.map((h) => [h.underlay.address.split("/")[0] as string, h.name]),
+    ),
     baselines: result.intents.filter((i: Intent): i is SysctlBaseline => i.kind === "SysctlBaseline"),
   };
 }
@@ -132,6 +139,7 @@ export class TelemetryService {
   readonly #hostNames: Set<string>;
   readonly #baselines: SysctlBaseline[];
   readonly #heartbeats = new Map<string, Heartbeat>();
+  readonly #flows: FlowRateTracker;
   readonly #reports = new Map<string, StateReport>();
   #drift: DriftResult = { findings: [], unavailable: [], learned: {}, memory: new Map() };
   #chain: Promise<void> = Promise.resolve();
@@ -156,6 +164,7 @@ export class TelemetryService {
     this.#hosts = i.hosts;
     this.#hostNames = new Set(i.hosts.map((h) => h.name));
     this.#baselines = i.baselines;
+    this.#flows = new FlowRateTracker(i.addresses);
   }
 
   /**
@@ -193,6 +202,7 @@ export class TelemetryService {
       staleAfterIntervals: this.#o.staleAfterIntervals,
       drift: this.#drift.findings,
       unavailable: this.#drift.unavailable,
+      ...(this.#flows.seen ? { flows: this.#flows.rates() } : {}),
     });
   }
 
@@ -255,7 +265,20 @@ export class TelemetryService {
         this.#onReport(p.value);
       },
     });
-    this.#subs.push(hb, st);
+    // The collector's per-minute rollups (optional: without a collector, flows are "not reported").
+    const fl = this.#o.nc.subscribe(subjects.telemetryEvent("flows"), {
+      callback: (err, m) => {
+        if (err) return;
+        try {
+          const r = JSON.parse(new TextDecoder().decode(m.data)) as Partial<RollupMinute>;
+          if (typeof r.host === "string" && typeof r.minute === "string" && typeof r.bytes === "number")
+            this.#flows.add({ host: r.host, minute: r.minute, bytes: r.bytes });
+        } catch {
+          log.warn({ subject: m.subject }, "bad flow rollup dropped");
+        }
+      },
+    });
+    this.#subs.push(hb, st, fl);
     for (const verb of TELEMETRY_API_VERBS) {
       this.#subs.push(
         this.#o.nc.subscribe(subjects.telemetryApi(verb), {
