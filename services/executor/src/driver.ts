@@ -52,11 +52,6 @@ export interface HostDriver {
   close(): Promise<void>;
 }
 
-/** A driver-level failure to run the process at all (not a non-zero exit). */
-export function isOk(r: RunResult): boolean {
-  return r.code === 0;
-}
-
 /** Join fsRoot and a host path ("/" root returns the path unchanged). */
 export function joinRoot(fsRoot: string, path: string): string {
   if (!path.startsWith("/")) throw new Error(`host path must be absolute: ${path}`);

@@ -25,7 +25,7 @@ function unsafe(what: string, v: unknown): never {
 }
 
 /** An interface name the kernel accepts. */
-export function ifname(v: unknown): string {
+function ifname(v: unknown): string {
   return typeof v === "string" && IFNAME.test(v) && v !== "." && v !== ".." ? v : unsafe("interface name", v);
 }
 /** An IP address (v4 or v6). */
@@ -33,23 +33,23 @@ export function ip(v: unknown): string {
   return typeof v === "string" && parseIp(v) !== undefined ? v : unsafe("IP address", v);
 }
 /** An address/prefix. */
-export function cidr(v: unknown): string {
+function cidr(v: unknown): string {
   return typeof v === "string" && parseCidr(v) !== undefined ? v : unsafe("prefix", v);
 }
 /** A MAC address (lower case). */
-export function mac(v: unknown): string {
+function mac(v: unknown): string {
   return typeof v === "string" && MAC.test(v) ? v : unsafe("MAC address", v);
 }
 /** An integer within bounds, as text. */
-export function int(v: unknown, min: number, max: number, what = "number"): string {
+function int(v: unknown, min: number, max: number, what = "number"): string {
   return typeof v === "number" && Number.isInteger(v) && v >= min && v <= max ? String(v) : unsafe(what, v);
 }
 /** A sysctl key (dotted). */
-export function sysctlKey(v: unknown): string {
+function sysctlKey(v: unknown): string {
   return typeof v === "string" && SYSCTL_KEY.test(v) ? v : unsafe("sysctl key", v);
 }
 /** A sysctl value: printable, one line, not empty. */
-export function sysctlValue(v: unknown): string {
+function sysctlValue(v: unknown): string {
   return typeof v === "string" && /^[\x20-\x7e\t]+$/.test(v) ? v : unsafe("sysctl value", v);
 }
 /** A link alias usable in a batch line (`""` clears). */
@@ -59,10 +59,10 @@ function alias(v: string | null): string {
 }
 
 /** Which process an op goes to. */
-export type Tool = "ip" | "bridge" | "sysctl" | "file" | "service";
+type Tool = "ip" | "bridge" | "sysctl" | "file" | "service";
 
 /** The tool of an op. */
-export function toolOf(op: Op): Tool {
+function toolOf(op: Op): Tool {
   switch (op.op) {
     case "fdb.append":
     case "fdb.del":
