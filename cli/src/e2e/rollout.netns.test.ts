@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  attachNats,
   type PrivateServer,
   startNatsServer,
   startRedisServer,
@@ -439,9 +440,83 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
     for (const h of res.waves[2]?.hosts ?? []) expect(overlayOf(h, 5105), h).toBeUndefined();
   });
 
+  it("SIGKILL of the planner mid-wave: `fleetnet up` restarts it, the rollout completes, no host applied twice", async () => {
+    const extra = overlayFile("kill-f", 5106, "172.16.106.0/24");
+    const files = ["-f", lab?.inventoryFile as string, "-f", EXAMPLE, "-f", extra];
+    for (const v of [5103, 5105])
+      files.push("-f", overlayFile(v === 5103 ? "pause-c" : "abort-e", v, `172.16.${v - 5000}.0/24`));
+    const run = start(["apply", ...files, "--yes", "--json"]);
+    const id = await waitFor("the rollout id", () => /rollout (\S+) submitted/.exec(run.out.stderr)?.[1]);
+    await waitFor("wave 2 dispatched", () => /wave 2 applying/.test(run.out.stderr) || undefined);
+    const pidFile = join(dir, "state", "stack", "planner.pid");
+    const before = JSON.parse(readFileSync(pidFile, "utf8")) as { pid: number };
+    process.kill(before.pid, "SIGKILL");
+    await waitFor("the planner gone", () => {
+      try {
+        return readFileSync(`/proc/${before.pid}/cmdline`, "utf8") === "" || undefined; // zombie
+      } catch {
+        return true;
+      }
+    });
+    const up = await fleetnet(["up", "--timeout", "30s"]);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toContain("planner started");
+    expect(up.stderr).toContain("executor already running");
+    const r = await run.done;
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const res = JSON.parse(r.stdout) as { status: string; hosts: Record<string, { status: string }> };
+    expect(res.status).toBe("succeeded");
+    for (const h of hostNames()) {
+      expect(res.hosts[h]?.status, h).toBe("confirmed");
+      expect(overlayOf(h, 5106)?.vni, h).toBe(5106);
+    }
+    // every host's own results (FLEET_EVENTS): exactly one `applied` apply per host
+    await using a = await attachNats(nats?.url);
+    const consumer = await a.js.consumers.get("FLEET_EVENTS", {
+      filter_subjects: "fleet.v1.events.host.*.result",
+    });
+    const applied = new Map<string, number>();
+    for (let got = -1; got !== 0; ) {
+      got = 0;
+      const msgs = await consumer.fetch({ max_messages: 500, expires: 1000 });
+      for await (const m of msgs) {
+        got++;
+        const v = m.json<{ rolloutId: string; host: string; kind: string; status: string }>();
+        if (v.rolloutId === id && v.kind === "apply" && v.status === "applied")
+          applied.set(v.host, (applied.get(v.host) ?? 0) + 1);
+      }
+    }
+    expect(Object.fromEntries(applied)).toEqual(Object.fromEntries(hostNames().map((h) => [h, 1])));
+  });
+
   it("rollout verbs on an unknown id fail with the planner's code", async () => {
     const r = await fleetnet(["rollout", "status", "no-such-rollout"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/NOT_FOUND/);
+  });
+
+  it("fleetnet down stops exactly what up started; status then says down", async () => {
+    const pids = ["planner", "executor"].map(
+      (n) =>
+        (JSON.parse(readFileSync(join(dir, "state", "stack", `${n}.pid`), "utf8")) as { pid: number }).pid,
+    );
+    const down = await fleetnet(["down"]);
+    expect(down.code, down.stderr).toBe(0);
+    // gone, or a zombie waiting for a non-reaping init (no command line any more)
+    const cmdline = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      } catch {
+        return "";
+      }
+    };
+    for (const pid of pids) expect(cmdline(pid)).toBe("");
+    const st = await fleetnet(["status", "--json"]);
+    expect(st.code).toBe(1);
+    const s = JSON.parse(st.stdout) as { up: boolean; processes: Record<string, { running: boolean }> };
+    expect(s.up).toBe(false);
+    expect(Object.values(s.processes).every((p) => !p.running)).toBe(true);
+    // NATS and Redis were the test's own (reused by infra/dev/services): still running
+    expect(nats?.pid).toBeDefined();
   });
 });
