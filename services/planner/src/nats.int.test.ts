@@ -4,6 +4,7 @@ import { applyOps, diff, emptyHostState, type HostState, ownerAlias } from "@fle
 import {
   AuditEventSchema,
   EVENTS_STREAM,
+  encodeMessage,
   type FleetnetError,
   generateJobKeyPair,
   JOBS_STREAM,
@@ -12,10 +13,11 @@ import {
   jobConsumerName,
   jobRefusedEvent,
   MemoryReplayCache,
+  messageIds,
   parseMessage,
   publishAuditEvent,
-  publishResult,
   type Result,
+  ResultSchema,
   redisKeys,
   streamConfigs,
   subjects,
@@ -30,7 +32,9 @@ import {
   type JetStreamManager,
   loadConfig,
   type NatsConnection,
+  publishDurably,
 } from "@fleetnet/runtime";
+import { type PrivateServer, startNatsServer } from "@fleetnet/testkit";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type PlannerApi, startPlannerApi } from "./api.js";
@@ -52,6 +56,7 @@ class JetStreamFleet {
   readonly applies = new Map<string, number>();
   readonly jobs: Job[] = [];
   readonly refused: string[] = [];
+  readonly errors: string[] = [];
   private readonly snapshots = new Map<string, HostState>();
   private readonly stops: (() => Promise<void>)[] = [];
 
@@ -84,7 +89,16 @@ class JetStreamFleet {
           continue;
         }
         this.jobs.push(job);
-        await publishResult(this.js, this.act(job));
+        const result = this.act(job);
+        // like the executor: publish durably (retries across a server restart), then ack
+        await publishDurably(
+          this.js,
+          subjects.hostEvent(host, "result"),
+          encodeMessage(ResultSchema, result),
+          {
+            msgID: messageIds.result(result),
+          },
+        ).catch((err: unknown) => this.errors.push(String(err)));
         m.ack();
       }
     })();
@@ -153,6 +167,7 @@ const keys = generateJobKeyPair();
 const queueName = `rollouts-nats-test-${tag}`;
 const rolloutIds: string[] = [];
 const planKeys: string[] = [];
+let natsServer: PrivateServer;
 let nc: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
@@ -221,7 +236,13 @@ async function ended(r: RolloutRunner, id: string) {
 
 beforeAll(async () => {
   const logger = createLogger({ level: "silent", serviceName: "planner-test" });
-  nc = await connectNats(loadConfig({ NATS_URL: "nats://127.0.0.1:4222" }), { logger });
+  // a private nats-server: the API's queue group and the work-queue consumers must not meet
+  // other planners or executors on the shared server, and one test restarts it
+  natsServer = await startNatsServer();
+  nc = await connectNats(
+    loadConfig({ NATS_URL: natsServer.url, NATS_RECONNECT_WAIT_MS: "100", NATS_RECONNECT_JITTER_MS: "50" }),
+    { logger },
+  );
   ({ js, jsm } = await connectJetStream(nc));
   for (const cfg of streamConfigs) await ensureStream(jsm, cfg as never);
   fleet = new JetStreamFleet(nc, js, jsm, keys.publicKey);
@@ -253,6 +274,7 @@ afterAll(async () => {
   );
   for (const c of redisConns) c.disconnect();
   await nc?.close();
+  await natsServer?.[Symbol.asyncDispose]();
 });
 
 describe("rollout over real NATS JetStream (signed jobs, results and audit in FLEET_EVENTS)", () => {
@@ -344,6 +366,45 @@ describe("rollout over real NATS JetStream (signed jobs, results and audit in FL
     const jobIds = fleet.jobs.filter((j) => j.rolloutId === id).map((j) => j.jobId);
     expect(new Set(jobIds).size).toBe(jobIds.length);
     await b.close(true);
+  });
+});
+
+describe("fault: nats-server restarted mid-rollout", () => {
+  it("the rollout completes and no host applies twice", async () => {
+    const r = await plannerRunner();
+    const id = `r-${tag}-d`;
+    rolloutIds.push(id);
+    const third = (): HostState => ({
+      ...emptyHostState(),
+      links: [{ kind: "bridge", name: "brfn3", up: true, alias: ownerAlias("Bridge", "brfn3") }],
+    });
+    const before = new Map(fleet.applies);
+    await r.submit({
+      rolloutId: id,
+      planHash: `plan-${tag}`,
+      desired: Object.fromEntries(hosts.map((h) => [h, third()])),
+      hosts: hosts.map((name) => ({ name, labels: {} })),
+      policy,
+    });
+    await until("first wave applied", () =>
+      fleet.jobs.some((j) => j.rolloutId === id && j.kind === "confirm") ? true : undefined,
+    );
+    await natsServer.restart(); // same port and JetStream store
+    const end = await ended(r, id).catch(async (e: Error) => {
+      const st = (await r.store.load(id)).state;
+      const hostsNow = Object.entries(st.hosts).map(
+        ([n, h]) => `${n}:${h.status}/${h.job ?? "-"}#${h.attempt}`,
+      );
+      throw new Error(
+        `${e.message}; state ${st.status}, hosts ${hostsNow.join(" ")}; executor errors ${fleet.errors}`,
+      );
+    });
+    expect(end.status).toBe("succeeded");
+    for (const h of hosts) {
+      expect((fleet.applies.get(h) ?? 0) - (before.get(h) ?? 0), h).toBe(1);
+      expect(diff(third(), fleet.live.get(h) as HostState)).toEqual([]);
+    }
+    await r.close(true);
   });
 });
 
@@ -479,7 +540,7 @@ spec:
       const st = await call("status", { rolloutId: id });
       return ["succeeded", "failed", "rolled_back", "aborted"].includes(st.status) ? st : undefined;
     });
-    expect(done.status).toBe("succeeded");
+    expect(done.status, JSON.stringify({ stop: done.stop, hosts: done.hosts })).toBe("succeeded");
     expect(Object.values(done.hosts).map((h) => (h as { status: string }).status)).toEqual(
       Array(6).fill("confirmed"),
     );

@@ -105,24 +105,61 @@ export class NatsDispatcher implements HostDispatcher {
     sinceMs: number,
     onResult: (r: DispatchResult) => void,
   ): Promise<ResultSubscription> {
-    const consumer = await this.o.js.consumers.get(EVENTS_STREAM, {
-      filter_subjects: subjects.allHostEvents(),
-      deliver_policy: "by_start_time",
-      opt_start_time: new Date(sinceMs).toISOString(),
-    });
-    const messages = await consumer.consume();
-    const done = (async () => {
-      for await (const m of messages) {
-        const r = m.subject.endsWith(".result") ? resultOf(m.data) : refusalOf(m.data);
-        if (r && r.rolloutId === rolloutId) onResult(r);
+    const filter = subjects.allHostEvents();
+    let next = await this.firstSeqSince(filter, sinceMs);
+    let closed = false;
+    let current: { close(): Promise<unknown> } | undefined;
+    const loop = (async () => {
+      while (!closed) {
+        try {
+          // By start SEQUENCE, not time: when the client re-creates an ordered consumer (after a
+          // server restart) it keeps the original config and adds opt_start_seq, which the
+          // server refuses next to opt_start_time — results would silently stop.
+          const consumer = await this.o.js.consumers.get(EVENTS_STREAM, {
+            filter_subjects: filter,
+            deliver_policy: "by_start_sequence",
+            opt_start_seq: next,
+          });
+          // short pulls: a restarted server is noticed (missed heartbeats) within seconds
+          const messages = await consumer.consume({ expires: 5_000 });
+          current = messages;
+          if (closed) await messages.close();
+          for await (const m of messages) {
+            next = m.seq + 1;
+            const r = m.subject.endsWith(".result") ? resultOf(m.data) : refusalOf(m.data);
+            if (r && r.rolloutId === rolloutId) onResult(r);
+          }
+        } catch {
+          // the consumer could not be made or broke off: try again from the next sequence
+        }
+        if (!closed) await new Promise((res) => setTimeout(res, 500));
       }
     })();
     return {
       close: async () => {
-        await messages.close();
-        await done.catch(() => {});
+        closed = true;
+        await current?.close();
+        await loop;
       },
     };
+  }
+
+  /** Stream sequence of the first message on `filter` at or after `sinceMs` (or the next one to come). */
+  private async firstSeqSince(filter: string, sinceMs: number): Promise<number> {
+    // the last sequence BEFORE probing: anything newer is picked up by starting after it
+    const last = (await (await this.o.js.streams.get(EVENTS_STREAM)).info()).state.last_seq;
+    const probe = await this.o.js.consumers.get(EVENTS_STREAM, {
+      filter_subjects: filter,
+      deliver_policy: "by_start_time",
+      opt_start_time: new Date(sinceMs).toISOString(),
+    });
+    try {
+      if ((await probe.info(true)).num_pending === 0) return last + 1;
+      const m = await probe.next({ expires: 5_000 });
+      return m ? m.seq : last + 1;
+    } finally {
+      await probe.delete().catch(() => {});
+    }
   }
 }
 
