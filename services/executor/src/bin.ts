@@ -12,7 +12,6 @@
 import { localDriver, netnsDriver } from "./drivers/process.js";
 import { EXIT, runOnce } from "./once.js";
 import { REVERT_DIR, revertNow } from "./revert.js";
-import { runServiceCommand } from "./service/index.js";
 
 async function revertCmd(args: readonly string[]): Promise<number> {
   let planDir: string | undefined;
@@ -46,7 +45,8 @@ async function main(argv: readonly string[]): Promise<number> {
     case "revert":
       return revertCmd(rest);
     case "run":
-      return runServiceCommand(rest);
+      // loaded only for service mode: NATS/OTel stay out of the one-shot engine's footprint
+      return (await import("./service/index.js")).runServiceCommand(rest);
     default:
       process.stderr.write(
         "usage: fleetnet-executor once observe|apply|confirm --host NAME -f PATH... [--json] [--try DURATION]\n" +
