@@ -86,8 +86,10 @@ export interface DriftResult {
 
 /** Whitespace-normalised sysctl value for comparison. */
 export function normalizeSysctlValue(v: string): string {
-  return v.trim().split(/\s+/).join(" ");
+  // Fast path: most values ("1", "4096") have nothing to collapse.
+  return NEEDS_NORMALIZING.test(v) ? v.trim().split(/\s+/).join(" ") : v;
 }
+const NEEDS_NORMALIZING = /^\s|\s$|\s\s|[\t\n\r\f\v]/;
 
 const memKey = (host: string, key: string) => `${host}\u0000${key}`;
 
@@ -189,13 +191,24 @@ export function evaluateDrift(input: DriftInput): DriftResult {
   const memory = new Map<string, string>();
   const findings: DriftFinding[] = [];
   const unavailable: UnavailableKey[] = [];
+  const classes = new Map<string, (readonly [string, Expectation])[]>();
   const hosts = [...input.hosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const h of hosts) {
     const snap = input.snapshots.get(h.name);
     if (!snap) continue;
-    const expected = expectationsFor(h, input.baselines, learned, roleLabel);
-    for (const key of [...expected.keys()].sort()) {
-      const e = expected.get(key) as Expectation;
+    // Hosts with the same role and the same matching intents share one sorted expectation
+    // list (a fleet has few such classes; building it per host dominated the cost).
+    const matching = input.baselines
+      .map((b, i) => (hostMatches(b.spec.hosts, h) ? i : -1))
+      .filter((i) => i >= 0);
+    const cacheKey = `${h.labels[roleLabel] ?? "\u0000"}\u0000${matching.join(",")}`;
+    let expected = classes.get(cacheKey);
+    if (!expected) {
+      const m = expectationsFor(h, input.baselines, learned, roleLabel);
+      expected = [...m.keys()].sort().map((key) => [key, m.get(key) as Expectation] as const);
+      classes.set(cacheKey, expected);
+    }
+    for (const [key, e] of expected) {
       const r = snap.sysctls[key];
       if (r === undefined || r.status !== "ok") {
         if (e.source === "baseline" || r !== undefined)
