@@ -225,7 +225,7 @@ describe("telemetry service", () => {
     expect(applyRequests).toHaveLength(1); // learned drift only alerts; heal is rate-limited
   });
 
-  it("baseline capture and diff over the API; bad requests are refused", async () => {
+  it("baseline capture and diff, gates over the API; bad requests are refused", async () => {
     const cap = await api("baseline", { op: "capture" });
     const base = cap.baseline as { hosts: Record<string, { items: Record<string, string> }> };
     expect(base.hosts[B]?.items["sysctl net.ipv4.ip_forward"]).toBe("0");
@@ -235,6 +235,18 @@ describe("telemetry service", () => {
     expect(diff.changes).toEqual([
       { host: B, change: "changed", item: "sysctl net.ipv4.ip_forward", before: "0", after: "1" },
     ]);
+    expect(await api("gate", { gate: "vrrpSingleMaster" })).toEqual({
+      ok: true,
+      pass: false,
+      reason: "no observations",
+      findings: [],
+    });
+    expect(await api("gate", { gate: "bgpEstablished", hosts: [A] })).toMatchObject({
+      ok: true,
+      pass: false,
+      findings: [{ code: "bgp-down", host: A }],
+    });
+    expect(await api("gate", { gate: "nope" })).toMatchObject({ ok: false, error: { code: "BAD_REQUEST" } });
     expect(await api("baseline", { op: "nope" })).toMatchObject({
       ok: false,
       error: { code: "BAD_REQUEST" },

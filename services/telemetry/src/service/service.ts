@@ -55,10 +55,19 @@ import type { RollupMinute } from "../collector/rollup.js";
 import { type DriftFinding, type DriftResult, evaluateDrift, type SysctlSnapshot } from "../drift/drift.js";
 import { captureBaseline, diffBaselines, parseBaseline } from "../drift/snapshot.js";
 import { FlowRateTracker } from "../health/flowrate.js";
-import { evaluateHealth, type HealthReport } from "../health/health.js";
+import {
+  bgpEstablished,
+  evaluateHealth,
+  type HealthReport,
+  overlayReachable,
+  vrrpSingleMaster,
+} from "../health/health.js";
 
 /** Telemetry API verbs served on `subjects.telemetryApi(verb)`. */
-export const TELEMETRY_API_VERBS = ["health", "drift", "baseline"] as const;
+export const TELEMETRY_API_VERBS = ["health", "drift", "baseline", "gate"] as const;
+
+/** Rollout gates served on `subjects.telemetryApi("gate")` (`{gate, hosts?}` → `GateResult`). */
+export const GATES = ["bgpEstablished", "vrrpSingleMaster", "overlayReachable"] as const;
 
 /** Error codes of the telemetry service. */
 export const TelemetryErrorCodes = {
@@ -329,6 +338,26 @@ export class TelemetryService {
       case "drift": {
         const d = this.#drift;
         return { findings: d.findings, unavailable: d.unavailable, learned: d.learned };
+      }
+      case "gate": {
+        // The planner may not import this service: it asks over NATS. The observations the
+        // gates judge are not in the state report yet, so today every gate answers
+        // `{pass: false, reason: "no observations"}` — a gate never passes on no evidence.
+        const gate = body.gate;
+        if (typeof gate !== "string" || !(GATES as readonly string[]).includes(gate))
+          throw new FleetnetError(
+            TelemetryErrorCodes.BAD_REQUEST,
+            `bad request: field gate: expected one of ${GATES.join(", ")}, got ${JSON.stringify(gate)}`,
+          );
+        const hosts = body.hosts;
+        if (hosts !== undefined && (!Array.isArray(hosts) || hosts.some((h) => typeof h !== "string")))
+          throw new FleetnetError(
+            TelemetryErrorCodes.BAD_REQUEST,
+            "bad request: field hosts: expected a list of host names",
+          );
+        if (gate === "bgpEstablished") return bgpEstablished([], hosts as string[] | undefined);
+        if (gate === "vrrpSingleMaster") return vrrpSingleMaster([]);
+        return overlayReachable([]);
       }
       case "baseline": {
         if (body.op === "capture")
