@@ -49,7 +49,7 @@ function printError(err: unknown): void {
 }
 
 /** The `--json` result of `apply` / `rollout status`: exactly the issue's shape. */
-function resultJson(s: RolloutSummary): object {
+export function resultJson(s: RolloutSummary): object {
   return {
     rolloutId: s.rolloutId,
     status: s.status,
@@ -68,7 +68,7 @@ function bar(done: number, total: number, width = 20): string {
 }
 
 /** Human lines for a summary (status command and the end of apply). */
-function formatSummary(s: RolloutSummary): string {
+export function formatSummary(s: RolloutSummary): string {
   const paint =
     s.status === "succeeded"
       ? colour.green

@@ -168,18 +168,6 @@ beforeAll(async () => {
     LOG_LEVEL: "info",
     NO_COLOR: "1",
   };
-  // The executor's bin.ts does not route `run` to its service mode yet (helper-9): use its
-  // built service entry point (the same `runServiceCommand` the bin will call) through a shim.
-  const execBin = readFileSync(join(ROOT, "services", "executor", "dist", "bin.js"), "utf8");
-  if (execBin.includes("not built yet")) {
-    const shim = join(dir, "executor-shim.mjs");
-    const svc = join(ROOT, "services", "executor", "dist", "service", "index.js");
-    writeFileSync(
-      shim,
-      `const m = await import(${JSON.stringify(svc)});\nprocess.exitCode = await m.runServiceCommand(process.argv.slice(3));\n`,
-    );
-    env.FLEETNET_EXECUTOR_BIN = shim;
-  }
   const up = await fleetnet([
     "up",
     "-f",
@@ -518,5 +506,20 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
     expect(Object.values(s.processes).every((p) => !p.running)).toBe(true);
     // NATS and Redis were the test's own (reused by infra/dev/services): still running
     expect(nats?.pid).toBeDefined();
+    // no planner now: the CLI says so and how to start one (exit 2)
+    const st2 = await fleetnet(["rollout", "status", "r-any"]);
+    expect(st2.code).toBe(2);
+    expect(st2.stderr).toContain("PLANNER_UNAVAILABLE");
+    expect(st2.stderr).toContain("fleetnet up");
+    // an invalid inventory starts nothing
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(
+      bad,
+      "apiVersion: fleetnet/v1\nkind: Inventory\nmetadata: {name: x}\nspec: {hosts: [{name: BAD_NAME}]}\n",
+    );
+    const up = await fleetnet(["up", "-f", bad, "--timeout", "5s"]);
+    expect(up.code).toBe(1);
+    expect(up.stderr).toContain("nothing started");
+    expect(JSON.parse((await fleetnet(["status", "--json"])).stdout).processes.planner.running).toBe(false);
   });
 });
