@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { RolloutPolicySpecSchema } from "@fleetnet/intent";
 import { applyOps, diff, emptyHostState, type HostState, ownerAlias } from "@fleetnet/netstate";
 import { type AuditEvent, isFleetnetError, redisKeys } from "@fleetnet/protocol";
+import { startRedisServer } from "@fleetnet/testkit";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -330,4 +331,49 @@ describe("rollout runner (BullMQ + Redis; hosts modelled in-process)", () => {
       expect(Object.keys(sent).sort()).toEqual([...fleet.dispatchCalls.keys()].sort());
     },
   );
+
+  it("Redis restarted mid-rollout (AOF): the rollout completes, no host applied twice", async () => {
+    await using server = await startRedisServer();
+    const own = async () => {
+      const c = new Redis(server.url, { maxRetriesPerRequest: null, lazyConnect: true });
+      await c.connect();
+      connections.push(c);
+      return c;
+    };
+    const fleet = new ModelFleet();
+    fleet.delayMs = 30;
+    const r = new RolloutRunner({
+      redis: await own(),
+      bullConnection: await own(),
+      dispatcher: fleet,
+      gates: new HeartbeatGates({ lastSeen: () => Date.now() }, 5_000),
+      queueName,
+      pollMs: 20,
+      gatePollMs: 20,
+      jobLockMs: 2_000,
+      stalledIntervalMs: 500,
+    });
+    runners.push(r);
+    r.start();
+    const hosts = Array.from({ length: 8 }, (_, i) => hostName(i + 1));
+    const s = await r.submit(request(hosts, policy({ maxUnavailable: 2 })));
+    await until("wave 1 in flight", () =>
+      fleet.received.filter((j) => j.kind === "apply").length >= 3 ? true : undefined,
+    );
+    const pid = server.pid;
+    expect((await r.store.load(s.id)).state.status).toBe("running");
+    await server.restart(); // same port, same append-only file
+    expect(server.pid).not.toBe(pid);
+    const end = await until(
+      "rollout to end after the Redis restart",
+      async () => {
+        const { state } = await r.store.load(s.id);
+        return ["succeeded", "failed", "rolled_back", "aborted"].includes(state.status) ? state : undefined;
+      },
+      40_000,
+    );
+    expect(end.status).toBe("succeeded");
+    for (const h of hosts) expect(fleet.applies.get(h), h).toBe(1);
+    await r.close(true);
+  });
 });
