@@ -1,0 +1,204 @@
+#!/usr/bin/env node
+// Generates docs/reference/intents.md from the JSON Schema that @fleetnet/intent exports
+// (intentJsonSchema(), itself generated from the zod schemas). Regenerate with:
+//   pnpm exec tsc -b libs/intent && node docs/gen/intents.mjs > docs/reference/intents.md
+import { intentJsonSchema, JSON_SCHEMA_ID } from "../../libs/intent/dist/index.js";
+
+const root = intentJsonSchema();
+const defs = root.definitions ?? {};
+
+function deref(s) {
+  let cur = s;
+  while (cur && typeof cur.$ref === "string") {
+    const name = cur.$ref.replace(/^#\/definitions\//, "");
+    cur = { ...defs[name], ...Object.fromEntries(Object.entries(cur).filter(([k]) => k !== "$ref")) };
+  }
+  return cur ?? {};
+}
+
+const refName = (s) =>
+  s && typeof s.$ref === "string" ? s.$ref.replace(/^#\/definitions\//, "") : undefined;
+const code = (v) => `\`${String(v).replaceAll("|", "\\|").replaceAll("`", "'")}\``;
+const esc = (s) => String(s).replaceAll("|", "\\|").replaceAll("\n", " ");
+
+/** A short type expression of a schema. */
+function typeOf(s0) {
+  const ref = refName(s0);
+  if (ref) return ref;
+  const s = deref(s0);
+  if (s.const !== undefined) return code(JSON.stringify(s.const));
+  if (s.enum) return s.enum.map((e) => code(JSON.stringify(e))).join(" \\| ");
+  const alts = s.oneOf ?? s.anyOf;
+  if (alts) return alts.map(typeOf).join(" \\| ");
+  if (s.type === "array") {
+    const it = typeOf(s.items ?? {});
+    return it.includes(" \\| ") ? `(${it})[]` : `${it}[]`;
+  }
+  if (s.type === "object") {
+    if (s.properties) return `{${Object.keys(s.properties).join(", ")}}`;
+    if (s.additionalProperties && typeof s.additionalProperties === "object")
+      return `map of ${typeOf(s.additionalProperties)}`;
+    return "object";
+  }
+  if (Array.isArray(s.type)) return s.type.join(" \\| ");
+  return s.type ?? "any";
+}
+
+/** Constraints worth stating: pattern, bounds, sizes. */
+function constraints(s0) {
+  const s = deref(s0);
+  const c = [];
+  if (s.pattern) c.push(`pattern ${code(s.pattern)}`);
+  if (s.minimum !== undefined) c.push(`≥ ${s.minimum}`);
+  if (s.exclusiveMinimum !== undefined) c.push(`> ${s.exclusiveMinimum}`);
+  if (s.maximum !== undefined && s.maximum !== Number.MAX_SAFE_INTEGER) c.push(`≤ ${s.maximum}`);
+  if (s.minItems !== undefined) c.push(`at least ${s.minItems} item(s)`);
+  if (s.maxItems !== undefined) c.push(`at most ${s.maxItems} item(s)`);
+  if (s.minLength !== undefined) c.push(`length ≥ ${s.minLength}`);
+  if (s.maxLength !== undefined) c.push(`length ≤ ${s.maxLength}`);
+  return c;
+}
+
+/** Flatten object properties to rows `path | type | required | default | notes`. */
+function rows(s0, prefix, out, seen = new Set()) {
+  const s = deref(s0);
+  const alts = s.oneOf ?? s.anyOf;
+  if (alts && !s.properties) {
+    // A union of object shapes: list each shape's fields under a labelled path.
+    alts.forEach((alt, i) => {
+      const a = deref(alt);
+      if (a.type !== "object" || !a.properties) return;
+      const tag = Object.entries(a.properties).find(([, p]) => deref(p).const !== undefined);
+      const label = tag ? `${tag[0]}=${deref(tag[1]).const}` : `form ${i + 1}`;
+      rows(alt, `${prefix}{${label}}`, out, seen);
+    });
+    return;
+  }
+  if (s.type === "array" && s.items) {
+    const item = deref(s.items);
+    if (item.properties || item.oneOf || item.anyOf) rows(s.items, `${prefix}[]`, out, seen);
+    return;
+  }
+  if (s.type === "object" && s.additionalProperties && typeof s.additionalProperties === "object") {
+    const v = deref(s.additionalProperties);
+    if (v.properties) rows(s.additionalProperties, `${prefix}.<key>`, out, seen);
+    return;
+  }
+  if (!s.properties) return;
+  const required = new Set(s.required ?? []);
+  for (const [name, p0] of Object.entries(s.properties)) {
+    const path = prefix ? `${prefix}.${name}` : name;
+    const p = deref(p0);
+    const notes = [];
+    if (p.description) notes.push(esc(p.description));
+    notes.push(...constraints(p0));
+    if (p.type === "array" && p.items) notes.push(...constraints(p.items).map((c) => `items: ${c}`));
+    out.push({
+      path,
+      type: typeOf(p0),
+      required: required.has(name) && p.default === undefined,
+      def: p.default === undefined ? "" : code(JSON.stringify(p.default)),
+      notes: notes.join("; "),
+    });
+    const ref = refName(p0);
+    if (ref) continue; // shared definitions are documented once, below
+    const key = JSON.stringify(p0);
+    if (seen.has(key)) continue;
+    rows(p0, path, out, new Set([...seen, key]));
+  }
+}
+
+function table(out) {
+  const lines = ["| field | type | required | default | notes |", "|---|---|---|---|---|"];
+  for (const r of out)
+    lines.push(`| \`${r.path}\` | ${r.type} | ${r.required ? "yes" : ""} | ${r.def} | ${r.notes} |`);
+  return lines.join("\n");
+}
+
+const md = [];
+md.push("# Intent reference");
+md.push("");
+md.push(
+  "<!-- GENERATED by docs/gen/intents.mjs from @fleetnet/intent's intentJsonSchema(); do not edit by hand. -->",
+);
+md.push("");
+md.push(
+  "Generated from the JSON Schema that `@fleetnet/intent` exports (`intentJsonSchema()`, itself generated from the zod schemas in input form). Regenerate after a schema change:",
+);
+md.push("");
+md.push("```sh");
+md.push("pnpm exec tsc -b libs/intent && node docs/gen/intents.mjs > docs/reference/intents.md");
+md.push("```");
+md.push("");
+md.push(
+  `The same schema, for editors, is printed by \`fleetnet schema\` (\`$id\` ${code(JSON_SCHEMA_ID)}). The schema covers the shape of one document; rules across documents (collisions of VNI/VLAN/VRID, unknown hosts, selectors that match nothing, overlay MTU against the underlay, sysctl keys that do not exist, overlapping IPAM pools…) are checked by \`fleetnet validate\` only. The user-facing contract with examples is \`INTENTS.md\`; runnable examples per kind are under \`examples/\`.`,
+);
+md.push("");
+md.push(
+  "Reading the tables: `a.b` is a nested field, `a[]` an element of a list, `a{driver=ssh}` the fields of one form of a union (the form chosen by that constant field), `.<key>` the value of a map. *required* is `yes` when the field must be written (fields with a default are never required). Unknown fields are rejected everywhere.",
+);
+md.push("");
+
+const docs = root.oneOf ?? [];
+const kinds = docs.map((d) => deref(d).properties?.kind?.const).filter(Boolean);
+md.push("Kinds: " + kinds.map((k) => `[${k}](#${k.toLowerCase()})`).join(", ") + ".");
+md.push("");
+md.push("## Common to every document");
+md.push("");
+const first = deref(docs[0]);
+const common = [];
+for (const name of ["apiVersion", "kind", "metadata"]) {
+  const sub = { type: "object", properties: { [name]: first.properties[name] }, required: [name] };
+  rows(sub, "", common);
+}
+for (const r of common) if (r.path === "kind") r.type = "one of the kinds below";
+md.push(table(common));
+md.push("");
+
+for (const d of docs) {
+  const s = deref(d);
+  const kind = s.properties.kind.const;
+  md.push(`## ${kind}`);
+  md.push("");
+  if (s.description) md.push(esc(s.description), "");
+  const out = [];
+  rows(s.properties.spec, "spec", out);
+  if (out.length === 0) md.push("No fields in `spec`.");
+  else md.push(table(out));
+  md.push("");
+}
+
+if (Object.keys(defs).length > 0) {
+  md.push("## Shared definitions");
+  md.push("");
+  for (const [name, def] of Object.entries(defs)) {
+    md.push(`### ${name}`);
+    md.push("");
+    if (def.description) md.push(esc(def.description), "");
+    const alts = def.oneOf ?? def.anyOf;
+    if (alts) {
+      md.push("One of:");
+      md.push("");
+      alts.forEach((alt, i) => {
+        const a = deref(alt);
+        const out = [];
+        rows(alt, "", out);
+        md.push(`${i + 1}. ${a.description ? esc(a.description) : typeOf(alt)}`);
+        md.push("");
+        if (out.length) md.push(table(out).replace(/^/gm, "   "), "");
+      });
+    } else {
+      const out = [];
+      rows(def, "", out);
+      md.push(out.length ? table(out) : `Type: ${typeOf(def)}`);
+      md.push("");
+    }
+  }
+}
+
+process.stdout.write(
+  `${md
+    .join("\n")
+    .replace(/\n{3,}/g, "\n\n")
+    .trimEnd()}\n`,
+);
