@@ -8,7 +8,12 @@
 
 import { bench, describe, expect } from "vitest";
 import { SysctlBaselineSchema } from "../libs/intent/src/index.js";
-import { evaluateDrift, learnBaseline, type SysctlSnapshot } from "../services/telemetry/src/drift/drift.js";
+import {
+  evaluateDrift,
+  LearnedCounts,
+  learnBaseline,
+  type SysctlSnapshot,
+} from "../services/telemetry/src/drift/drift.js";
 import { evaluateHealth } from "../services/telemetry/src/health/health.js";
 
 const KEYS = Array.from({ length: 40 }, (_, i) => `net.bench.key${i}`);
@@ -46,8 +51,15 @@ for (const n of [100, 1000, 5000]) {
     bench("evaluateDrift (fleet-wide, learned + intent)", () => {
       evaluateDrift({ ...f, memory: r.memory });
     });
-    bench("learnBaseline (part of evaluateDrift)", () => {
+    bench("learnBaseline (full recount)", () => {
       learnBaseline(f.hosts, f.snapshots);
+    });
+    const lc = new LearnedCounts();
+    for (const h of f.hosts) lc.update(h.name, h.labels.role, f.snapshots.get(h.name)?.sysctls);
+    const one = f.hosts[1] as (typeof f.hosts)[number];
+    bench("service pass: LearnedCounts.update (one report) + evaluateDrift with it", () => {
+      lc.update(one.name, one.labels.role, f.snapshots.get(one.name)?.sysctls);
+      evaluateDrift({ ...f, memory: r.memory, learned: lc.baseline() });
     });
     bench("evaluateHealth", () => {
       evaluateHealth({

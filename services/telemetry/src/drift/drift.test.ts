@@ -1,7 +1,7 @@
 import { type SysctlBaseline, SysctlBaselineSchema } from "@fleetnet/intent";
 import type { SysctlReading } from "@fleetnet/protocol";
 import { describe, expect, it } from "vitest";
-import { evaluateDrift, learnBaseline, type SysctlSnapshot } from "./drift.js";
+import { evaluateDrift, LearnedCounts, learnBaseline, type SysctlSnapshot } from "./drift.js";
 
 const ok = (value: string): SysctlReading => ({ status: "ok", value });
 
@@ -203,5 +203,39 @@ describe("evaluateDrift", () => {
       snapshots: snaps("2026-11-29T00:00:31.000Z", { a: { "net.ipv4.ip_forward": ok("0") } }),
     });
     expect(r4.findings[0]?.since).toBe("2026-11-29T00:00:31.000Z");
+  });
+});
+
+describe("LearnedCounts", () => {
+  it("matches a full recount after every one of 2000 random reports (incl. role changes and forgotten hosts)", () => {
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const names = ["a", "b", "c", "d", "e", "f", "g"];
+    const labels = new Map<string, Record<string, string>>();
+    const snapshots = new Map<string, SysctlSnapshot>();
+    const lc = new LearnedCounts();
+    for (let i = 0; i < 2000; i++) {
+      const host = names[rnd(names.length)] as string;
+      if (rnd(10) === 0) {
+        snapshots.delete(host);
+        lc.update(host, undefined, undefined);
+      } else {
+        const role = rnd(5) === 0 ? undefined : `r${rnd(2)}`;
+        labels.set(host, role === undefined ? {} : { role });
+        const sysctls: Record<string, SysctlReading> = {};
+        for (const k of ["k1", "k2", "k3"]) {
+          const x = rnd(4);
+          if (x === 3) sysctls[k] = { status: "absent" };
+          else if (x > 0) sysctls[k] = ok(String(rnd(3)));
+        }
+        snapshots.set(host, { host, at: "t", sysctls });
+        lc.update(host, role, sysctls);
+      }
+      const hostsNow = [...snapshots.keys()].map((n) => ({ name: n, labels: labels.get(n) ?? {} }));
+      expect(lc.baseline()).toEqual(learnBaseline(hostsNow, snapshots));
+    }
   });
 });

@@ -71,6 +71,11 @@ export interface DriftInput {
   memory?: DriftMemory;
   /** Label to learn per (default {@link ROLE_LABEL}). */
   roleLabel?: string;
+  /**
+   * The learned baseline, when the caller keeps it incrementally ({@link LearnedCounts});
+   * must equal `learnBaseline(hosts, snapshots, roleLabel)`. Computed when absent.
+   */
+  learned?: Record<string, Record<string, string>>;
 }
 
 /** Output of {@link evaluateDrift}. */
@@ -127,21 +132,105 @@ export function learnBaseline(
   for (const [role, perKey] of [...counts].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const values: Record<string, string> = {};
     for (const [key, perValue] of [...perKey].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      let best: string | undefined;
-      let bestN = 0;
-      let tie = false;
-      for (const [v, n] of perValue) {
-        if (n > bestN) {
-          best = v;
-          bestN = n;
-          tie = false;
-        } else if (n === bestN) tie = true;
-      }
-      if (best !== undefined && !tie) values[key] = best;
+      const v = majority(perValue);
+      if (v !== undefined) values[key] = v;
     }
     out[role] = values;
   }
   return out;
+}
+
+function majority(perValue: ReadonlyMap<string, number>): string | undefined {
+  let best: string | undefined;
+  let bestN = 0;
+  let tie = false;
+  for (const [v, n] of perValue) {
+    if (n > bestN) {
+      best = v;
+      bestN = n;
+      tie = false;
+    } else if (n === bestN) tie = true;
+  }
+  return tie ? undefined : best;
+}
+
+/**
+ * The learned baseline kept incrementally: each host's report replaces its previous votes,
+ * and only the (role, key) pairs it touched are recounted. `baseline()` equals
+ * {@link learnBaseline} over the same hosts and latest snapshots (a full recount costs
+ * O(hosts × keys) per report; this costs O(keys of one host)).
+ */
+export class LearnedCounts {
+  readonly #counts = new Map<string, Map<string, Map<string, number>>>();
+  readonly #votes = new Map<string, { role: string; values: Map<string, string> }>();
+  /** Hosts per role that have a snapshot (a role with no `ok` reading still appears, empty). */
+  readonly #members = new Map<string, number>();
+  #cache: Record<string, Record<string, string>> | undefined;
+
+  /** Replace `host`'s votes: its role (undefined: none) and latest readings (undefined: forget it). */
+  update(
+    host: string,
+    role: string | undefined,
+    sysctls: Readonly<Record<string, SysctlReading>> | undefined,
+  ): void {
+    const old = this.#votes.get(host);
+    if (old) {
+      const perKey = this.#counts.get(old.role);
+      for (const [key, v] of old.values) {
+        const perValue = perKey?.get(key);
+        if (!perValue) continue;
+        const n = (perValue.get(v) ?? 0) - 1;
+        if (n > 0) perValue.set(v, n);
+        else perValue.delete(v);
+        if (perValue.size === 0) perKey?.delete(key);
+      }
+      const left = (this.#members.get(old.role) ?? 1) - 1;
+      if (left > 0) this.#members.set(old.role, left);
+      else {
+        this.#members.delete(old.role);
+        this.#counts.delete(old.role);
+      }
+      this.#votes.delete(host);
+    }
+    this.#cache = undefined;
+    if (role === undefined || sysctls === undefined) return;
+    const values = new Map<string, string>();
+    let perKey = this.#counts.get(role);
+    if (!perKey) {
+      perKey = new Map();
+      this.#counts.set(role, perKey);
+    }
+    for (const [key, r] of Object.entries(sysctls)) {
+      if (r.status !== "ok") continue;
+      const v = normalizeSysctlValue(r.value);
+      values.set(key, v);
+      let perValue = perKey.get(key);
+      if (!perValue) {
+        perValue = new Map();
+        perKey.set(key, perValue);
+      }
+      perValue.set(v, (perValue.get(v) ?? 0) + 1);
+    }
+    this.#votes.set(host, { role, values });
+    this.#members.set(role, (this.#members.get(role) ?? 0) + 1);
+  }
+
+  /** Role → key → majority value (ties omitted), as {@link learnBaseline}. */
+  baseline(): Record<string, Record<string, string>> {
+    if (this.#cache) return this.#cache;
+    const out: Record<string, Record<string, string>> = {};
+    for (const role of [...this.#counts.keys()].sort()) {
+      const perKey = this.#counts.get(role) as Map<string, Map<string, number>>;
+      const values: Record<string, string> = {};
+      for (const key of [...perKey.keys()].sort()) {
+        const v = majority(perKey.get(key) as Map<string, number>);
+        if (v !== undefined) values[key] = v;
+      }
+      out[role] = values;
+    }
+    this.#cache = out;
+    return out;
+  }
 }
 
 interface Expectation {
@@ -187,7 +276,7 @@ function expectationsFor(
  */
 export function evaluateDrift(input: DriftInput): DriftResult {
   const roleLabel = input.roleLabel ?? ROLE_LABEL;
-  const learned = learnBaseline(input.hosts, input.snapshots, roleLabel);
+  const learned = input.learned ?? learnBaseline(input.hosts, input.snapshots, roleLabel);
   const memory = new Map<string, string>();
   const findings: DriftFinding[] = [];
   const unavailable: UnavailableKey[] = [];

@@ -52,7 +52,14 @@ import {
 } from "@fleetnet/protocol";
 import type { Logger, NatsConnection, Redis } from "@fleetnet/runtime";
 import type { RollupMinute } from "../collector/rollup.js";
-import { type DriftFinding, type DriftResult, evaluateDrift, type SysctlSnapshot } from "../drift/drift.js";
+import {
+  type DriftFinding,
+  type DriftResult,
+  evaluateDrift,
+  LearnedCounts,
+  ROLE_LABEL,
+  type SysctlSnapshot,
+} from "../drift/drift.js";
 import { captureBaseline, diffBaselines, parseBaseline } from "../drift/snapshot.js";
 import { FlowRateTracker } from "../health/flowrate.js";
 import {
@@ -150,6 +157,8 @@ export class TelemetryService {
   readonly #heartbeats = new Map<string, Heartbeat>();
   readonly #flows: FlowRateTracker;
   readonly #reports = new Map<string, StateReport>();
+  readonly #learned = new LearnedCounts();
+  readonly #roles: Map<string, string | undefined>;
   #drift: DriftResult = { findings: [], unavailable: [], learned: {}, memory: new Map() };
   #chain: Promise<void> = Promise.resolve();
   #subs: { drain(): Promise<void> }[] = [];
@@ -172,6 +181,7 @@ export class TelemetryService {
     const i = fromIntents(o.intentFiles);
     this.#hosts = i.hosts;
     this.#hostNames = new Set(i.hosts.map((h) => h.name));
+    this.#roles = new Map(i.hosts.map((h) => [h.name, h.labels[ROLE_LABEL]]));
     this.#baselines = i.baselines;
     this.#flows = new FlowRateTracker(i.addresses);
   }
@@ -229,7 +239,7 @@ export class TelemetryService {
         const parsed = JSON.parse(r) as HostRecord;
         const ok = parseMessage(StateReportSchema, parsed.report);
         if (ok.ok) {
-          this.#reports.set(h, ok.value);
+          this.#setReport(ok.value);
           for (const [k, since] of Object.entries(parsed.since ?? {})) memory.set(`${h}\u0000${k}`, since);
         }
       }
@@ -379,11 +389,22 @@ export class TelemetryService {
     const snapshots = new Map<string, SysctlSnapshot>(
       [...this.#reports].map(([h, r]) => [h, { host: h, at: r.at, sysctls: r.sysctls }]),
     );
-    return evaluateDrift({ hosts: this.#hosts, baselines: this.#baselines, snapshots, memory });
+    return evaluateDrift({
+      hosts: this.#hosts,
+      baselines: this.#baselines,
+      snapshots,
+      memory,
+      learned: this.#learned.baseline(),
+    });
+  }
+
+  #setReport(report: StateReport): void {
+    this.#reports.set(report.host, report);
+    this.#learned.update(report.host, this.#roles.get(report.host), report.sysctls);
   }
 
   #onReport(report: StateReport): void {
-    this.#reports.set(report.host, report);
+    this.#setReport(report);
     // Reports arriving while an evaluation waits are covered by it (one fleet-wide pass
     // per burst, not one per report).
     const queued = this.#dirty.size > 0;
