@@ -477,6 +477,34 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
     expect(Object.fromEntries(applied)).toEqual(Object.fromEntries(hostNames().map((h) => [h, 1])));
   });
 
+  it("on a terminal, apply asks before submitting and draws one progress bar per wave", async () => {
+    // `script` gives the CLI a pseudo-terminal; what we type goes to its stdin
+    const argv = [CLI, "apply", "-f", lab?.inventoryFile as string, "-f", EXAMPLE, "-f"];
+    argv.push(overlayFile("tty-g", 5107, "172.16.107.0/24"));
+    const cmd = [process.execPath, ...argv].map((a) => `'${a}'`).join(" "); // our own paths, no quotes in them
+    const ask = (answer: string) =>
+      new Promise<Run>((res) => {
+        const c = spawn("script", ["-qefc", cmd, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        c.stdout.on("data", (b: Buffer) => {
+          stdout += b;
+          if (stdout.includes("[y/N]") && !c.stdin.writableEnded) c.stdin.end(answer);
+        });
+        c.once("exit", (code) => res({ code, stdout, stderr: "" }));
+      });
+    const no = await ask("n\r");
+    expect(no.code).toBe(1);
+    expect(no.stdout).toContain("nothing applied");
+    expect(no.stdout).not.toContain("submitted");
+    expect(overlayOf(hostNames()[0] as string, 5107)).toBeUndefined();
+    const yes = await ask("y\r");
+    expect(yes.code, yes.stdout).toBe(0);
+    expect(yes.stdout).toMatch(/wave 1 \[#{20}\] 1\/1/);
+    expect(yes.stdout).toMatch(/wave 3 \[#{20}\] 5\/5/);
+    expect(yes.stdout).toContain("\u001b[2K"); // bars are redrawn in place
+    for (const h of hostNames()) expect(overlayOf(h, 5107)?.vni, h).toBe(5107);
+  });
+
   it("rollout verbs on an unknown id fail with the planner's code", async () => {
     const r = await fleetnet(["rollout", "status", "no-such-rollout"]);
     expect(r.code).toBe(1);
