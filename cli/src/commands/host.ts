@@ -15,7 +15,7 @@ import type { Command } from "commander";
 import { EXIT_USAGE, UsageError } from "../io.js";
 
 /** Path of the executor's entry point. */
-export function executorBin(env: NodeJS.ProcessEnv = process.env): string {
+function executorBin(env: NodeJS.ProcessEnv = process.env): string {
   return (
     env.FLEETNET_EXECUTOR_BIN ||
     fileURLToPath(new URL("../../../services/executor/dist/bin.js", import.meta.url))
@@ -34,7 +34,7 @@ interface HostOptions {
 }
 
 /** Build the `fleetnet-executor once` argv for an action. */
-export function onceArgv(action: "observe" | "apply" | "confirm", o: HostOptions): string[] {
+function onceArgv(action: "observe" | "apply" | "confirm", o: HostOptions): string[] {
   const argv = ["once", action, "--host", o.host];
   for (const f of o.file) argv.push("-f", f);
   if (o.json) argv.push("--json");
