@@ -47,7 +47,7 @@ function onceArgv(action: "observe" | "apply" | "confirm", o: HostOptions): stri
 }
 
 /** Spawn the executor with inherited stdio; resolves its exit status. */
-export function runExecutor(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+function runExecutor(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const bin = executorBin(env);
   if (!existsSync(bin)) {
     throw new UsageError(
