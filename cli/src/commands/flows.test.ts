@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT_OK, UsageError } from "../io.js";
-import { type FlowsOutput, registerFlows, runDecode } from "./flows.js";
+import { captureOutput } from "../testing.js";
+import { registerFlows, runDecode } from "./flows.js";
 
 const FIXTURES = fileURLToPath(new URL("../../../libs/netflow/fixtures/", import.meta.url));
 const KEYS = [
@@ -29,19 +30,7 @@ const KEYS = [
   "fields",
 ];
 
-function capture(): FlowsOutput & { out: string; err: string } {
-  const o = {
-    out: "",
-    err: "",
-    stdout: (t: string) => {
-      o.out += t;
-    },
-    stderr: (t: string) => {
-      o.err += t;
-    },
-  };
-  return o;
-}
+const capture = captureOutput;
 
 describe("fleetnet flows decode", () => {
   const dir = mkdtempSync(join(tmpdir(), "fnf-cli-"));

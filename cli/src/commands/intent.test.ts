@@ -5,23 +5,12 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "../io.js";
-import { type Output, registerIntent, runSchema, runValidate } from "./intent.js";
+import { captureOutput } from "../testing.js";
+import { registerIntent, runSchema, runValidate } from "./intent.js";
 
 const EXAMPLES = fileURLToPath(new URL("../../../examples/kinds", import.meta.url));
 
-function capture(): Output & { out: string; err: string } {
-  const o = {
-    out: "",
-    err: "",
-    stdout: (t: string) => {
-      o.out += t;
-    },
-    stderr: (t: string) => {
-      o.err += t;
-    },
-  };
-  return o;
-}
+const capture = captureOutput;
 
 const overlay = (name: string, vni: number) =>
   `apiVersion: fleetnet/v1\nkind: VxlanOverlay\nmetadata: {name: ${name}}\nspec:\n  hosts: {matchLabels: {role: hypervisor}}\n  vni: ${vni}\n  device: vx-${name}\n  bridge: br-${name}\n`;

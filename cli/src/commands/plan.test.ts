@@ -3,22 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "../io.js";
-import type { Output } from "./intent.js";
+import { captureOutput } from "../testing.js";
 import { runPlan } from "./plan.js";
 
-function capture(): Output & { out: string; err: string } {
-  const o = {
-    out: "",
-    err: "",
-    stdout: (t: string) => {
-      o.out += t;
-    },
-    stderr: (t: string) => {
-      o.err += t;
-    },
-  };
-  return o;
-}
+const capture = captureOutput;
 
 const INVENTORY = `apiVersion: fleetnet/v1
 kind: Inventory
