@@ -153,6 +153,41 @@ describe("message schemas", () => {
     }
   });
 
+  it("state report observations: accepted when well-formed, strict per field", () => {
+    const base = { v: 1, host: "h1", at, state: emptyHostState(), sysctls: {} };
+    const observations = {
+      bgp: [{ peer: "10.0.0.2", state: "Established", afi: "ipv4Unicast" }],
+      vrrp: [{ segment: "gw", interface: "veth0", vrid: 51, state: "MASTER", vips: ["10.0.0.100/24"] }],
+      probes: [{ overlay: "vx100", peer: "10.0.0.3", reachable: true, rttMs: 0.4 }],
+      macs: [{ link: "vx100", mac: "aa:bb:cc:dd:ee:ff", managed: true }],
+    };
+    expect(StateReportSchema.safeParse({ ...base, observations }).success).toBe(true);
+    expect(StateReportSchema.safeParse({ ...base, observations: {} }).success).toBe(true);
+    const bad = (o: unknown, path: string) => {
+      const r = StateReportSchema.safeParse({ ...base, observations: o });
+      expect(r.success, path).toBe(false);
+      expect(r.error?.issues.map((i) => i.path.join(".")).join(" ")).toContain(path);
+    };
+    bad(
+      { ...observations, vrrp: [{ ...observations.vrrp[0], state: "master" }] },
+      "observations.vrrp.0.state",
+    );
+    bad({ ...observations, vrrp: [{ ...observations.vrrp[0], vrid: 256 }] }, "observations.vrrp.0.vrid");
+    bad(
+      { ...observations, macs: [{ link: "vx100", mac: "AA:BB:CC:DD:EE:FF", managed: true }] },
+      "observations.macs.0.mac",
+    );
+    bad(
+      { ...observations, probes: [{ overlay: "vx", peer: "10.0.0.3; rm", reachable: true }] },
+      "observations.probes.0.peer",
+    );
+    bad(
+      { ...observations, bgp: [{ peer: "10.0.0.2", state: "Established", extra: 1 }] },
+      "observations.bgp.0",
+    );
+    bad({ ...observations, arp: [] }, "observations");
+  });
+
   it("refuses an absent sysctl with a value, a payload of the wrong kind, a bad audit action", () => {
     expect(
       StateReportSchema.safeParse({

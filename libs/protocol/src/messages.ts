@@ -244,6 +244,77 @@ export const SysctlReadingSchema = z.discriminatedUnion("status", [
 /** A sysctl reading. */
 export type SysctlReading = z.infer<typeof SysctlReadingSchema>;
 
+const ObsAddress = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[0-9A-Fa-f:.]+$/, "must be an IP address");
+const ObsName = z.string().min(1).max(128);
+
+/**
+ * Live observations an executor adds to its state report, for health and rollout gates
+ * (telemetry's `BgpSessionObservation`, `VrrpObservation`, `OverlayProbe`, `LinkMac`
+ * without the `host`, which is the report's). Each list is optional: absent = this host did
+ * not observe that category (e.g. no FRR running), so telemetry can tell "not reported"
+ * from "reported, nothing wrong". Bounded so a report stays small.
+ */
+export const ObservationsSchema = z.strictObject({
+  /** BGP sessions of the host's FRR (`vtysh show bgp summary json`). */
+  bgp: z
+    .array(
+      z.strictObject({
+        peer: ObsName,
+        /** FRR's state name, e.g. `Established`, `Active`, `Idle`. */
+        state: z.string().min(1).max(64),
+        /** Address family of the session, e.g. `ipv4Unicast`. */
+        afi: z.string().min(1).max(64).optional(),
+      }),
+    )
+    .max(1024)
+    .optional(),
+  /** VRRP instances of the host's keepalived. */
+  vrrp: z
+    .array(
+      z.strictObject({
+        /** The L2 segment the VRID lives on: the `vrrp_instance` (KeepalivedPair) name. */
+        segment: ObsName,
+        interface: z.string().min(1).max(15).optional(),
+        vrid: z.number().int().min(1).max(255),
+        state: z.enum(["MASTER", "BACKUP", "FAULT"]),
+        /** The instance's VIPs (`addr/len` or `addr`). */
+        vips: z.array(z.string().min(1).max(64)).max(64),
+      }),
+    )
+    .max(256)
+    .optional(),
+  /** Overlay probes the host ran against a sample of its overlay peers. */
+  probes: z
+    .array(
+      z.strictObject({
+        /** The overlay (VXLAN device / intent) probed. */
+        overlay: ObsName,
+        peer: ObsAddress,
+        reachable: z.boolean(),
+        rttMs: z.number().nonnegative().optional(),
+      }),
+    )
+    .max(64)
+    .optional(),
+  /** MACs of the host's links; `managed`: fleetnet owns the link. */
+  macs: z
+    .array(
+      z.strictObject({
+        link: z.string().min(1).max(15),
+        mac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "must be a lower-case MAC address"),
+        managed: z.boolean(),
+      }),
+    )
+    .max(4096)
+    .optional(),
+});
+/** Observations in a state report. */
+export type Observations = z.infer<typeof ObservationsSchema>;
+
 /** Observed state of one host (`fleet.v1.state.<host>`): HostState + sysctl snapshot. */
 export const StateReportSchema = z.strictObject({
   v: version,
@@ -253,6 +324,8 @@ export const StateReportSchema = z.strictObject({
   jobId: SafeIdSchema.optional(),
   state: HostStateWireSchema,
   sysctls: z.record(z.string(), SysctlReadingSchema),
+  /** Live daemon/probe observations (absent from executors that do not observe them). */
+  observations: ObservationsSchema.optional(),
 });
 /** A state report. */
 export type StateReport = z.infer<typeof StateReportSchema>;
