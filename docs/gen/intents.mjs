@@ -141,7 +141,7 @@ md.push("");
 
 const docs = root.oneOf ?? [];
 const kinds = docs.map((d) => deref(d).properties?.kind?.const).filter(Boolean);
-md.push("Kinds: " + kinds.map((k) => `[${k}](#${k.toLowerCase()})`).join(", ") + ".");
+md.push(`Kinds: ${kinds.map((k) => `[${k}](#${k.toLowerCase()})`).join(", ")}.`);
 md.push("");
 md.push("## Common to every document");
 md.push("");
