@@ -505,6 +505,27 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
     for (const h of hostNames()) expect(overlayOf(h, 5107)?.vni, h).toBe(5107);
   });
 
+  it("nats-server and redis-server restarted mid-rollout: the rollout completes", async () => {
+    const files = ["-f", lab?.inventoryFile as string, "-f", EXAMPLE];
+    for (const [n, v] of [
+      ["pause-c", 5103],
+      ["abort-e", 5105],
+      ["kill-f", 5106],
+      ["tty-g", 5107],
+    ] as const)
+      files.push("-f", overlayFile(n, v, `172.16.${v - 5000}.0/24`));
+    files.push("-f", overlayFile("restart-h", 5108, "172.16.108.0/24"));
+    const run = start(["apply", ...files, "--yes", "--json"]);
+    await waitFor("wave 2 dispatched", () => /wave 2 applying/.test(run.out.stderr) || undefined);
+    await nats?.restart();
+    await waitFor("wave 3 dispatched", () => /wave 3 applying/.test(run.out.stderr) || undefined, 45_000);
+    await redis?.restart();
+    const r = await run.done;
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect((JSON.parse(r.stdout) as { status: string }).status).toBe("succeeded");
+    for (const h of hostNames()) expect(overlayOf(h, 5108)?.vni, h).toBe(5108);
+  });
+
   it("rollout verbs on an unknown id fail with the planner's code", async () => {
     const r = await fleetnet(["rollout", "status", "no-such-rollout"]);
     expect(r.code).toBe(1);
