@@ -46,9 +46,9 @@ describe("fleetnet plan (in-process)", () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("needs -f, and --assume-empty until live planning exists", () => {
+  it("needs -f; runPlan is the offline mode (--assume-empty)", () => {
     expect(() => runPlan({ assumeEmpty: true }, capture())).toThrow(UsageError);
-    expect(() => runPlan({ file: [dir] }, capture())).toThrow(/live planning needs the running stack/);
+    expect(() => runPlan({ file: [dir] }, capture())).toThrow(/offline only/);
   });
 
   it("prints a human plan with a summary line (exit 0); the secret never appears", () => {

@@ -2,18 +2,27 @@
  * `fleetnet plan [-f PATH]... [--assume-empty] [--json] [--out FILE]`: what fleetnet would
  * change on every host, terraform-style, before anything is touched.
  *
- * Only the offline mode exists for now: `--assume-empty` plans against hosts that have
- * nothing of fleetnet's on them. Live planning asks the executors for their observed state
- * and comes with the rollout stack; without `--assume-empty` the command says so (exit 2).
+ * Two modes. `--assume-empty` plans offline against hosts that have nothing of fleetnet's on
+ * them. Without it the plan is live: the intents are validated here, then the planner
+ * (`fleet.v1.api.plan`, the running stack) compiles them and diffs against the state each
+ * executor last reported; hosts that never reported are planned as empty and named.
  * Invalid intents print their errors as `fleetnet validate` does and exit 1; nothing is
  * planned. The handler is exported and takes its output streams so tests run it in-process.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { formatError, loadAndValidate } from "@fleetnet/intent";
-import { type Allocations, buildPlan, formatPlan, NetstateError, planJson } from "@fleetnet/netstate";
+import { formatError, type Intent, type Inventory, loadAndValidate } from "@fleetnet/intent";
+import {
+  type Allocations,
+  buildPlan,
+  formatPlan,
+  NetstateError,
+  type Plan,
+  planJson,
+} from "@fleetnet/netstate";
 import type { Command } from "commander";
 import { colour, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "../io.js";
 import type { Output } from "./intent.js";
+import { operatorId, PlannerClient, readIntentFiles } from "./rollout-api.js";
 
 const processOutput: Output = {
   stdout: (t) => process.stdout.write(t),
@@ -35,17 +44,67 @@ export interface PlanCommandOptions {
 }
 
 /**
+ * Plan the given intent files against live state (the planner) and print the plan.
+ * Returns the exit status; invalid intents never reach the planner.
+ * @throws UsageError without `-f`; FleetnetError `PLANNER_UNAVAILABLE` when the stack is not up.
+ */
+export async function runLivePlan(opts: PlanCommandOptions, out: Output = processOutput): Promise<number> {
+  const checked = validateOrReport(opts, out);
+  if (typeof checked === "number") return checked;
+  const client = await PlannerClient.connect();
+  try {
+    const reply = await client.call<{ plan: Plan; unobserved: string[] }>("plan", {
+      files: readIntentFiles(opts.file ?? []),
+      by: operatorId(),
+    });
+    if (!opts.json && reply.unobserved.length > 0) {
+      out.stderr(
+        colour.yellow(
+          `note: ${reply.unobserved.length} host(s) never reported their state and are planned as empty: ${reply.unobserved.join(", ")}\n`,
+        ),
+      );
+    }
+    return printPlan(reply.plan, opts, out);
+  } finally {
+    await client.close();
+  }
+}
+
+/**
  * Plan the given intent files and print the plan. Returns the exit status.
- * @throws UsageError without `-f`, or without `--assume-empty` (live mode needs the stack).
+ * @throws UsageError without `-f`, or without `--assume-empty` (live planning is {@link runLivePlan}).
  */
 export function runPlan(opts: PlanCommandOptions, out: Output = processOutput): number {
+  if (!opts.assumeEmpty) throw new UsageError("runPlan plans offline only: pass --assume-empty");
+  const r = validateOrReport(opts, out);
+  if (typeof r === "number") return r;
+  const allocations = opts.previous ? readAllocations(opts.previous) : undefined;
+  let plan: Plan;
+  try {
+    plan = buildPlan(r.inventory, r.intents, "assume-empty", {
+      ...(opts.planId ? { planId: opts.planId } : {}),
+      ...(allocations ? { allocations } : {}),
+    });
+  } catch (err) {
+    if (err instanceof NetstateError) {
+      out.stderr(`fleetnet: cannot plan: ${err.message} [${err.code}]\n`);
+      return EXIT_FAILED;
+    }
+    throw err;
+  }
+  return printPlan(plan, opts, out);
+}
+
+/**
+ * Validate locally. Invalid: print the errors as `validate` does and return the exit status;
+ * valid: the inventory and intents.
+ */
+function validateOrReport(
+  opts: PlanCommandOptions,
+  out: Output,
+): number | { inventory: Inventory; intents: Intent[] } {
   const paths = opts.file ?? [];
   if (paths.length === 0) throw new UsageError("plan needs at least one -f FILE|DIR");
-  if (!opts.assumeEmpty) {
-    throw new UsageError(
-      "live planning needs the running stack (planner and executors report each host's state; it comes with rollouts); use --assume-empty to plan against hosts with nothing of fleetnet's on them",
-    );
-  }
   const r = loadAndValidate(paths);
   if (r.ioErrors.length > 0 || !r.valid || !r.inventory) {
     if (opts.json) {
@@ -70,20 +129,11 @@ export function runPlan(opts: PlanCommandOptions, out: Output = processOutput): 
     }
     return r.ioErrors.length > 0 ? EXIT_USAGE : EXIT_FAILED;
   }
-  const allocations = opts.previous ? readAllocations(opts.previous) : undefined;
-  let plan: ReturnType<typeof buildPlan>;
-  try {
-    plan = buildPlan(r.inventory, r.intents, "assume-empty", {
-      ...(opts.planId ? { planId: opts.planId } : {}),
-      ...(allocations ? { allocations } : {}),
-    });
-  } catch (err) {
-    if (err instanceof NetstateError) {
-      out.stderr(`fleetnet: cannot plan: ${err.message} [${err.code}]\n`);
-      return EXIT_FAILED;
-    }
-    throw err;
-  }
+  return { inventory: r.inventory, intents: r.intents };
+}
+
+/** Print a plan (human or JSON) and write `--out`. */
+function printPlan(plan: Plan, opts: PlanCommandOptions, out: Output): number {
   const json = opts.json || opts.out ? planJson(plan) : "";
   if (opts.out) {
     try {
@@ -123,7 +173,7 @@ export function registerPlan(program: Command): void {
   program
     .command("plan")
     .description(
-      "Show what fleetnet would change on every host (+ add, - remove, ~ change). Offline with --assume-empty.",
+      "Show what fleetnet would change on every host (+ add, - remove, ~ change): live from the running stack, or offline with --assume-empty.",
     )
     .option("-f, --file <path>", "intent file or directory of *.yaml/*.yml (repeatable)", collect, [])
     .option(
@@ -133,7 +183,9 @@ export function registerPlan(program: Command): void {
     .option("--json", "print the plan as JSON (INTENTS.md 'Plan output')")
     .option("--out <file>", "also write the JSON plan to FILE")
     .option("--previous <plan.json>", "keep the IPAM allocations (addresses, ASNs) of an earlier plan")
-    .action((opts: PlanCommandOptions) => {
-      process.exitCode = runPlan(opts);
+    .action(async (opts: PlanCommandOptions) => {
+      if (opts.previous && !opts.assumeEmpty)
+        throw new UsageError("--previous is for --assume-empty; live plans keep the planner's allocations");
+      process.exitCode = opts.assumeEmpty ? runPlan(opts) : await runLivePlan(opts);
     });
 }
