@@ -5,7 +5,8 @@
  *
  * The probe creates the device for real, but in a throwaway network namespace on the host
  * (`unshare -n ip -batch -`), so the host's own state is never touched. Results are cached
- * per driver.
+ * per kernel for the life of the process: local and netns hosts all share this machine's
+ * kernel (one probe for a whole pool), an ssh host is its own kernel.
  */
 import type { Op } from "@fleetnet/netstate";
 import type { HostDriver } from "./driver.js";
@@ -26,7 +27,12 @@ const FEATURES: Record<KernelFeature, { option: string; what: string; batch: str
   },
 };
 
-const cache = new WeakMap<HostDriver, Map<KernelFeature, boolean>>();
+const cache = new Map<string, Map<KernelFeature, boolean>>();
+
+/** Which kernel a driver reaches. */
+function kernelOf(d: HostDriver): string {
+  return d.kind === "ssh" ? `ssh:${d.host}` : "this-machine";
+}
 
 /** Features `ops` need. */
 export function requiredFeatures(ops: readonly Op[]): KernelFeature[] {
@@ -35,12 +41,13 @@ export function requiredFeatures(ops: readonly Op[]): KernelFeature[] {
   return [...need];
 }
 
-/** Whether the host's kernel has `feature` (probed once per driver). */
+/** Whether the host's kernel has `feature` (probed once per kernel and process). */
 export async function hasFeature(d: HostDriver, feature: KernelFeature): Promise<boolean> {
-  let m = cache.get(d);
+  const k = kernelOf(d);
+  let m = cache.get(k);
   if (!m) {
     m = new Map();
-    cache.set(d, m);
+    cache.set(k, m);
   }
   const known = m.get(feature);
   if (known !== undefined) return known;

@@ -46,6 +46,24 @@ async function json<T>(d: HostDriver, argv: string[]): Promise<T> {
   return (text === "" ? [] : JSON.parse(text)) as T;
 }
 
+/** `ip -j -d link show` and `ip -j -d addr show` from ONE `ip -batch` process. */
+async function linksAndAddrs(d: HostDriver): Promise<[IpLink[], IpAddr[]]> {
+  const argv = ["ip", "-j", "-d", "-batch", "-"];
+  const r = await d.run(argv, { stdin: "link show\naddr show\n" });
+  if (r.code !== 0) {
+    throw new ExecutorError(
+      "COMMAND_FAILED",
+      `${argv.join(" ")} (link show, addr show) failed on ${d.host}: ${r.stderr.trim()}`,
+      true,
+    );
+  }
+  const docs = r.stdout.split("\n").filter((l) => l.trim() !== "");
+  if (docs.length !== 2) {
+    throw new ExecutorError("COMMAND_FAILED", `unexpected output of ${argv.join(" ")} on ${d.host}`, true);
+  }
+  return [JSON.parse(docs[0] as string) as IpLink[], JSON.parse(docs[1] as string) as IpAddr[]];
+}
+
 interface IpLink {
   ifname: string;
   link?: string;
@@ -204,6 +222,12 @@ export function normSysctl(v: string): string {
 export interface ObserveScope {
   desired?: HostState;
   ledger?: Ledger;
+  /**
+   * An earlier observation whose sysctls / files / services are known to be unchanged
+   * (verify after ops that touched none of them): those parts are taken from it instead of
+   * being read again.
+   */
+  reuse?: { from: ObserveResult; sysctls?: boolean; files?: boolean; services?: boolean };
 }
 
 /** Options. */
@@ -212,6 +236,52 @@ export interface ObserveResult {
   ledger: Ledger;
   /** Sysctl keys that do not exist on the host. */
   missingSysctls: string[];
+  /** Sysctl keys that exist but cannot be written (read-only in this kernel or namespace). */
+  readOnlySysctls: string[];
+}
+
+/**
+ * Args: N, then N `key path` pairs. Prints `rw KEY` / `ro KEY` for each existing path, a
+ * `--` line, then execs `sysctl -e KEY…` (a /proc/sys integer file cannot be read byte by
+ * byte, so the shell's `read` will not do). CONSTANT text; keys and paths arrive only as
+ * positional arguments.
+ */
+const SYSCTL_SCRIPT =
+  'n=$1; shift; i=0; while [ $i -lt "$n" ]; do k=$1; p=$2; shift 2; ' +
+  'if [ -w "$p" ]; then echo "rw $k"; elif [ -e "$p" ]; then echo "ro $k"; fi; ' +
+  'set -- "$@" "$k"; i=$((i+1)); done; echo --; exec sysctl -e "$@"';
+
+/** `/proc/sys` path of a sysctl key (sysctl's convention: `.` separates, `/` stands for a `.` in a name). */
+export function sysctlPath(key: string): string {
+  return `/proc/sys/${key.replace(/[./]/g, (c) => (c === "." ? "/" : "."))}`;
+}
+
+/**
+ * Values and writability of `keys` on the host, read in ONE process (the sysctls of a
+ * network namespace can only be read from inside it). Absent keys are not in the map.
+ */
+async function readSysctls(
+  d: HostDriver,
+  keys: readonly string[],
+): Promise<Map<string, { value: string; writable: boolean }>> {
+  const r = await d.run([
+    "sh",
+    "-c",
+    SYSCTL_SCRIPT,
+    "sh",
+    String(keys.length),
+    ...keys.flatMap((k) => [k, sysctlPath(k)]),
+  ]);
+  const out = new Map<string, { value: string; writable: boolean }>();
+  const [head = "", values = ""] = r.stdout.split(/^--\n/m);
+  const writable = new Set(head.split("\n").flatMap((l) => (l.startsWith("rw ") ? [l.slice(3)] : [])));
+  for (const line of values.split("\n")) {
+    const i = line.indexOf(" = ");
+    const [key, value] =
+      i > 0 ? [line.slice(0, i), line.slice(i + 3)] : line.endsWith(" =") ? [line.slice(0, -2), ""] : [];
+    if (key !== undefined) out.set(key, { value: normSysctl(value ?? ""), writable: writable.has(key) });
+  }
+  return out;
 }
 
 /** Observe a host. */
@@ -221,10 +291,9 @@ export async function observe(
   scope: ObserveScope = {},
 ): Promise<ObserveResult> {
   const desired = scope.desired;
-  const [ledger, rawLinks, rawAddrs, rawR4, rawR6, rawFdb] = await Promise.all([
+  const [ledger, [rawLinks, rawAddrs], rawR4, rawR6, rawFdb] = await Promise.all([
     scope.ledger ? Promise.resolve(scope.ledger) : readLedger(d),
-    json<IpLink[]>(d, ["ip", "-j", "-d", "link", "show"]),
-    json<IpAddr[]>(d, ["ip", "-j", "addr", "show"]),
+    linksAndAddrs(d),
     json<IpRoute[]>(d, ["ip", "-j", "-N", "route", "show", "table", "all"]),
     json<IpRoute[]>(d, ["ip", "-6", "-j", "-N", "route", "show", "table", "all"]),
     json<BridgeFdb[]>(d, ["bridge", "-j", "fdb", "show"]),
@@ -237,35 +306,38 @@ export async function observe(
 
   // sysctls named by the desired state or owned per the ledger
   const desiredSys = new Map((desired?.sysctls ?? []).map((s) => [s.key, s]));
-  const keys = [...new Set([...desiredSys.keys(), ...Object.keys(ledger.sysctls)])].sort();
-  const sysctls: Sysctl[] = [];
-  const missingSysctls: string[] = [];
+  const reuse = scope.reuse;
+  const keys = reuse?.sysctls
+    ? []
+    : [...new Set([...desiredSys.keys(), ...Object.keys(ledger.sysctls)])].sort();
+  const sysctls: Sysctl[] = reuse?.sysctls ? [...reuse.from.state.sysctls] : [];
+  const missingSysctls: string[] = reuse?.sysctls ? [...reuse.from.missingSysctls] : [];
+  const readOnlySysctls: string[] = reuse?.sysctls ? [...reuse.from.readOnlySysctls] : [];
   if (keys.length > 0) {
-    const r = await d.run(["sysctl", "-e", ...keys]);
-    const values = new Map<string, string>();
-    for (const line of r.stdout.split("\n")) {
-      const i = line.indexOf(" = ");
-      if (i > 0) values.set(line.slice(0, i), normSysctl(line.slice(i + 3)));
-      else if (line.endsWith(" =")) values.set(line.slice(0, -2), "");
-    }
+    const values = await readSysctls(d, keys);
     for (const key of keys) {
-      const value = values.get(key);
-      if (value === undefined) {
+      const v = values.get(key);
+      if (v === undefined) {
         missingSysctls.push(key);
         continue;
       }
+      if (!v.writable) readOnlySysctls.push(key);
       const owned = ledger.sysctls[key];
-      const s: Sysctl = { key, value, persist: owned?.persist ?? desiredSys.get(key)?.persist ?? false };
+      const s: Sysctl = {
+        key,
+        value: v.value,
+        persist: owned?.persist ?? desiredSys.get(key)?.persist ?? false,
+      };
       if (owned) s.original = owned.original;
       sysctls.push(s);
     }
   }
 
   // files
-  const paths = [
-    ...new Set([...(desired?.files ?? []).map((f) => f.path), ...Object.keys(ledger.files)]),
-  ].sort();
-  const files: ManagedFile[] = [];
+  const paths = reuse?.files
+    ? []
+    : [...new Set([...(desired?.files ?? []).map((f) => f.path), ...Object.keys(ledger.files)])].sort();
+  const files: ManagedFile[] = reuse?.files ? [...reuse.from.state.files] : [];
   if (paths.length > 0) {
     const modes = new Map<string, number>();
     const st = await d.run(["stat", "-c", "%a %n", "--", ...paths.map((p) => d.hostPath(p))]);
@@ -288,13 +360,15 @@ export async function observe(
   }
 
   // services
-  const names = [
-    ...new Set([
-      ...(desired?.services ?? []).map((s) => s.name),
-      ...(Object.keys(ledger.services) as ServiceName[]),
-    ]),
-  ].sort();
-  const svc: Service[] = [];
+  const names = reuse?.services
+    ? []
+    : [
+        ...new Set([
+          ...(desired?.services ?? []).map((s) => s.name),
+          ...(Object.keys(ledger.services) as ServiceName[]),
+        ]),
+      ].sort();
+  const svc: Service[] = reuse?.services ? [...reuse.from.state.services] : [];
   for (const name of names) {
     const running = await services.running(name);
     const owned = ledger.services[name];
@@ -321,6 +395,7 @@ export async function observe(
     }),
     ledger,
     missingSysctls,
+    readOnlySysctls,
   };
 }
 

@@ -6,6 +6,10 @@
  * state and any extra addresses), BGP sessions (peers Established before stay or come
  * back Established), VRRP VIP ownership (a VIP of the desired keepalived config, or one the
  * caller names, held before is held after; not probed when keepalived is being stopped).
+ *
+ * Cost: probes run concurrently, and the pings of one round go to the host as ONE process
+ * (a constant `sh` script that pings its arguments in parallel and prints those that
+ * answered) instead of one process per peer.
  */
 import type { HostState } from "@fleetnet/netstate";
 import type { HostDriver } from "./driver.js";
@@ -62,6 +66,41 @@ export function keepalivedVips(conf: string): string[] {
   return out;
 }
 
+/** Pings its arguments in parallel; prints each address that answered. CONSTANT text. */
+const PING_SCRIPT = 'for a; do ping -n -q -c 1 -W 1 "$a" >/dev/null 2>&1 && echo "$a" & done; wait';
+
+/**
+ * A pinger that gathers the addresses asked for in the same turn of the event loop and
+ * pings them with one process on the host.
+ */
+function batchPinger(d: HostDriver): (addr: string) => Promise<boolean> {
+  let pending: Map<string, ((ok: boolean) => void)[]> | undefined;
+  const flush = async (batch: Map<string, ((ok: boolean) => void)[]>) => {
+    let answered = new Set<string>();
+    try {
+      const r = await d.run(["sh", "-c", PING_SCRIPT, "sh", ...batch.keys()], { timeoutMs: 5000 });
+      answered = new Set(r.stdout.split("\n").filter(Boolean));
+    } catch {
+      /* session gone: nothing answered */
+    }
+    for (const [addr, waiters] of batch) for (const w of waiters) w(answered.has(addr));
+  };
+  return (addr) =>
+    new Promise<boolean>((resolve) => {
+      if (!pending) {
+        const batch = new Map<string, ((ok: boolean) => void)[]>();
+        pending = batch;
+        setImmediate(() => {
+          pending = undefined;
+          void flush(batch);
+        });
+      }
+      const waiters = pending.get(addr) ?? [];
+      waiters.push(resolve);
+      pending.set(addr, waiters);
+    });
+}
+
 /** The probes for a change toward `desired`. */
 export function probesFor(
   d: HostDriver,
@@ -76,13 +115,10 @@ export function probesFor(
     },
   ];
   const peers = [...new Set([...desired.fdb.map((f) => f.dst), ...(opts.ping ?? [])])].slice(0, 16);
+  const ping = batchPinger(d);
   for (const p of peers) {
     const addr = ip(p);
-    probes.push({
-      name: `ping ${addr}`,
-      run: async () =>
-        (await d.run(["ping", "-n", "-q", "-c", "1", "-W", "1", addr], { timeoutMs: 5000 })).code === 0,
-    });
+    probes.push({ name: `ping ${addr}`, run: () => ping(addr) });
   }
   if (desired.services.some((s) => s.name === "frr")) {
     let before: Set<string> | undefined;
@@ -117,28 +153,28 @@ export function probesFor(
   return probes;
 }
 
-/** Run probes; returns the names of those that passed. */
+/** Run probes (concurrently); returns those that passed. */
 export async function runProbes(probes: readonly Probe[]): Promise<Set<Probe>> {
-  const ok = new Set<Probe>();
-  for (const p of probes) if (await p.run().catch(() => false)) ok.add(p);
-  return ok;
+  const results = await Promise.all(probes.map((p) => p.run().catch(() => false)));
+  return new Set(probes.filter((_, i) => results[i]));
 }
 
 /**
- * Re-run the probes that passed before, retrying each for up to `windowMs` (daemons
- * reloading need a few seconds). Returns the first that keeps failing.
+ * Re-run the probes that passed before, retrying those still failing every 500 ms for up
+ * to `windowMs` (daemons reloading need a few seconds). Returns the first (in probe order)
+ * that keeps failing.
  */
 export async function recheckProbes(
   passed: ReadonlySet<Probe>,
   windowMs: number,
 ): Promise<Probe | undefined> {
   const end = Date.now() + windowMs;
-  for (const p of passed) {
-    for (;;) {
-      if (await p.run().catch(() => false)) break;
-      if (Date.now() >= end) return p;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+  let left = [...passed];
+  for (;;) {
+    const ok = await runProbes(left);
+    left = left.filter((p) => !ok.has(p));
+    if (left.length === 0) return undefined;
+    if (Date.now() >= end) return left[0];
+    await new Promise((r) => setTimeout(r, 500));
   }
-  return undefined;
 }

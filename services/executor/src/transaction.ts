@@ -165,8 +165,13 @@ async function checkConfigs(
   }
 }
 
-/** Throw INVALID_INPUT for sysctl keys that do not exist / cannot be written on the host. */
-async function checkSysctls(d: HostDriver, ops: readonly Op[], missing: readonly string[]): Promise<void> {
+/** Throw INVALID_INPUT for sysctl keys that do not exist / cannot be written on the host (per observe). */
+function checkSysctls(
+  d: HostDriver,
+  ops: readonly Op[],
+  missing: readonly string[],
+  readOnly: readonly string[],
+): void {
   const keys = ops.flatMap((o) => (o.op === "sysctl.set" && o.ownership !== "release" ? [o.key] : []));
   const absent = keys.filter((k) => missing.includes(k));
   if (absent.length > 0) {
@@ -175,13 +180,9 @@ async function checkSysctls(d: HostDriver, ops: readonly Op[], missing: readonly
       `sysctl ${absent.join(", ")} does not exist on ${d.host} (absent in this kernel or namespace)`,
     );
   }
-  if (keys.length === 0) return;
-  const paths = keys.map((k) => `/proc/sys/${k.replaceAll(".", "/")}`);
-  const r = await d.run(["sh", "-c", 'for p; do [ -w "$p" ] || echo "$p"; done', "sh", ...paths]);
-  const ro = r.stdout.split("\n").filter(Boolean);
+  const ro = keys.filter((k) => readOnly.includes(k));
   if (ro.length > 0) {
-    const names = ro.map((p) => p.slice("/proc/sys/".length).replaceAll("/", "."));
-    throw new ExecutorError("INVALID_INPUT", `sysctl ${names.join(", ")} is read-only on ${d.host}`);
+    throw new ExecutorError("INVALID_INPUT", `sysctl ${ro.join(", ")} is read-only on ${d.host}`);
   }
 }
 
@@ -317,7 +318,7 @@ export async function applyHost(
     if (ops.length === 0) return { host: target.host, result: "unchanged", changed: 0, ops: [], timings };
     checkOps(ops);
     await checkKernel(d, ops);
-    await checkSysctls(d, ops, obs.missingSysctls);
+    checkSysctls(d, ops, obs.missingSysctls, obs.readOnlySysctls);
     const contents = await resolveFileSecrets(d, ops);
     await checkConfigs(d, services, ops, contents, txId);
     const probes: Probe[] = probesFor(d, services, desired, opts.probes);
@@ -359,8 +360,17 @@ export async function applyHost(
     lap("apply");
     await opts.afterApply?.();
 
-    // ---- verify
-    const after = await observe(d, services, { desired });
+    // ---- verify (the kernel tables always; sysctls, files, services only when ops touched them)
+    const touches = (prefix: string) => ops.some((o) => o.op.startsWith(prefix));
+    const after = await observe(d, services, {
+      desired,
+      reuse: {
+        from: obs,
+        sysctls: !touches("sysctl."),
+        files: !touches("file."),
+        services: !touches("service.") && !touches("file."),
+      },
+    });
     const left = residual(desired, after.state);
     if (left.length > 0) {
       const err = new ExecutorError(

@@ -5,10 +5,19 @@
  * The netns driver prefixes commands with `ip netns exec NS`, except `ip`/`bridge`
  * which take `-n NS` directly (saves the mount-namespace setup `ip netns exec` does,
  * ~40 ms per call here). Its files live under `<stateDir>/hosts/<host>/`.
+ *
+ * Per-host cost: a process start costs the executor several ms of CPU (more under load),
+ * and a transaction used to start ~45. The file bookkeeping commands the engine issues
+ * (`true`, `mkdir`, `rm -rf`, `ls -1`, `mv`, `kill -TERM -- -PGID` — lock, plans, confirm)
+ * touch only the machine's filesystem and process table, which both drivers share with
+ * this process; {@link inProcess} performs exactly those argv shapes with node:fs and
+ * returns what the command would have returned. Any other argv, or one naming a path
+ * outside the driver's fsRoot (`/proc/net`, `/sys` differ inside a namespace), still
+ * starts the real command.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { dirname } from "node:path";
 import type { DriverKind, HostDriver, RunOptions, RunResult } from "../driver.js";
@@ -65,6 +74,76 @@ interface ProcessDriverOptions {
   netns?: string;
 }
 
+const ok = (stdout = ""): RunResult => ({ code: 0, stdout, stderr: "" });
+const failed = (cmd: string, e: unknown): RunResult => ({
+  code: 1,
+  stdout: "",
+  stderr: `${cmd}: ${(e as Error).message}\n`,
+});
+
+/**
+ * The result of `argv` performed in this process, or `undefined` when argv is not one of
+ * the recognised shapes (the caller then starts the real command). `within` tells whether
+ * a path may be touched directly (under the driver's fsRoot).
+ */
+async function inProcess(
+  argv: readonly string[],
+  within: (path: string) => boolean,
+): Promise<RunResult | undefined> {
+  const [cmd, ...a] = argv;
+  const paths = (xs: readonly string[]) => xs.length > 0 && xs.every((p) => p.startsWith("/") && within(p));
+  try {
+    if (cmd === "true" && a.length === 0) return ok();
+    if (cmd === "mkdir" && a[0] === "-p" && a[1] === "--" && paths(a.slice(2))) {
+      for (const p of a.slice(2)) await mkdir(p, { recursive: true });
+      return ok();
+    }
+    if (cmd === "mkdir" && a[0] === "--" && a.length === 2 && paths(a.slice(1))) {
+      try {
+        await mkdir(a[1] as string);
+        return ok();
+      } catch (e) {
+        return failed("mkdir", e); // EEXIST: the lock is taken
+      }
+    }
+    if (cmd === "rm" && a[0] === "-rf" && a[1] === "--" && paths(a.slice(2))) {
+      for (const p of a.slice(2)) await rm(p, { recursive: true, force: true });
+      return ok();
+    }
+    if (cmd === "ls" && a[0] === "-1" && a[1] === "--" && a.length === 3 && paths(a.slice(2))) {
+      const p = a[2] as string;
+      try {
+        if (!(await stat(p)).isDirectory()) return ok(`${p}\n`);
+        const names = (await readdir(p)).filter((n) => !n.startsWith(".")).sort();
+        return ok(names.map((n) => `${n}\n`).join(""));
+      } catch (e) {
+        return { ...failed("ls", e), code: 2 };
+      }
+    }
+    if (cmd === "mv" && a[0] === "--" && a.length === 3 && paths(a.slice(1))) {
+      try {
+        const [from, to] = [a[1] as string, a[2] as string];
+        if ((await stat(to).catch(() => undefined))?.isDirectory()) return undefined; // mv into a dir
+        await rename(from, to);
+        return ok();
+      } catch (e) {
+        return failed("mv", e);
+      }
+    }
+    if (cmd === "kill" && a[0] === "-TERM" && a[1] === "--" && a.length === 3 && /^-?\d+$/.test(a[2] ?? "")) {
+      try {
+        process.kill(Number(a[2]), "SIGTERM");
+        return ok();
+      } catch (e) {
+        return failed("kill", e);
+      }
+    }
+  } catch (e) {
+    return failed(cmd ?? "", e);
+  }
+  return undefined;
+}
+
 class ProcessDriver implements HostDriver {
   readonly kind: DriverKind;
   readonly host: string;
@@ -88,7 +167,13 @@ class ProcessDriver implements HostDriver {
     return [...this.#prefix, ...argv];
   }
 
-  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
+  async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
+    if (opts?.stdin === undefined) {
+      const root = `${this.fsRoot.replace(/\/+$/, "")}/`;
+      const within = (p: string) => root === "/" || p.startsWith(root);
+      const done = await inProcess(argv, within);
+      if (done) return done;
+    }
     return runProcess(this.#argv(argv), opts);
   }
 
