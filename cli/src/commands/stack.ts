@@ -7,7 +7,8 @@
  * (`<state>/stack/signing.key`, 0600; `signing.pub`), then starts — detached, output to
  * `<state>/stack/<name>.log` — the planner (`services/planner/dist/bin.js run`) and, given an
  * inventory, one executor pool for its netns/ssh hosts (`services/executor/dist/bin.js run
- * --pool -f …`). Each process has a pid file `<name>.pid` holding `{pid, argv}`; a pid
+ * --pool -f …`) and the telemetry service (`services/telemetry/dist/bin.js run --intents …`:
+ * drift, health, rollout gates). Each process has a pid file `<name>.pid` holding `{pid, argv}`; a pid
  * counts as ours only while `/proc/<pid>/cmdline` is still that argv, so a recycled pid is
  * never signalled. `up` returns once the planner answers its API and every served host
  * heartbeats; run again it keeps what runs (restarting the pool when the inventory paths
@@ -15,9 +16,9 @@
  * `infra/dev/services down` (which only stops servers it started itself).
  *
  * The service binaries are found relative to this file (`cli/dist/commands/stack.js` →
- * the repository root); `FLEETNET_PLANNER_BIN`, `FLEETNET_EXECUTOR_BIN` and
- * `FLEETNET_DEV_SERVICES` override them. Telemetry is not started: its binary has no
- * long-running NATS service yet (only the standalone `collect` NetFlow collector).
+ * the repository root); `FLEETNET_PLANNER_BIN`, `FLEETNET_EXECUTOR_BIN`,
+ * `FLEETNET_TELEMETRY_BIN` and `FLEETNET_DEV_SERVICES` override them. The NetFlow collector
+ * (`fleetnet-telemetry collect`) is not part of the stack.
  *
  * Exit status: 0 up / down / all running, 1 a component failed or is not running,
  * 2 usage or I/O error.
@@ -61,16 +62,18 @@ function stackDir(env: NodeJS.ProcessEnv = process.env): string {
 function stackPrograms(env: NodeJS.ProcessEnv = process.env): {
   planner: string;
   executor: string;
+  telemetry: string;
   devServices: string;
 } {
   return {
     planner: resolve(env.FLEETNET_PLANNER_BIN || join(ROOT, "services", "planner", "dist", "bin.js")),
     executor: resolve(env.FLEETNET_EXECUTOR_BIN || join(ROOT, "services", "executor", "dist", "bin.js")),
+    telemetry: resolve(env.FLEETNET_TELEMETRY_BIN || join(ROOT, "services", "telemetry", "dist", "bin.js")),
     devServices: resolve(env.FLEETNET_DEV_SERVICES || join(ROOT, "infra", "dev", "services")),
   };
 }
 
-const COMPONENTS = ["planner", "executor"] as const;
+const COMPONENTS = ["planner", "executor", "telemetry"] as const;
 type Component = (typeof COMPONENTS)[number];
 
 interface PidRecord {
@@ -288,7 +291,20 @@ async function runUp(opts: UpOptions): Promise<number> {
               ? []
               : ["--state-report", `${parseSeconds(stateReport, "--state-report", 60)}s`]),
           ],
+    telemetry: undefined, // set below
   };
+  // Telemetry (drift, health, gates) needs the fleet's intents: every file the stack was given.
+  want.telemetry =
+    hosts.length === 0
+      ? undefined
+      : [
+          node,
+          progs.telemetry,
+          "run",
+          ...files.flatMap((f) => ["--intents", f]),
+          "--heartbeat-s",
+          String(heartbeatS),
+        ];
   const env = { ...process.env, FLEETNET_SIGNING_KEY_FILE: keyFile };
   const say = (t: string) => process.stderr.write(t);
   for (const name of COMPONENTS) {
@@ -393,7 +409,7 @@ async function runStatus(opts: { json?: boolean }): Promise<number> {
   const up =
     rec !== undefined &&
     processes.planner.running &&
-    (rec.hosts.length === 0 || processes.executor.running) &&
+    (rec.hosts.length === 0 || (processes.executor.running && processes.telemetry.running)) &&
     answering &&
     Object.values(hosts).every((s) => s === "heartbeating");
   if (opts.json) {

@@ -5,6 +5,7 @@
  * (they name the inventory, the SysctlBaselines, and are what a heal re-applies).
  */
 import { readFile } from "node:fs/promises";
+import { expandPaths } from "@fleetnet/intent";
 import { startService } from "@fleetnet/runtime";
 import { TelemetryService } from "./service.js";
 
@@ -52,8 +53,11 @@ export async function runTelemetryService(
   let files: { name: string; text: string }[];
   try {
     args = parseArgs(argv);
+    // `--intents` takes files or directories (their *.yaml / *.yml), as every -f does.
+    const expanded = expandPaths(args.intents);
+    if (expanded.ioErrors.length > 0) throw new Error(expanded.ioErrors.map((e) => e.message).join("; "));
     files = await Promise.all(
-      args.intents.map(async (name) => ({ name, text: await readFile(name, "utf8") })),
+      expanded.files.map(async (name) => ({ name, text: await readFile(name, "utf8") })),
     );
   } catch (e) {
     io.err(`fleetnet-telemetry run: ${(e as Error).message}`);
