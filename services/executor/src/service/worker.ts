@@ -26,9 +26,10 @@
  *   (`confirmed`); without one the host reverts itself and a deadline watcher publishes
  *   `reverted` for the apply job. A `revert` job undoes the transaction (also a confirmed
  *   one, while its plan is the host's latest).
- * - Heartbeats (core NATS) every `heartbeatMs`; state reports (HostState + sysctl readings)
- *   every `stateReportMs` and on `observe` jobs. Host operations (jobs, watcher, reports)
- *   are serialised by one lock per host.
+ * - Heartbeats (core NATS) every `heartbeatMs`; state reports (HostState + sysctl readings +
+ *   live observations: BGP, VRRP, managed MACs, overlay probes — observations.ts) every
+ *   `stateReportMs`, on `observe` jobs and right after a job changed the host. Host
+ *   operations (jobs, watcher, reports) are serialised by one lock per host.
  */
 import type { KeyObject } from "node:crypto";
 import type { HostState } from "@fleetnet/netstate";
@@ -72,6 +73,7 @@ import { observe } from "../observe.js";
 import { confirmPlan, planStatus, REVERT_DIR, type RevertPlan, revertNow } from "../revert.js";
 import { serviceManager } from "../services.js";
 import { applyHost, type HostTarget, pendingPlans, type TxResult } from "../transaction.js";
+import { collectObservations } from "./observations.js";
 import { type ApplyRecord, FileReplayCache, HostJournal, hostStateDir } from "./store.js";
 import { readSysctls } from "./sysctls.js";
 
@@ -326,6 +328,10 @@ export class HostWorker {
       this.#journal.finish(result);
       await this.#publishResult(result);
       await this.#ack(m);
+      // a change: report at once (queued behind this job on the host lock), so telemetry's
+      // gates judge the new state instead of waiting up to `stateReportMs`
+      if (this.#o.stateReportMs > 0 && ["applied", "reverted", "confirmed"].includes(result.status))
+        void this.#report();
     } catch (err) {
       // NATS gone, the host busy or unreachable: hand the job back for redelivery
       const later = err instanceof RetryLater;
@@ -751,15 +757,28 @@ export class HostWorker {
       const d = await this.#o.target.connect();
       try {
         const desired = this.#journal.lastDesired;
-        const o = await observe(d, serviceManager(d, this.#o.target.serviceMode), desired ? { desired } : {});
+        const services = serviceManager(d, this.#o.target.serviceMode);
+        const o = await observe(d, services, desired ? { desired } : {});
         const keys = [...this.#o.sysctlKeys, ...(desired?.sysctls.map((s) => s.key) ?? []), ...extraKeys];
+        const [sysctls, observations] = await Promise.all([
+          readSysctls(d, keys),
+          collectObservations({
+            d,
+            services,
+            state: o.state,
+            ...(desired ? { desired } : {}),
+            onError: (category, err) =>
+              this.#log.warn({ category, err: toErrorEnvelope(err) }, "observation skipped"),
+          }),
+        ]);
         const report: StateReport = {
           v: 1,
           host: this.host,
           at: iso(),
           ...(jobId ? { jobId } : {}),
           state: o.state,
-          sysctls: await readSysctls(d, keys),
+          sysctls,
+          observations,
         };
         this.#o.nc.publish(
           subjects.state(this.host),
