@@ -3,9 +3,9 @@
  * overlay probes, duplicate MACs on managed links and flow-rate changes into one verdict.
  *
  * Design:
- * - Every signal is optional except heartbeats: a category nobody reports (the executor's
- *   state report does not carry BGP/VRRP/probe/MAC observations yet) yields one `info`
- *   finding `not-reported`, never a silent pass — an operator sees what was NOT checked.
+ * - Every signal is optional except heartbeats: a category nobody reports (no executor's
+ *   state report carries BGP/VRRP/probe/MAC observations, e.g. no FRR anywhere) yields one
+ *   `info` finding `not-reported`, never a silent pass — an operator sees what was NOT checked.
  * - `healthy` is false when any finding is `critical` or `warning`; `info` never fails.
  * - The three rollout gates ({@link bgpEstablished}, {@link vrrpSingleMaster},
  *   {@link overlayReachable}) are the same functions health uses, so the planner's gate and

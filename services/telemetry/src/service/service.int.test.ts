@@ -280,3 +280,87 @@ describe("flow-rate health from the collector's rollups", () => {
     expect(f.host).toBe(A);
   });
 });
+
+describe("observations of the state reports feed health and the gates", () => {
+  const fwd: StateReport["sysctls"] = { "net.ipv4.ip_forward": { status: "ok", value: "1" } };
+  const observed = (
+    host: string,
+    o: NonNullable<StateReport["observations"]>,
+    at = new Date(),
+  ): StateReport => ({
+    ...report(host, fwd),
+    at: at.toISOString(),
+    observations: o,
+  });
+  const vrrp = (state: "MASTER" | "BACKUP") => [{ segment: "gw", vrid: 51, state, vips: ["10.9.0.100/24"] }];
+  type Finding = { code: string; host?: string; severity: string; message: string };
+  const findings = async () => (await api("health")).findings as Finding[];
+
+  it("two masters → split-brain in health and the vrrpSingleMaster gate; one master → passes", async () => {
+    for (const h of [A, B, C]) heartbeat(h, 100);
+    const mac = "aa:bb:cc:00:00:01";
+    publishReport(
+      observed(A, {
+        vrrp: vrrp("MASTER"),
+        bgp: [{ peer: "10.9.0.2", state: "Established", afi: "ipv4Unicast" }],
+        probes: [{ overlay: "tenant", peer: "10.9.0.2", reachable: true, rttMs: 0.1 }],
+        macs: [{ link: "vx1", mac, managed: true }],
+      }),
+    );
+    publishReport(
+      observed(B, {
+        vrrp: vrrp("MASTER"),
+        bgp: [{ peer: "10.9.0.1", state: "Active" }],
+        probes: [{ overlay: "tenant", peer: "10.9.0.1", reachable: false }],
+        macs: [{ link: "vx1", mac, managed: true }],
+      }),
+    );
+    const split = await until(async () => (await findings()).find((f) => f.code === "split-brain"));
+    expect(split.message).toContain(`${A}, ${B}`);
+    const all = await findings();
+    for (const what of ["BGP sessions", "VRRP state", "overlay probes", "link MACs"])
+      expect(
+        all.some((f) => f.code === "not-reported" && f.message.startsWith(what)),
+        what,
+      ).toBe(false);
+    expect(all.find((f) => f.code === "bgp-down")?.host).toBe(B);
+    expect(all.find((f) => f.code === "overlay-unreachable")?.host).toBe(B);
+    expect(all.find((f) => f.code === "duplicate-mac")?.message).toContain(mac);
+
+    expect(await api("gate", { gate: "vrrpSingleMaster", hosts: [A] })).toMatchObject({
+      ok: true,
+      pass: false,
+      findings: [{ code: "split-brain" }],
+    });
+    expect(await api("gate", { gate: "bgpEstablished", hosts: [A] })).toMatchObject({ ok: true, pass: true });
+    expect(await api("gate", { gate: "bgpEstablished", hosts: [A, B] })).toMatchObject({
+      ok: true,
+      pass: false,
+    });
+    expect(await api("gate", { gate: "overlayReachable", hosts: [A] })).toMatchObject({
+      ok: true,
+      pass: true,
+    });
+    // evidence older than the wave proves nothing: the gate waits for newer reports
+    const later = new Date(Date.now() + 60_000).toISOString();
+    const waiting = await api("gate", { gate: "overlayReachable", hosts: [A], since: later });
+    expect(waiting).toMatchObject({ ok: true, pass: false });
+    expect(waiting.reason).toContain(`waiting for state reports newer than ${later} from ${A}`);
+    expect(await api("gate", { gate: "overlayReachable", since: "yesterday", hosts: [A] })).toMatchObject({
+      ok: false,
+      error: { code: "BAD_REQUEST" },
+    });
+
+    heartbeat(B, 101);
+    publishReport(observed(B, { vrrp: vrrp("BACKUP"), bgp: [{ peer: "10.9.0.1", state: "Established" }] }));
+    await until(async () => ((await findings()).some((f) => f.code === "split-brain") ? undefined : true));
+    expect(await api("gate", { gate: "vrrpSingleMaster", hosts: [B] })).toMatchObject({
+      ok: true,
+      pass: true,
+    });
+    expect(await api("gate", { gate: "bgpEstablished", hosts: [A, B] })).toMatchObject({
+      ok: true,
+      pass: true,
+    });
+  });
+});

@@ -25,8 +25,10 @@
  *   files and sends them to the planner's `apply` API, at most one request in flight and
  *   at most one per `healCooldownMs`; the outcome is published as `sysctl.heal-requested`.
  * - Flow rollups of the collector (`subjects.telemetryEvent("flows")`) feed the flow-rate check.
- * - Only heartbeats feed health's liveness; BGP/VRRP/overlay/MAC observations are not in
- *   the state report (protocol StateReport has none) and show as `not-reported`.
+ * - Heartbeats feed health's liveness; the `observations` of the latest state report per host
+ *   (BGP sessions, VRRP instances, overlay probes, managed links' MACs) feed the BGP, VRRP,
+ *   overlay and duplicate-MAC checks and the three gates. A category no live host reported
+ *   shows as `not-reported`; a host whose report and heartbeat are both stale is left out.
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -63,17 +65,25 @@ import {
 import { captureBaseline, diffBaselines, parseBaseline } from "../drift/snapshot.js";
 import { FlowRateTracker } from "../health/flowrate.js";
 import {
+  type BgpSessionObservation,
   bgpEstablished,
   evaluateHealth,
+  type GateResult,
   type HealthReport,
+  type LinkMac,
+  type OverlayProbe,
   overlayReachable,
+  type VrrpObservation,
   vrrpSingleMaster,
 } from "../health/health.js";
 
 /** Telemetry API verbs served on `subjects.telemetryApi(verb)`. */
 export const TELEMETRY_API_VERBS = ["health", "drift", "baseline", "gate"] as const;
 
-/** Rollout gates served on `subjects.telemetryApi("gate")` (`{gate, hosts?}` → `GateResult`). */
+/**
+ * Rollout gates served on `subjects.telemetryApi("gate")`: request `{gate, hosts?, since?}`
+ * (`since`: RFC 3339; every host of `hosts` must have reported after it) → `GateResult`.
+ */
 export const GATES = ["bgpEstablished", "vrrpSingleMaster", "overlayReachable"] as const;
 
 /** Error codes of the telemetry service. */
@@ -221,8 +231,66 @@ export class TelemetryService {
       staleAfterIntervals: this.#o.staleAfterIntervals,
       drift: this.#drift.findings,
       unavailable: this.#drift.unavailable,
+      ...this.#observations(),
       ...(this.#flows.seen ? { flows: this.#flows.rates() } : {}),
     });
+  }
+
+  /**
+   * The observations of the latest state reports, per category, with the host filled in.
+   * A category is present only when at least one host reported it (otherwise health says
+   * `not-reported`); reports older than the stale limit are left out (a dead executor's last
+   * word is not evidence).
+   */
+  #observations(): {
+    bgp?: BgpSessionObservation[];
+    vrrp?: VrrpObservation[];
+    overlay?: OverlayProbe[];
+    macs?: LinkMac[];
+  } {
+    const now = this.#o.now();
+    const maxAge = this.#o.heartbeatIntervalMs * this.#o.staleAfterIntervals;
+    const bgp: BgpSessionObservation[] = [];
+    const vrrp: VrrpObservation[] = [];
+    const overlay: OverlayProbe[] = [];
+    const macs: LinkMac[] = [];
+    const seen = { bgp: false, vrrp: false, overlay: false, macs: false };
+    for (const [host, r] of [...this.#reports].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const o = r.observations;
+      if (!o) continue;
+      const hb = this.#heartbeats.get(host);
+      const last = Math.max(Date.parse(r.at), hb ? Date.parse(hb.at) : -Infinity);
+      if (now - last > maxAge) continue;
+      if (o.bgp) {
+        seen.bgp = true;
+        for (const b of o.bgp) bgp.push({ host, peer: b.peer, state: b.state });
+      }
+      if (o.vrrp) {
+        seen.vrrp = true;
+        for (const v of o.vrrp) vrrp.push({ host, segment: v.segment, vrid: v.vrid, state: v.state });
+      }
+      if (o.probes) {
+        seen.overlay = true;
+        for (const p of o.probes)
+          overlay.push({
+            host,
+            overlay: p.overlay,
+            peer: p.peer,
+            reachable: p.reachable,
+            ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}),
+          });
+      }
+      if (o.macs) {
+        seen.macs = true;
+        for (const m of o.macs) macs.push({ host, ...m });
+      }
+    }
+    return {
+      ...(seen.bgp ? { bgp } : {}),
+      ...(seen.vrrp ? { vrrp } : {}),
+      ...(seen.overlay ? { overlay } : {}),
+      ...(seen.macs ? { macs } : {}),
+    };
   }
 
   async #load(): Promise<void> {
@@ -350,9 +418,10 @@ export class TelemetryService {
         return { findings: d.findings, unavailable: d.unavailable, learned: d.learned };
       }
       case "gate": {
-        // The planner may not import this service: it asks over NATS. The observations the
-        // gates judge are not in the state report yet, so today every gate answers
-        // `{pass: false, reason: "no observations"}` — a gate never passes on no evidence.
+        // The planner may not import this service: it asks over NATS. The gates judge the
+        // observations of the executors' state reports (the wave's hosts when `hosts` is
+        // given); no observation → `{pass: false, reason: "no observations"}`: a gate never
+        // passes on no evidence.
         const gate = body.gate;
         if (typeof gate !== "string" || !(GATES as readonly string[]).includes(gate))
           throw new FleetnetError(
@@ -365,9 +434,41 @@ export class TelemetryService {
             TelemetryErrorCodes.BAD_REQUEST,
             "bad request: field hosts: expected a list of host names",
           );
-        if (gate === "bgpEstablished") return bgpEstablished([], hosts as string[] | undefined);
-        if (gate === "vrrpSingleMaster") return vrrpSingleMaster([]);
-        return overlayReachable([]);
+        const since = body.since;
+        if (since !== undefined && (typeof since !== "string" || Number.isNaN(Date.parse(since))))
+          throw new FleetnetError(
+            TelemetryErrorCodes.BAD_REQUEST,
+            `bad request: field since: expected an RFC 3339 time, got ${JSON.stringify(since)}`,
+          );
+        const wave = hosts as string[] | undefined;
+        // `since` (the planner: when the wave's gating began): evidence from before the change
+        // proves nothing about it, so every wave host must have reported after it
+        if (since !== undefined && wave) {
+          const t = Date.parse(since);
+          const behind = wave.filter((h) => {
+            const r = this.#reports.get(h);
+            return !r || Date.parse(r.at) < t;
+          });
+          if (behind.length > 0)
+            return {
+              pass: false,
+              reason: `waiting for state reports newer than ${since} from ${behind.slice(0, 5).join(", ")}${
+                behind.length > 5 ? ", …" : ""
+              }`,
+              findings: [],
+            } satisfies GateResult;
+        }
+        const obs = this.#observations();
+        if (gate === "bgpEstablished") return bgpEstablished(obs.bgp ?? [], wave);
+        if (gate === "vrrpSingleMaster") {
+          // a VRID is judged across ALL its members (the wave's host and its peer): the
+          // segments the wave's hosts are in, or the whole fleet's when they are in none
+          const all = obs.vrrp ?? [];
+          const key = (v: VrrpObservation) => `${v.segment}\u0000${v.vrid}`;
+          const segs = new Set(all.filter((v) => !wave || wave.includes(v.host)).map(key));
+          return vrrpSingleMaster(segs.size > 0 ? all.filter((v) => segs.has(key(v))) : all);
+        }
+        return overlayReachable((obs.overlay ?? []).filter((p) => !wave || wave.includes(p.host)));
       }
       case "baseline": {
         if (body.op === "capture")
