@@ -5,10 +5,10 @@
  * each rollout to one of them and the API endpoints share a queue group.
  */
 import { randomBytes } from "node:crypto";
-import { FleetnetError, loadPrivateKey, streamConfigs } from "@fleetnet/protocol";
+import { FleetnetError, loadPrivateKey, streamConfigs, subjects } from "@fleetnet/protocol";
 import { ensureStream, type ServiceRuntime, type StartServiceOptions, startService } from "@fleetnet/runtime";
 import { type PlannerApi, startPlannerApi } from "./api.js";
-import { HeartbeatBook, HeartbeatGates } from "./dispatch.js";
+import { HeartbeatBook, TelemetryGates } from "./dispatch.js";
 import { followHeartbeats, followStateReports, NatsAuditSink, NatsDispatcher } from "./nats.js";
 import { RolloutRunner } from "./runner.js";
 
@@ -47,7 +47,8 @@ export async function startPlanner(options: Partial<StartServiceOptions> = {}): 
       redis,
       bullConnection: bull,
       dispatcher: new NatsDispatcher({ js, signingKey, issuer: plannerId }),
-      gates: new HeartbeatGates(book),
+      // hostsHealthy from heartbeats; bgpEstablished/vrrpSingleMaster/overlayReachable asked of telemetry
+      gates: new TelemetryGates({ nc: nats, subject: subjects.telemetryApi("gate"), heartbeats: book }),
       audit: new NatsAuditSink(js),
       plannerId,
     });
