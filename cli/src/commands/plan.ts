@@ -48,7 +48,7 @@ export interface PlanCommandOptions {
  * Returns the exit status; invalid intents never reach the planner.
  * @throws UsageError without `-f`; FleetnetError `PLANNER_UNAVAILABLE` when the stack is not up.
  */
-export async function runLivePlan(opts: PlanCommandOptions, out: Output = processOutput): Promise<number> {
+async function runLivePlan(opts: PlanCommandOptions, out: Output = processOutput): Promise<number> {
   const checked = validateOrReport(opts, out);
   if (typeof checked === "number") return checked;
   const client = await PlannerClient.connect();
