@@ -1,0 +1,328 @@
+/**
+ * Fleet health end to end through real parts: the real executor service
+ * (`fleetnet-executor run --pool`, its built dist, as a process) serving two lab namespaces,
+ * keepalived started on both by signed apply jobs, and the telemetry service on a private
+ * nats-server and redis-server, asked over its NATS API (what `fleetnet health` asks).
+ *
+ * Split brain is made for real: both hosts run keepalived as MASTER of VRID 51 for the same
+ * VIP, each with a unicast peer that does not exist, so neither hears the other → both hold
+ * the VIP. The executors' state reports carry that as VRRP observations; telemetry must
+ * report `split-brain` and fail the `vrrpSingleMaster` gate. The fix (keepalived stopped on
+ * the second host by another apply) leaves one master → no split brain, the gate passes.
+ */
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  exportKeyPairPem,
+  generateJobKeyPair,
+  type HostStateWire,
+  jobPublication,
+  newJob,
+  parseMessage,
+  type Result,
+  ResultSchema,
+  signJob,
+  subjects,
+} from "@fleetnet/protocol";
+import { createLogger, publishDurably } from "@fleetnet/runtime";
+import {
+  attachNats,
+  attachRedis,
+  type NatsAttachment,
+  type PrivateServer,
+  type RedisAttachment,
+  startNatsServer,
+  startRedisServer,
+  type TestLab,
+  testLab,
+} from "@fleetnet/testkit";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { TelemetryService } from "./service.js";
+
+const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+const EXECUTOR = join(ROOT, "services/executor/dist/service/index.js");
+const logger = createLogger({ level: "silent", serviceName: "telemetry-health-netns-test" });
+const KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf";
+
+let nats: PrivateServer;
+let redisServer: PrivateServer;
+let att: NatsAttachment;
+let red: RedisAttachment;
+let lab: TestLab | undefined;
+let dir: string | undefined;
+let child: ReturnType<typeof spawn> | undefined;
+let svc: TelemetryService | undefined;
+const keys = generateJobKeyPair();
+const results: Result[] = [];
+
+/** `pnpm exec tsc -b services/executor services/telemetry` (argv, no shell); throws with its output. */
+function build(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      "pnpm",
+      ["exec", "tsc", "-b", "services/executor", "services/telemetry"],
+      { cwd: ROOT, timeout: 240_000 },
+      (err, stdout, stderr) =>
+        err
+          ? reject(
+              new Error(
+                `build failed (pnpm exec tsc -b services/executor services/telemetry): ${err.message}\n${stdout}${stderr}`,
+              ),
+            )
+          : resolve(),
+    );
+  });
+}
+
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms: number,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function api(verb: string, body: unknown = {}): Promise<Record<string, unknown>> {
+  const m = await att.nc.request(subjects.telemetryApi(verb), JSON.stringify(body), { timeout: 3_000 });
+  return JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>;
+}
+
+type Finding = { code: string; host?: string; severity: string; message: string };
+const findings = async () => (await api("health")).findings as Finding[];
+
+beforeAll(async () => {
+  await build();
+  if (!existsSync(EXECUTOR)) throw new Error(`${EXECUTOR} is missing after the build`);
+  dir = mkdtempSync(join(tmpdir(), "fnh-health-"));
+  nats = await startNatsServer();
+  redisServer = await startRedisServer();
+  att = await attachNats(nats.url);
+  red = await attachRedis(redisServer.url);
+  lab = await testLab({ prefix: "fnh", hosts: 2 });
+  att.nc.subscribe(subjects.allHostEvents(), {
+    callback: (_e, m) => {
+      if (!m.subject.endsWith(".result")) return;
+      const r = parseMessage(ResultSchema, m.data);
+      if (r.ok) results.push(r.value);
+    },
+  });
+  await att.nc.flush();
+}, 300_000);
+
+async function stopProcess(p: ReturnType<typeof spawn> | undefined): Promise<void> {
+  if (p?.pid === undefined || p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once("exit", r));
+  p.kill("SIGTERM");
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+}
+
+afterAll(async () => {
+  await svc?.stop();
+  await stopProcess(child);
+  await att?.[Symbol.asyncDispose]();
+  await red?.[Symbol.asyncDispose]();
+  await lab?.dispose(); // kills keepalived and any revert timer left in the namespaces
+  await nats?.[Symbol.asyncDispose]();
+  await redisServer?.[Symbol.asyncDispose]();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+function keepalived(host: string, iface: string, src: string, bogusPeer: string, vip: string): HostStateWire {
+  const conf = `global_defs {
+    router_id ${host}
+}
+
+vrrp_instance fnh_gw {
+    state MASTER
+    interface ${iface}
+    virtual_router_id 51
+    priority ${host.endsWith("1") ? 150 : 100}
+    advert_int 1
+    version 3
+    unicast_src_ip ${src}
+    unicast_peer {
+        ${bogusPeer}
+    }
+    virtual_ipaddress {
+        ${vip} dev ${iface}
+    }
+}
+`;
+  return {
+    links: [],
+    ports: [],
+    addresses: [],
+    routes: [],
+    fdb: [],
+    sysctls: [],
+    files: [{ path: KEEPALIVED_CONF, content: conf, mode: 0o644 }],
+    services: [
+      {
+        name: "keepalived",
+        running: true,
+        configHash: `sha256:${createHash("sha256").update(conf).digest("hex")}`,
+        configPaths: [KEEPALIVED_CONF],
+      },
+    ],
+  };
+}
+
+const EMPTY: HostStateWire = {
+  links: [],
+  ports: [],
+  addresses: [],
+  routes: [],
+  fdb: [],
+  sysctls: [],
+  files: [],
+  services: [],
+};
+
+/** Send a signed apply job, wait for `applied`, then confirm it (disarms the host's revert timer). */
+async function applyAndConfirm(host: string, desired: HostStateWire, n: number): Promise<void> {
+  const common = { host, rolloutId: `r-fnh-${n}`, planHash: "p-fnh", issuer: "test-planner" };
+  const apply = newJob({
+    ...common,
+    kind: "apply",
+    payload: { desired, confirmTimeoutMs: 120_000, wave: 0 },
+  });
+  const a = jobPublication(signJob(apply, keys.privateKey));
+  await publishDurably(att.js, a.subject, a.payload, { msgID: a.msgID });
+  const r = await waitFor(
+    `result of apply ${n} on ${host}`,
+    () => results.find((x) => x.jobId === apply.jobId),
+    30_000,
+  );
+  expect(r.status, JSON.stringify(r.error)).toBe("applied");
+  const confirm = newJob({ ...common, kind: "confirm", payload: { applyJobId: apply.jobId } });
+  const c = jobPublication(signJob(confirm, keys.privateKey));
+  await publishDurably(att.js, c.subject, c.payload, { msgID: c.msgID });
+  const cr = await waitFor(
+    `confirm ${n} on ${host}`,
+    () => results.find((x) => x.jobId === confirm.jobId),
+    30_000,
+  );
+  expect(cr.status).toBe("confirmed");
+}
+
+it("two keepalived masters for one VRID → split-brain from real executor reports; one master → VRRP healthy", async () => {
+  const l = lab as TestLab;
+  const d = dir as string;
+  const hosts = l.hosts.map((h, i) => ({ ...h, name: `k${i + 1}` }));
+  const [h1, h2] = hosts as [(typeof hosts)[number], (typeof hosts)[number]];
+  const octets = h1.address.split(".");
+  const inSubnet = (last: number) => [...octets.slice(0, 3), String(last)].join(".");
+  const vip = `${inSubnet(200)}/${h1.prefixLength}`;
+  const bogus = inSubnet(250); // nobody: neither keepalived hears the other
+  const text = `apiVersion: fleetnet/v1
+kind: Inventory
+metadata: {name: health}
+spec:
+  hosts:
+${hosts
+  .map(
+    (h) => `    - name: ${h.name}
+      labels: {role: gw}
+      underlay: {interface: ${h.iface}, address: ${h.address}/${h.prefixLength}}
+      transport: {driver: netns, namespace: ${h.namespace}}`,
+  )
+  .join("\n")}
+`;
+  writeFileSync(join(d, "fleet.yaml"), text);
+  svc = await TelemetryService.start({
+    nc: att.nc,
+    redis: red.redis,
+    logger,
+    intentFiles: [{ name: "fleet.yaml", text }],
+    heartbeatIntervalMs: 1_000,
+  });
+  writeFileSync(join(d, "planner.pub"), exportKeyPairPem(keys).publicKeyPem);
+  const code = `const m = await import(${JSON.stringify(EXECUTOR)}); process.exitCode = await m.runServiceCommand(process.argv.slice(1));`;
+  const args = ["--pool", "-f", join(d, "fleet.yaml"), "--public-key", join(d, "planner.pub")];
+  args.push("--lab-state-dir", join(d, "lab"), "--heartbeat", "1s", "--state-report", "1s");
+  let out = "";
+  child = spawn(process.execPath, ["--input-type=module", "-e", code, "--", ...args], {
+    env: { ...process.env, NATS_URL: nats.url, FLEETNET_STATE_DIR: join(d, "exec"), LOG_LEVEL: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.on("data", (b: Buffer) => {
+    out += b;
+  });
+  child.stderr?.on("data", (b: Buffer) => {
+    out += b;
+  });
+  try {
+    // reports arrive: MACs are reported (none managed), VRRP not yet (no keepalived anywhere)
+    const before = await waitFor(
+      "both hosts heard, link MACs reported",
+      async () => {
+        const h = await api("health");
+        const f = h.findings as Finding[];
+        const hs = h.hosts as Record<string, { heartbeatAgeS: number | null }>;
+        return Object.values(hs).every((x) => x.heartbeatAgeS !== null) &&
+          !f.some((x) => x.code === "not-reported" && x.message.startsWith("link MACs"))
+          ? f
+          : undefined;
+      },
+      20_000,
+    );
+    expect(before.some((x) => x.code === "not-reported" && x.message.startsWith("VRRP state"))).toBe(true);
+    expect(await api("gate", { gate: "vrrpSingleMaster" })).toMatchObject({
+      ok: true,
+      pass: false,
+      reason: "no observations",
+    });
+
+    await Promise.all([
+      applyAndConfirm(h1.name, keepalived(h1.name, h1.iface, h1.address, bogus, vip), 1),
+      applyAndConfirm(h2.name, keepalived(h2.name, h2.iface, h2.address, bogus, vip), 2),
+    ]);
+    const split = await waitFor(
+      "split-brain in health",
+      async () => (await findings()).find((f) => f.code === "split-brain"),
+      20_000,
+    );
+    expect(split).toMatchObject({ severity: "critical" });
+    expect(split.message).toBe(`VRID 51 on segment fnh_gw has 2 masters: ${h1.name}, ${h2.name}`);
+    const health = await api("health");
+    expect(health.healthy).toBe(false);
+    expect((health.findings as Finding[]).some((f) => f.message.startsWith("VRRP state"))).toBe(false);
+    expect(await api("gate", { gate: "vrrpSingleMaster", hosts: [h1.name] })).toMatchObject({
+      ok: true,
+      pass: false,
+      findings: [{ code: "split-brain" }],
+    });
+
+    // the fix: keepalived stopped on the second host → one master
+    await applyAndConfirm(h2.name, EMPTY, 3);
+    const after = await waitFor(
+      "split brain gone",
+      async () => {
+        const f = await findings();
+        return f.some((x) => x.code === "split-brain") ? undefined : f;
+      },
+      20_000,
+    );
+    expect(after.filter((f) => f.code === "no-master" || f.code === "split-brain")).toEqual([]);
+    expect(after.some((f) => f.message.startsWith("VRRP state"))).toBe(false);
+    expect(await api("gate", { gate: "vrrpSingleMaster", hosts: [h1.name] })).toMatchObject({
+      ok: true,
+      pass: true,
+      findings: [],
+    });
+    expect((await api("health")).healthy).toBe(true);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nexecutor output:\n${out}`);
+  }
+}, 120_000);
