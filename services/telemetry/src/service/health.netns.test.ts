@@ -9,6 +9,9 @@
  * the VIP. The executors' state reports carry that as VRRP observations; telemetry must
  * report `split-brain` and fail the `vrrpSingleMaster` gate. The fix (keepalived stopped on
  * the second host by another apply) leaves one master → no split brain, the gate passes.
+ * Then VXLAN overlays: the executors ping the remote VTEPs of their desired FDB (one of
+ * them a dead address → `overlay-unreachable`, the `overlayReachable` gate fails for that
+ * host only) and report their managed links' MACs (one cloned by hand → `duplicate-mac`).
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -56,6 +59,8 @@ let lab: TestLab | undefined;
 let dir: string | undefined;
 let child: ReturnType<typeof spawn> | undefined;
 let svc: TelemetryService | undefined;
+/** The lab's hosts as the inventory names them (set by the first test). */
+let fleet: { name: string; namespace: string; iface: string; address: string }[] = [];
 const keys = generateJobKeyPair();
 const results: Result[] = [];
 
@@ -220,6 +225,7 @@ it("two keepalived masters for one VRID → split-brain from real executor repor
   const l = lab as TestLab;
   const d = dir as string;
   const hosts = l.hosts.map((h, i) => ({ ...h, name: `k${i + 1}` }));
+  fleet = hosts;
   const [h1, h2] = hosts as [(typeof hosts)[number], (typeof hosts)[number]];
   const octets = h1.address.split(".");
   const inSubnet = (last: number) => [...octets.slice(0, 3), String(last)].join(".");
@@ -326,3 +332,64 @@ ${hosts
     throw new Error(`${(err as Error).message}\nexecutor output:\n${out}`);
   }
 }, 120_000);
+
+function overlay(local: string, iface: string, peers: string[]): HostStateWire {
+  return {
+    ...EMPTY,
+    links: [
+      {
+        kind: "vxlan",
+        name: "vxfnh",
+        up: true,
+        alias: "fleetnet:Overlay/fnh-tenant",
+        vni: 4242,
+        local,
+        port: 4789,
+        dev: iface,
+        learning: false,
+      },
+    ],
+    fdb: peers.map((dst) => ({ dev: "vxfnh", mac: "00:00:00:00:00:00", dst })),
+  };
+}
+
+it("overlay probes of the real executors: a dead VTEP fails overlayReachable for its host only; a cloned MAC is a duplicate", async () => {
+  const l = lab as TestLab;
+  expect(fleet).toHaveLength(2); // the first test started the executor pool and telemetry
+  const [h1, h2] = fleet as [(typeof fleet)[number], (typeof fleet)[number]];
+  const dead = [...h1.address.split(".").slice(0, 3), "251"].join(".");
+  await Promise.all([
+    applyAndConfirm(h1.name, overlay(h1.address, h1.iface, [h2.address, dead]), 4),
+    applyAndConfirm(h2.name, overlay(h2.address, h2.iface, [h1.address]), 5),
+  ]);
+  const unreachable = await waitFor(
+    "overlay-unreachable",
+    async () => (await findings()).find((f) => f.code === "overlay-unreachable"),
+    20_000,
+  );
+  expect(unreachable).toMatchObject({
+    host: h1.name,
+    message: `overlay fnh-tenant: ${h1.name} cannot reach ${dead}`,
+  });
+  expect((await findings()).filter((f) => f.code === "overlay-unreachable")).toHaveLength(1);
+  expect(await api("gate", { gate: "overlayReachable", hosts: [h2.name] })).toMatchObject({
+    ok: true,
+    pass: true,
+  });
+  expect(await api("gate", { gate: "overlayReachable", hosts: [h1.name] })).toMatchObject({
+    ok: true,
+    pass: false,
+    findings: [{ code: "overlay-unreachable", host: h1.name }],
+  });
+  expect((await findings()).some((f) => f.code === "duplicate-mac")).toBe(false);
+
+  // a cloned MAC on both hosts' managed VXLAN device
+  const mac = "02:00:00:00:fe:01";
+  for (const h of [h1, h2]) await l.run(h.namespace, ["ip", "link", "set", "vxfnh", "address", mac]);
+  const dup = await waitFor(
+    "duplicate-mac",
+    async () => (await findings()).find((f) => f.code === "duplicate-mac"),
+    20_000,
+  );
+  expect(dup.message).toBe(`MAC ${mac} on managed links of 2 hosts: ${h1.name}/vxfnh, ${h2.name}/vxfnh`);
+}, 90_000);
