@@ -12,10 +12,12 @@
  * Then VXLAN overlays: the executors ping the remote VTEPs of their desired FDB (one of
  * them a dead address → `overlay-unreachable`, the `overlayReachable` gate fails for that
  * host only) and report their managed links' MACs (one cloned by hand → `duplicate-mac`).
+ * Last, FRR: an eBGP session between the two hosts comes up Established, a neighbor at a
+ * dead address does not → `bgp-down` and the `bgpEstablished` gate fails for that host only.
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -109,6 +111,7 @@ beforeAll(async () => {
   await build();
   if (!existsSync(EXECUTOR)) throw new Error(`${EXECUTOR} is missing after the build`);
   dir = mkdtempSync(join(tmpdir(), "fnh-health-"));
+  chmodSync(dir, 0o755); // FRR's daemons run as user frr and must reach the per-host config
   nats = await startNatsServer();
   redisServer = await startRedisServer();
   att = await attachNats(nats.url);
@@ -392,4 +395,70 @@ it("overlay probes of the real executors: a dead VTEP fails overlayReachable for
     20_000,
   );
   expect(dup.message).toBe(`MAC ${mac} on managed links of 2 hosts: ${h1.name}/vxfnh, ${h2.name}/vxfnh`);
+}, 90_000);
+
+function frr(host: string, asn: number, routerId: string, neighbors: [string, number][]): HostStateWire {
+  const conf = [
+    "frr defaults traditional",
+    `hostname ${host}`,
+    "service integrated-vtysh-config",
+    "!",
+    `router bgp ${asn}`,
+    ` bgp router-id ${routerId}`,
+    " no bgp ebgp-requires-policy",
+    " timers bgp 1 3",
+    ...neighbors.flatMap(([a, as]) => [` neighbor ${a} remote-as ${as}`, ` neighbor ${a} timers connect 1`]),
+    "exit",
+    "!",
+    "",
+  ].join("\n");
+  return {
+    ...EMPTY,
+    files: [{ path: "/etc/frr/frr.conf", content: conf, mode: 0o644 }],
+    services: [
+      {
+        name: "frr",
+        running: true,
+        configHash: `sha256:${createHash("sha256").update(conf).digest("hex")}`,
+        configPaths: ["/etc/frr/frr.conf"],
+      },
+    ],
+  };
+}
+
+it("BGP sessions from the real executors: Established passes bgpEstablished; a dead neighbor is bgp-down", async () => {
+  expect(fleet).toHaveLength(2);
+  const [h1, h2] = fleet as [(typeof fleet)[number], (typeof fleet)[number]];
+  const dead = [...h1.address.split(".").slice(0, 3), "252"].join(".");
+  await Promise.all([
+    applyAndConfirm(
+      h1.name,
+      frr(h1.name, 65001, h1.address, [
+        [h2.address, 65002],
+        [dead, 65009],
+      ]),
+      6,
+    ),
+    applyAndConfirm(h2.name, frr(h2.name, 65002, h2.address, [[h1.address, 65001]]), 7),
+  ]);
+  await waitFor(
+    "the k2 → k1 session Established (bgpEstablished passes for k2)",
+    async () =>
+      (await api("gate", { gate: "bgpEstablished", hosts: [h2.name] })).pass === true ? true : undefined,
+    30_000,
+  );
+  const down = (await findings()).filter((f) => f.code === "bgp-down");
+  expect(down.map((f) => f.host)).toEqual([h1.name]);
+  expect(down[0]?.message).toContain(`${h1.name} → ${dead} is`);
+  const g = await api("gate", { gate: "bgpEstablished", hosts: [h1.name] });
+  expect(g).toMatchObject({ ok: true, pass: false });
+  // only the dead neighbor: the k1 → k2 session is Established
+  expect((g.findings as Finding[]).map((f) => f.message)).toEqual([
+    expect.stringMatching(
+      new RegExp(
+        `^BGP session ${h1.name} → ${dead.replaceAll(".", "\\.")} is (Active|Connect|Idle|OpenSent)`,
+      ),
+    ),
+  ]);
+  expect((await findings()).some((f) => f.message.startsWith("BGP sessions"))).toBe(false);
 }, 90_000);
