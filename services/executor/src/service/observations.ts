@@ -27,7 +27,7 @@ import { observeDaemons } from "../observe.js";
 import { CONFIG_PATHS, type ServiceManager } from "../services.js";
 
 /** Most overlay peers probed per report. */
-export const MAX_PROBES = 3;
+const MAX_PROBES = 3;
 
 /** One `vrrp_instance` of a keepalived config. */
 export interface KeepalivedInstance {

@@ -22,9 +22,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  type ApplyJob,
   exportKeyPairPem,
   generateJobKeyPair,
-  type HostStateWire,
   jobPublication,
   newJob,
   parseMessage,
@@ -47,6 +47,9 @@ import {
 } from "@fleetnet/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TelemetryService } from "./service.js";
+
+/** A host's whole desired state as an apply job carries it. */
+type HostStateWire = ApplyJob["payload"]["desired"];
 
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 const EXECUTOR = join(ROOT, "services/executor/dist/service/index.js");
