@@ -1,13 +1,30 @@
 /**
- * TelemetryGates over a real (private) nats-server. A plain NATS responder stands in for the
- * telemetry service here (a service never imports another service; the real telemetry
- * service answering these requests is exercised in
- * services/telemetry/src/service/health.netns.test.ts): what is checked is the request the
- * planner sends and that every way telemetry can fail — silence, no responder, an error,
- * a failed gate — fails the gate with a reason, never passes it.
+ * TelemetryGates over a real (private) nats-server. First a plain NATS responder stands in
+ * for the telemetry service: what is checked is the request the planner sends and that
+ * every way telemetry can fail — silence, no responder, an error, a failed gate — fails the
+ * gate with a reason, never passes it. Then the real telemetry service (its built
+ * `fleetnet-telemetry run`, as a process: a service never imports another service) on a
+ * private redis-server judges protocol-valid state reports with VRRP observations.
  */
-import { subjects } from "@fleetnet/protocol";
-import { attachNats, type NatsAttachment, type PrivateServer, startNatsServer } from "@fleetnet/testkit";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  encodeMessage,
+  HeartbeatSchema,
+  type StateReport,
+  StateReportSchema,
+  subjects,
+} from "@fleetnet/protocol";
+import {
+  attachNats,
+  type NatsAttachment,
+  type PrivateServer,
+  startNatsServer,
+  startRedisServer,
+} from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HeartbeatBook, TelemetryGates } from "./dispatch.js";
 
@@ -122,4 +139,163 @@ describe("TelemetryGates", () => {
       refusing.close();
     }
   });
+});
+
+describe("TelemetryGates against the real telemetry service", () => {
+  const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+  const BIN = join(ROOT, "services/telemetry/dist/bin.js");
+  let redis: PrivateServer | undefined;
+  let dir: string | undefined;
+  let child: ReturnType<typeof spawn> | undefined;
+  let out = "";
+
+  beforeAll(async () => {
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        "pnpm",
+        ["exec", "tsc", "-b", "services/telemetry"],
+        { cwd: ROOT, timeout: 240_000 },
+        (err, o, e) =>
+          err
+            ? reject(
+                new Error(`build failed (pnpm exec tsc -b services/telemetry): ${err.message}\n${o}${e}`),
+              )
+            : resolve(),
+      ),
+    );
+    redis = await startRedisServer();
+    dir = mkdtempSync(join(tmpdir(), "fnh-gates-"));
+    writeFileSync(
+      join(dir, "fleet.yaml"),
+      `apiVersion: fleetnet/v1
+kind: Inventory
+metadata: {name: gates}
+spec:
+  hosts:
+    - name: ga
+      labels: {role: gw}
+      underlay: {interface: veth0, address: 10.251.1.1/24}
+      transport: {driver: netns, namespace: fnhga}
+    - name: gb
+      labels: {role: gw}
+      underlay: {interface: veth0, address: 10.251.1.2/24}
+      transport: {driver: netns, namespace: fnhgb}
+`,
+    );
+    child = spawn(
+      process.execPath,
+      [BIN, "run", "--intents", join(dir, "fleet.yaml"), "--heartbeat-s", "1"],
+      {
+        env: {
+          ...process.env,
+          NATS_URL: server.url,
+          REDIS_URL: redis.url,
+          LOG_LEVEL: "warn",
+          METRICS_PORT: "0",
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    child.stdout?.on("data", (b: Buffer) => {
+      out += b;
+    });
+    child.stderr?.on("data", (b: Buffer) => {
+      out += b;
+    });
+    // ready when it answers its API
+    const end = Date.now() + 20_000;
+    for (;;) {
+      try {
+        await att.nc.request(subjects.telemetryApi("health"), "{}", { timeout: 500 });
+        break;
+      } catch (err) {
+        if (Date.now() > end || child.exitCode !== null)
+          throw new Error(`telemetry did not come up: ${(err as Error).message}\n${out}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }, 300_000);
+
+  afterAll(async () => {
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child?.once("exit", r));
+      child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
+    await redis?.[Symbol.asyncDispose]();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const hb = (host: string, seq: number) =>
+    att.nc.publish(
+      subjects.heartbeat(host),
+      encodeMessage(HeartbeatSchema, {
+        v: 1,
+        host,
+        at: new Date().toISOString(),
+        seq,
+        executor: { id: "t", mode: "pool", version: "0" },
+        uptimeS: seq,
+      }),
+    );
+  const report = (host: string, state: "MASTER" | "BACKUP"): void => {
+    const r: StateReport = {
+      v: 1,
+      host,
+      at: new Date().toISOString(),
+      state: {
+        links: [],
+        ports: [],
+        addresses: [],
+        routes: [],
+        fdb: [],
+        sysctls: [],
+        files: [],
+        services: [],
+      },
+      sysctls: {},
+      observations: { vrrp: [{ segment: "gw", vrid: 7, state, vips: ["10.251.1.100/24"] }] },
+    };
+    att.nc.publish(subjects.state(host), encodeMessage(StateReportSchema, r));
+  };
+
+  it("split brain fails vrrpSingleMaster with telemetry's finding; one master passes; telemetry gone fails closed", async () => {
+    const book = new HeartbeatBook();
+    const gates = new TelemetryGates({ nc: att.nc, subject: SUBJECT, heartbeats: book, timeoutMs: 2_000 });
+    const check = async (want: boolean) => {
+      const end = Date.now() + 10_000;
+      for (;;) {
+        const now = Date.now();
+        for (const h of ["ga", "gb"]) book.record({ host: h, at: new Date(now).toISOString() });
+        const v = await gates.check(["hostsHealthy", "vrrpSingleMaster"], ["ga"], now);
+        if (v.passed === want || Date.now() > end) return v;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    hb("ga", 1);
+    hb("gb", 1);
+    report("ga", "MASTER");
+    report("gb", "MASTER");
+    const split = await check(false);
+    expect(split.passed).toBe(false);
+    expect(split.detail).toBe("gate vrrpSingleMaster: VRID 7 on segment gw has 2 masters: ga, gb");
+
+    hb("gb", 2);
+    report("gb", "BACKUP");
+    expect(await check(true)).toEqual({
+      passed: true,
+      detail: "hostsHealthy, vrrpSingleMaster passed for 1 host(s)",
+    });
+
+    const c = child as ReturnType<typeof spawn>;
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill("SIGTERM");
+    await exited;
+    const gone = await gates.check(["vrrpSingleMaster"], ["ga"], Date.now());
+    expect(gone).toEqual({
+      passed: false,
+      detail: "gate vrrpSingleMaster: no telemetry service is listening",
+    });
+  }, 60_000);
 });
