@@ -33,9 +33,13 @@ const { netnsDriver } = await import("../../services/executor/dist/drivers/proce
 const { applyHost } = await import("../../services/executor/dist/transaction.js");
 
 const N = Number(process.argv[2] ?? 20);
-function cpuSeconds() {
+function cpuParts() {
   const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ");
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  return { self: (Number(f[11]) + Number(f[12])) / 100, children: (Number(f[13]) + Number(f[14])) / 100 };
+}
+function cpuSeconds() {
+  const c = cpuParts();
+  return c.self + c.children;
 }
 const dir = mkdtempSync(join(tmpdir(), "fnb-cost-"));
 const lab = await testLab({ prefix: "fnb", hosts: N });
@@ -75,12 +79,14 @@ spec:
   for (const pass of ["apply", "unchanged"]) {
     spawns.clear();
     const cpu0 = cpuSeconds();
+    const parts0 = cpuParts();
     const t0 = performance.now();
     const tx = await Promise.all(
       names.map((n) => applyHost(target(n), desired.get(n), { confirmTimeoutS: 300 })),
     );
     const wall = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds() - cpu0;
+    const parts1 = cpuParts();
     const bad = tx.filter((r) => r.result !== (pass === "apply" ? "applied" : "unchanged"));
     if (bad.length) throw new Error(JSON.stringify(bad[0]));
     const phases = {};
@@ -90,7 +96,8 @@ spec:
     const agg = {};
     for (const [k, c] of sp) agg[k] = (agg[k] ?? 0) + c / N;
     console.log(
-      `${pass}: ${N} hosts, wall ${wall.toFixed(2)} s, cpu ${cpu.toFixed(2)} s = ${((cpu / N) * 1000).toFixed(0)} ms/host`,
+      `${pass}: ${N} hosts, wall ${wall.toFixed(2)} s, cpu ${cpu.toFixed(2)} s = ${((cpu / N) * 1000).toFixed(0)} ms/host` +
+        ` (executor ${(parts1.self - parts0.self).toFixed(2)} s, child processes ${(parts1.children - parts0.children).toFixed(2)} s)`,
     );
     console.log(
       "  mean phase ms/host:",

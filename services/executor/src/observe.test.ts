@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { normSysctl, parseAddresses, parseFdb, parseLinks, parseRoutes } from "./observe.js";
+import {
+  isV6Route,
+  normSysctl,
+  parseAddresses,
+  parseFdb,
+  parseLinks,
+  parseRoutes,
+  sysctlPath,
+} from "./observe.js";
 
 describe("observe parsers (ip -j / bridge -j output captured on this machine)", () => {
   it("parses links: kinds, alias, master, vxlan data, veth peer; foreign enslaved links are ports", () => {
@@ -106,5 +114,20 @@ describe("observe parsers (ip -j / bridge -j output captured on this machine)", 
       ]),
     ).toEqual([{ dev: "vx1", mac: "00:00:00:00:00:00", dst: "10.9.0.2" }]);
     expect(normSysctl("4096\t131072\t6291456\n")).toBe("4096 131072 6291456");
+  });
+
+  it("tells the families of a family-less route listing apart (a v6 default is not 0.0.0.0/0)", () => {
+    // from `ip -j -N route show table all` on iproute2 6.1: both families, no family field
+    const v4default = { type: "1", dst: "default", gateway: "10.1.0.2", dev: "d0", table: "254" };
+    const v6defaultDevOnly = { type: "1", dst: "default", dev: "d0", table: "254", pref: "medium" };
+    const v6default = { type: "1", dst: "default", gateway: "fd00::2", dev: "d0", pref: "medium" };
+    const v6mp = { dst: "fd01::/64", nexthops: [{ gateway: "fe80::1", dev: "d0" }] };
+    expect([v4default, v6defaultDevOnly, v6default, v6mp].map(isV6Route)).toEqual([false, true, true, true]);
+    expect(isV6Route({ dst: "10.1.0.0/24", dev: "d0" })).toBe(false);
+  });
+
+  it("maps sysctl keys to /proc/sys paths (a / in a key is a . in an interface name)", () => {
+    expect(sysctlPath("net.ipv4.ip_forward")).toBe("/proc/sys/net/ipv4/ip_forward");
+    expect(sysctlPath("net.ipv4.conf.eth0/100.rp_filter")).toBe("/proc/sys/net/ipv4/conf/eth0.100/rp_filter");
   });
 });

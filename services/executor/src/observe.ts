@@ -1,11 +1,12 @@
 /**
  * Observe: the live state of a host as a netstate `HostState`.
  *
- * Sources: `ip -j -d link`, `ip -j addr`, `ip -j -N route show table all` (v4 and v6;
- * multipath `nexthops[]`, numeric protocol/table), `bridge -j fdb show` (remote VTEP
- * entries), `sysctl` for the keys the desired state or the ledger names, the files and
- * services the desired state or the ledger names (see ledger.ts). About ten processes
- * whatever the size of the host's state.
+ * Sources: ONE `ip -j -d -N -batch -` process for links, addresses and routes of both
+ * families (multipath `nexthops[]`, numeric protocol/table), `bridge -j fdb show` (remote
+ * VTEP entries), one process for the sysctls the desired state or the ledger names (values
+ * and writability), the files and services the desired state or the ledger names (see
+ * ledger.ts). Three processes whatever the size of the host's state (plus one per file
+ * stat and service check when there are any).
  *
  * Projection: links of the kinds fleetnet models (bridge, vxlan, vlan, veth) are listed
  * whether fleetnet owns them or not (diff needs foreign ones to refuse name conflicts);
@@ -46,22 +47,38 @@ async function json<T>(d: HostDriver, argv: string[]): Promise<T> {
   return (text === "" ? [] : JSON.parse(text)) as T;
 }
 
-/** `ip -j -d link show` and `ip -j -d addr show` from ONE `ip -batch` process. */
-async function linksAndAddrs(d: HostDriver): Promise<[IpLink[], IpAddr[]]> {
-  const argv = ["ip", "-j", "-d", "-batch", "-"];
-  const r = await d.run(argv, { stdin: "link show\naddr show\n" });
+/**
+ * Links, addresses and routes of every family from ONE `ip -j -d -N -batch -` process
+ * (`link show`, `addr show`, `route show table all`). A route listing without `-4`/`-6`
+ * holds both families; {@link isV6Route} tells them apart.
+ */
+async function kernelTables(d: HostDriver): Promise<[IpLink[], IpAddr[], IpRoute[]]> {
+  const argv = ["ip", "-j", "-d", "-N", "-batch", "-"];
+  const r = await d.run(argv, { stdin: "link show\naddr show\nroute show table all\n" });
   if (r.code !== 0) {
     throw new ExecutorError(
       "COMMAND_FAILED",
-      `${argv.join(" ")} (link show, addr show) failed on ${d.host}: ${r.stderr.trim()}`,
+      `${argv.join(" ")} (link show, addr show, route show table all) failed on ${d.host}: ${r.stderr.trim()}`,
       true,
     );
   }
   const docs = r.stdout.split("\n").filter((l) => l.trim() !== "");
-  if (docs.length !== 2) {
+  if (docs.length !== 3) {
     throw new ExecutorError("COMMAND_FAILED", `unexpected output of ${argv.join(" ")} on ${d.host}`, true);
   }
-  return [JSON.parse(docs[0] as string) as IpLink[], JSON.parse(docs[1] as string) as IpAddr[]];
+  const [links, addrs, routes] = docs.map((t) => JSON.parse(t) as unknown);
+  return [links as IpLink[], addrs as IpAddr[], routes as IpRoute[]];
+}
+
+/**
+ * Whether a route of a family-less listing is IPv6: the kernel gives every IPv6 route a
+ * router preference (`pref`), never an IPv4 one; addresses with `:` are IPv6 too.
+ */
+export function isV6Route(r: IpRoute): boolean {
+  const has6 = (a?: string) => a?.includes(":") ?? false;
+  return (
+    r.pref !== undefined || has6(r.dst) || has6(r.gateway) || (r.nexthops ?? []).some((n) => has6(n.gateway))
+  );
 }
 
 interface IpLink {
@@ -87,8 +104,11 @@ interface IpAddr {
   ifname: string;
   addr_info?: { local?: string; prefixlen?: number; family?: string }[];
 }
-interface IpRoute {
+/** One entry of `ip -j route show`. */
+export interface IpRoute {
   type?: string;
+  /** IPv6 router preference (IPv6 routes only). */
+  pref?: string;
   dst: string;
   table?: string;
   protocol?: string;
@@ -291,15 +311,15 @@ export async function observe(
   scope: ObserveScope = {},
 ): Promise<ObserveResult> {
   const desired = scope.desired;
-  const [ledger, [rawLinks, rawAddrs], rawR4, rawR6, rawFdb] = await Promise.all([
+  const [ledger, [rawLinks, rawAddrs, rawRoutes], rawFdb] = await Promise.all([
     scope.ledger ? Promise.resolve(scope.ledger) : readLedger(d),
-    linksAndAddrs(d),
-    json<IpRoute[]>(d, ["ip", "-j", "-N", "route", "show", "table", "all"]),
-    json<IpRoute[]>(d, ["ip", "-6", "-j", "-N", "route", "show", "table", "all"]),
+    kernelTables(d),
     json<BridgeFdb[]>(d, ["bridge", "-j", "fdb", "show"]),
   ]);
   const { links, ports } = parseLinks(rawLinks);
   const desiredRoutes = new Map((desired?.routes ?? []).map((r) => [`${r.table} ${r.destination}`, r]));
+  const rawR6 = rawRoutes.filter(isV6Route);
+  const rawR4 = rawRoutes.filter((r) => !isV6Route(r));
   const routes = [...parseRoutes(rawR4, false), ...parseRoutes(rawR6, true)].map((r) =>
     projectRoute(r, desiredRoutes.get(`${r.table} ${r.destination}`)),
   );
