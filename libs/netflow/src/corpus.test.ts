@@ -8,8 +8,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { FlowRecord } from "./index.js";
 import { decodeCapture, NetflowDecoder, readCaptureFile } from "./index.js";
+import { SHARED_CORPUS } from "./testdata.js";
 
-const SHARED = new URL("../../../../shared/testdata/netflow/", import.meta.url).pathname;
+const SHARED = SHARED_CORPUS;
 const hasShared = existsSync(join(SHARED, "manifest.json"));
 const decode = (f: string): FlowRecord[] => decodeCapture(readCaptureFile(join(SHARED, f))).records;
 const flows = (f: string) => decode(f).filter((r) => r.kind === "flow");

@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { FlowRecord, UdpDatagram } from "./index.js";
 import { decodeCapture, encodePcap, readCaptureFile } from "./index.js";
 
-const SHARED = new URL("../../../../shared/testdata/netflow/", import.meta.url).pathname;
+const SHARED = SHARED_CORPUS;
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 /** tshark binary (TSHARK overrides). */
 const TSHARK = process.env.TSHARK ?? "tshark";
