@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { FlowRecord, UdpDatagram } from "./index.js";
 import { decodeCapture, encodePcap, readCaptureFile } from "./index.js";
+import { SHARED_CORPUS } from "./testdata.js";
 
 const SHARED = SHARED_CORPUS;
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;

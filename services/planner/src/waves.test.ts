@@ -58,7 +58,7 @@ describe("planWaves", () => {
   });
 
   it("spreadBy: hosts without the label share one domain", () => {
-    const hosts = fleet(3, (i) => (i === 0 ? { rack: "r1" } : {}));
+    const hosts = fleet(3, (i): Record<string, string> => (i === 0 ? { rack: "r1" } : {}));
     const plan = planWaves(hosts, policy({ waves: [{ percent: 100 }], spreadBy: "rack", maxPerDomain: 1 }));
     expect(names(plan)).toEqual([["h001", "h002"], ["h003"]]);
   });
