@@ -12,7 +12,7 @@ import { colour } from "../io.js";
 /** `cli/dist/commands/demo-exec.js` → the repository root. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 /** The CLI binary this process runs (sub-steps run it as a child, as an operator would). */
-export const CLI_BIN = join(ROOT, "cli", "dist", "bin.js");
+const CLI_BIN = join(ROOT, "cli", "dist", "bin.js");
 
 /** A finished process. */
 export interface Ran {

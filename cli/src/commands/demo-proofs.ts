@@ -111,7 +111,7 @@ export async function proveBgp(
 }
 
 /** Where keepalived of a netns host writes its pid (the executor's per-host state dir). */
-export function keepalivedPidFile(labStateDir: string, host: string): string {
+function keepalivedPidFile(labStateDir: string, host: string): string {
   return join(labStateDir, "hosts", host, "run", "fleetnet", "keepalived", "keepalived.pid");
 }
 
@@ -167,14 +167,6 @@ async function sysctlIn(ns: string, key: string): Promise<string> {
   return r.stdout.trim();
 }
 
-interface DriftFinding {
-  host: string;
-  key: string;
-  expected: string;
-  actual: string;
-  action: string;
-}
-
 /**
  * Change `key` by hand on `host`, wait for `fleetnet drift` to report it, then for the
  * telemetry service's heal (`drift: heal`) to put the baseline value back in the kernel.
@@ -192,25 +184,19 @@ export async function proveDriftHeal(
   const w = await run(["ip", "netns", "exec", host.ns, "sysctl", "-w", `${key}=${bad}`]);
   evidence.push(`ip netns exec ${host.ns} sysctl -w ${key}=${bad} (was ${baseline}): exit ${w.code}`);
   const t0 = Date.now();
+  // `fleetnet drift` as an operator reads it, until it names the host and key
   const caught = await poll(
     async () => {
-      const r = await fleetnet(["drift", "--json"], env, { timeoutMs: 15_000 });
-      try {
-        const f = (JSON.parse(r.stdout) as { findings: DriftFinding[] }).findings;
-        return f.find((x) => x.host === host.name && x.key === key);
-      } catch {
-        return undefined;
-      }
+      const r = await fleetnet(["drift"], env, { timeoutMs: 15_000 });
+      const line = r.stdout.split("\n").find((l) => l.startsWith(`${host.name}  ${key}  `));
+      return r.code === 1 && line ? { line, out: r.stdout } : undefined;
     },
     30_000,
     1000,
   );
   if (caught) {
-    evidence.push(
-      `fleetnet drift after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${caught.host} ${caught.key} expected ${caught.expected} actual ${caught.actual} (${caught.action})`,
-    );
-    const human = await fleetnet(["drift"], env, { timeoutMs: 15_000 });
-    print(human.stdout);
+    evidence.push(`fleetnet drift after ${((Date.now() - t0) / 1000).toFixed(1)} s (exit 1): ${caught.line}`);
+    print(caught.out);
   } else {
     evidence.push("fleetnet drift did not report it within 30 s");
   }
@@ -263,5 +249,46 @@ export async function proveEcmp(host: DemoHost, destination: string, via: readon
     evidence: [
       `${host.name}: ${destination} via ${got.length ? got.join(", ") : "nothing"} (want ${via.join(", ")})`,
     ],
+  };
+}
+
+/**
+ * The rollout's waves as `fleetnet apply` printed them (`  wave N: a, b (reason)`) keep the
+ * policy's constraints: at most one host per rack per wave, the KeepalivedPair's members in
+ * different waves, and never both spines (every hypervisor's BGP peers) in one wave.
+ */
+export function proveWaves(
+  applyOutput: string,
+  hosts: readonly DemoHost[],
+  pair: { primary: string; backup: string },
+): Proof {
+  const rack = new Map(hosts.map((h) => [h.name, h.rack ?? "-"]));
+  const waves = [...applyOutput.matchAll(/^ {2}wave (\d+): ([^(\n]+?)(?: \(.*\))?$/gm)].map((m) => ({
+    n: Number(m[1]),
+    hosts: (m[2] as string).split(", ").map((s) => s.trim()),
+  }));
+  const waveOf = (h: string) => waves.find((w) => w.hosts.includes(h))?.n;
+  const evidence = waves.map(
+    (w) =>
+      `wave ${w.n}: ${w.hosts.map((h) => `${h} (${rack.get(h) === "-" ? "spine" : rack.get(h)})`).join(", ")}`,
+  );
+  const racksOk = waves.every((w) => {
+    const r = w.hosts.map((h) => rack.get(h)).filter((x) => x !== "-");
+    return new Set(r).size === r.length;
+  });
+  const [pw, bw] = [waveOf(pair.primary), waveOf(pair.backup)];
+  const pairOk = pw !== undefined && bw !== undefined && pw !== bw;
+  const spines = hosts.filter((h) => h.role === "spine").map((h) => h.name);
+  const spineWaves = spines.map(waveOf);
+  const bgpOk = spineWaves.every((w) => w !== undefined) && new Set(spineWaves).size === spineWaves.length;
+  evidence.push(
+    `spreadBy rack: ${racksOk ? "at most one host per rack in every wave" : "a wave holds two hosts of one rack"}`,
+    `KeepalivedPair: ${pair.primary} in wave ${pw ?? "?"}, ${pair.backup} in wave ${bw ?? "?"}`,
+    `BGP peers: ${spines.map((s, i) => `${s} in wave ${spineWaves[i] ?? "?"}`).join(", ")} (every hypervisor keeps a session)`,
+  );
+  return {
+    name: "waves: rack spread, pair and BGP-peer separation",
+    ok: waves.length > 1 && racksOk && pairOk && bgpOk,
+    evidence,
   };
 }

@@ -44,10 +44,11 @@ import {
   proveHealth,
   proveOverlay,
   proveVipFailover,
+  proveWaves,
 } from "./demo-proofs.js";
 
 /** Namespace/interface prefix of the demo lab. */
-export const DEMO_PREFIX = "fnd-";
+const DEMO_PREFIX = "fnd-";
 /** The demo lab's underlay; `examples/demo/` names addresses in it (VIP, ECMP nexthops). */
 const SUBNET = "10.249.0.0/24";
 const MGMT = "10.249.0.254";
@@ -277,24 +278,30 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     const files = ["-f", inventory, "-f", EXAMPLE];
     if ((await fleetnet(["validate", ...files], env, { inherit: true })).code !== 0)
       throw new DemoStepError("fleetnet validate");
-    const up = await fleetnet(
-      [
-        "up",
-        ...files,
-        "--lab-state-dir",
-        labDir,
-        "--heartbeat",
-        "1s",
-        "--state-report",
-        "2s",
-        "--timeout",
-        "60s",
-      ],
-      env,
-      { inherit: true, timeoutMs: 120_000 },
-    );
-    if (up.code !== 0) throw new DemoStepError("fleetnet up");
-    check();
+    // The stack starts on the inventory alone: given the intents, the telemetry service would
+    // heal their "drift" on the fresh hosts at once — a full apply racing (and pre-empting)
+    // the staged rollout below. It gets them right after the rollout.
+    const upWith = async (f: string[]) => {
+      const r = await fleetnet(
+        [
+          "up",
+          ...f,
+          "--lab-state-dir",
+          labDir,
+          "--heartbeat",
+          "1s",
+          "--state-report",
+          "2s",
+          "--timeout",
+          "60s",
+        ],
+        env,
+        { inherit: true, timeoutMs: 120_000 },
+      );
+      if (r.code !== 0) throw new DemoStepError(`fleetnet up ${f.join(" ")}`);
+      check();
+    };
+    await upWith(["-f", inventory]);
     const apply = await applyDemo(files, env);
     proofs.push({
       name: "rollout of examples/demo",
@@ -303,6 +310,8 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     });
     if (apply.code !== 0) throw new DemoStepError("fleetnet apply");
     check();
+    process.stdout.write("the telemetry service now watches the applied intents (drift, heal, health):\n");
+    await upWith(files);
 
     step("3. proofs");
     const hosts = labHosts(inventory);
@@ -316,6 +325,7 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     const indent = (text: string) => {
       for (const l of text.trimEnd().split("\n")) process.stdout.write(`      ${l}\n`);
     };
+    show(proveWaves(`${apply.stdout}${apply.stderr}`, hosts, PAIR));
     show(await proveOverlay(hyps, VNI));
     show(await proveBgp(hyps, BGP_PREFIX, 30_000, labDir));
     const ecmpHost = byName.get(ECMP.host);

@@ -100,13 +100,18 @@ describe("fleetnet demo --hosts 4", () => {
 
   it("proves overlay, ECMP, flows, drift heal, health and VIP failover, each with evidence", () => {
     expect(proof("rollout of examples/demo"), out).toBe("✓");
+    expect(proof("waves: rack spread, pair and BGP-peer separation"), out).toBe("✓");
+    expect(out).toContain("KeepalivedPair: h001 in wave 1, h003 in wave 2");
+    expect(out).toMatch(/BGP peers: s01 in wave \d, s02 in wave \d/);
     expect(proof("overlay ping across racks"), out).toBe("✓");
     expect(out).toMatch(/ping -c1 -W1 172\.16\.200\.\d+: reply/);
     expect(proof("ECMP route"), out).toBe("✓");
     expect(proof("flows from generated traffic (flows top)"), out).toBe("✓");
     expect(out).toMatch(/^\s+h00\d\s+10\.249\.0\.\d+\s+\d+\s+\d+\s+\d+\s+10\.249\.0\.\d+ \(\d+ B\)$/m);
     expect(proof("sysctl changed by hand: caught as drift, healed"), out).toBe("✓");
-    expect(out).toMatch(/fleetnet drift after [\d.]+ s: h002 net\.ipv4\.ip_forward expected 1 actual 0/);
+    expect(out).toMatch(
+      /fleetnet drift after [\d.]+ s \(exit 1\): h002 {2}net\.ipv4\.ip_forward {2}expected "1" {2}actual "0"/,
+    );
     expect(proof("fleetnet health"), out).toBe("✓");
     expect(out).toContain("fleet healthy");
     expect(proof("keepalived VIP on the primary, then on the backup"), out).toBe("✓");
@@ -125,6 +130,19 @@ describe("fleetnet demo --hosts 4", () => {
     const failed = [...out.slice(out.indexOf("==> summary")).matchAll(/^✗ (.+)$/gm)].map((m) => m[1]);
     expect(failed).toEqual(["BGP multipath: 2 nexthops in the kernel"]);
     expect(code).toBe(1);
+  });
+
+  it("not root: says what it needs and exits 2; a bad --hosts is a usage error", () => {
+    const asNobody = spawnSync(
+      "setpriv",
+      ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CLI, "demo"],
+      { encoding: "utf8", env: { ...process.env, FLEETNET_STATE_DIR: dir } },
+    );
+    expect(asNobody.status).toBe(2);
+    expect(asNobody.stderr).toContain("it needs root");
+    const bad = spawnSync(process.execPath, [CLI, "demo", "--hosts", "3"], { encoding: "utf8" });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("--hosts must be an integer 4..20, got 3");
   });
 
   it("leaves no namespace, process or state dir behind", () => {
