@@ -1,0 +1,38 @@
+#!/bin/bash
+# bench/rollout/fleetnet-method.sh : the shared harness's "fleetnet" method (copied to
+# <harness>/methods/fleetnet.sh by run.sh). The stack (private nats-server + redis-server,
+# planner, one executor pool for the lab's hosts) is already up (`fleetnet up`, run.sh);
+# this submits the change with `fleetnet apply --yes --json` — planner: waves
+# [{hosts: 1}, {percent: 10}, {percent: 100}], soak 0; executors: each host a commit-confirmed
+# transaction; the command returns once every host is confirmed — then runs floor.sh's
+# ping phase. Env: FNB_REPO, FNB_GEN (inventory.yaml + intents.yaml), NATS_URL, REDIS_URL,
+# FLEETNET_STATE_DIR. Prints the harness markers plus @@note lines: the stack's CPU seconds
+# during the apply (planner, pool, nats-server, redis-server and their reaped children such as
+# the pool's ip/bridge/sh processes: they are not children of this
+# script, so bench.py's ctl_cpu does not see them) and their peak RSS.
+set -u
+: "${FNB_REPO:?}" "${FNB_GEN:?}" "${FLEETNET_STATE_DIR:?}"
+G=/tmp/fnb-work/gen
+HZ=$(getconf CLK_TCK)
+stack_pids() {
+  find "$FLEETNET_STATE_DIR" -name '*.pid' -print0 | xargs -0 -r cat |
+    sed -n 's/.*"pid":\([0-9]*\).*/\1/p; s/^\([0-9][0-9]*\)$/\1/p' | sort -u
+}
+ticks() { local t=0 p; for p in $(stack_pids); do
+  [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14+$15+$16+$17}' "/proc/$p/stat"))); done; echo $t; }
+t0=$(ticks)
+node "$FNB_REPO/cli/dist/bin.js" apply -f "$FNB_GEN/inventory.yaml" -f "$FNB_GEN/intents.yaml" --yes --json \
+  > /tmp/fnb-work/logs/fleetnet-apply.json
+rc=$?
+echo "@@apply_done $(date +%s.%N)"
+t1=$(ticks)
+status=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["status"], sum(1 for h in r["hosts"].values() if h["status"] in ("confirmed","succeeded","applied")), len(r["hosts"]))' /tmp/fnb-work/logs/fleetnet-apply.json 2>/dev/null)
+echo "@@apply_ok $(echo "$status" | cut -d' ' -f2)"
+echo "@@note fleetnet apply rc=$rc status/confirmed/hosts: $status"
+echo "@@note stack cpu during apply (planner+pool+nats+redis): $(echo "scale=2; ($t1-$t0)/$HZ" | bc) s"
+for p in $(stack_pids); do
+  [[ -r /proc/$p/status ]] && echo "@@note peak rss $(tr '\0' ' ' < /proc/$p/cmdline | cut -c1-90): $(awk '/VmHWM/{printf "%d MiB", $2/1024}' /proc/$p/status)"
+done
+ping_ok=$(xargs -P 2 -L1 sh -c '
+  ip netns exec "$1" sh -c "ping -n -q -c1 -i0.2 -w3 $4 >/dev/null && ping -n -q -c1 -i0.2 -w3 $5 >/dev/null" && echo ok' _ < $G/hosts.txt | grep -c '^ok$')
+echo "@@ping_ok $ping_ok"; echo "@@end $(date +%s.%N)"

@@ -1,0 +1,83 @@
+#!/bin/bash
+# bench/rollout/run.sh : issue 6's rollout bench — fleetnet as one more column of the shared
+# harness (/work/shared/bench/rollout), beside the no-orchestration floor, in ONE run on ONE lab.
+#
+#   N=200 REPS_FLOOR=3 bench/rollout/run.sh        (from the repository root; root; ~10 min)
+#
+# Steps: copy the harness to $W (it may be read-only; adds methods/fleetnet.sh), `lab.sh up N`
+# (namespaces fb-h001.., one sshd each, static underlay), floor-p2 / floor-seq × REPS_FLOOR
+# (reset + check 0/N before each, bench.py times it, check.py verifies every host), then
+# `fleetnet up` (private nats-server + redis-server on free ports via infra/dev/services,
+# planner, one executor pool serving all N netns hosts), reset + check, one timed fleetnet
+# rollout (fleetnet-method.sh: `fleetnet apply --yes --json` → all hosts confirmed, then the
+# same ping phase as the floor), `fleetnet down`, `lab.sh down` (also on failure), report.
+# Build first: pnpm exec tsc -b cli services/planner services/executor
+set -u
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+N=${N:-200}
+REPS_FLOOR=${REPS_FLOOR:-3}
+H=${HARNESS:-/work/shared/bench/rollout}
+W=${W:-/tmp/fnb-harness}
+S=${S:-/tmp/fnb-stack}
+export RESULTS=${RESULTS:-$W/results.jsonl}
+export FLEETNET_STATE_DIR=$S/state FNB_REPO=$REPO FNB_GEN=$S/gen
+export NATS_URL=${NATS_URL:-nats://127.0.0.1:14622} REDIS_URL=${REDIS_URL:-redis://127.0.0.1:16622}
+rm -rf "$W" "$S" && mkdir -p "$W" "$S" && cp -r "$H"/. "$W"/ && rm -f "$W/results.jsonl"
+cp "$REPO/bench/rollout/fleetnet-method.sh" "$W/methods/fleetnet.sh"
+# Our copy of the harness uses our names and an underlay /16 that no test lab uses: prefix
+# fnb- (namespaces fnb-h001.., fnb-fab, fnb-mgmt0, /tmp/fnb-work) and 10.243.0.0/16 — the
+# harness's 10.251.0.0/16 in the root namespace would make every parallel test lab
+# (10.251.16-239.0/24) refuse to start for the length of the run.
+sed -i 's/fb-/fnb-/g; s/10\.251\./10.243./g' "$W"/lab.sh "$W"/gen.py "$W"/check.py "$W"/reset.sh \
+  "$W"/bench.py "$W"/methods/floor.sh
+cd "$W" || exit 1
+FLEETNET=(node "$REPO/cli/dist/bin.js")
+# Our own nats-server (JetStream) with max_payload 32 MiB: at 200 hosts the planner's `plan`
+# reply (every host's ops: ~41 000 for the full mesh) is ~6 MB, over NATS's 1 MiB default
+# (`fleetnet apply` fails with "'payload' max_payload size exceeded"). `fleetnet up` reuses
+# a JetStream server answering at NATS_URL; Redis it starts itself (infra/dev/services).
+NATS_PORT=${NATS_URL##*:}
+mkdir -p "$S/nats"
+cat > "$S/nats.conf" <<C
+listen: 127.0.0.1:$NATS_PORT
+max_payload: 33554432
+jetstream { store_dir: "$S/nats" }
+C
+nats-server -c "$S/nats.conf" > "$S/nats.log" 2>&1 &
+NATS_PID=$!
+cleanup() {
+  "${FLEETNET[@]}" down >/dev/null 2>&1
+  ./lab.sh down >/dev/null 2>&1
+  kill "$NATS_PID" 2>/dev/null
+}
+trap cleanup EXIT
+./lab.sh down >/dev/null 2>&1
+./lab.sh up "$N" || exit 1
+reset_check() {
+  ./reset.sh || { echo "reset failed" >&2; exit 1; }
+  local pre; pre=$(./check.py --quiet | head -1)
+  [[ $pre == "state_ok=0/$N" ]] || { echo "after reset expected 0/$N correct, got $pre" >&2; exit 1; }
+}
+for m in "floor-seq 1" "floor-p2 2"; do
+  set -- $m
+  for ((r = 1; r <= REPS_FLOOR; r++)); do
+    reset_check
+    ./bench.py run "$1" "$N" "$r" 300 -- methods/floor.sh "$2"
+  done
+done
+python3 "$REPO/bench/rollout/gen-fleetnet.py" "$N" "$FNB_GEN" || exit 1
+reset_check
+t0=$(date +%s.%N)
+# FNB_PROFILE=1: the stack's node processes write V8 CPU profiles to $S/prof when stopped
+PROF=()
+[[ -n ${FNB_PROFILE:-} ]] && PROF=(env NODE_OPTIONS="--cpu-prof --cpu-prof-dir=$S/prof")
+"${PROF[@]}" "${FLEETNET[@]}" up -f "$FNB_GEN/inventory.yaml" --lab-state-dir "$S/lab" --timeout 600s || exit 1
+printf 'fleetnet up (stack for %d hosts heartbeating): %.1f s\n' "$N" "$(echo "$(date +%s.%N) - $t0" | bc)"
+./bench.py run fleetnet "$N" 1 1800 -- methods/fleetnet.sh
+grep -h '^@@note' /tmp/fnb-work/logs/fleetnet-n"$N"-r1.out
+"${FLEETNET[@]}" down
+./lab.sh down
+kill "$NATS_PID"
+trap - EXIT
+./bench.py report "$RESULTS"
+echo "results: $RESULTS"
