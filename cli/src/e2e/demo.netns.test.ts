@@ -133,11 +133,12 @@ describe("fleetnet demo --hosts 4", () => {
   });
 
   it("not root: says what it needs and exits 2; a bad --hosts is a usage error", () => {
-    const asNobody = spawnSync(
-      "setpriv",
-      ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CLI, "demo"],
-      { encoding: "utf8", env: { ...process.env, FLEETNET_STATE_DIR: dir } },
-    );
+    const asNobody = spawnSync(process.execPath, [CLI, "demo"], {
+      uid: 65534, // nobody
+      gid: 65534,
+      encoding: "utf8",
+      env: { ...process.env, FLEETNET_STATE_DIR: dir },
+    });
     expect(asNobody.status).toBe(2);
     expect(asNobody.stderr).toContain("it needs root");
     const bad = spawnSync(process.execPath, [CLI, "demo", "--hosts", "3"], { encoding: "utf8" });
