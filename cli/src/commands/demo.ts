@@ -209,7 +209,7 @@ async function runDemo(opts: DemoOptions): Promise<number> {
   }
   if (existsSync(join(dir, "lab", "state.json")) || existsSync(join(dir, "stack"))) {
     process.stderr.write(
-      `fleetnet demo: a demo is already set up in ${dir} (--keep?); tear it down first: fleetnet demo --down${opts.stateDir ? ` --state-dir ${dir}` : ""}\n`,
+      `fleetnet demo: a demo is already set up in ${dir} (--keep?); tear it down first: fleetnet demo --down --state-dir ${dir}\n`,
     );
     return EXIT_FAILED;
   }
@@ -368,7 +368,7 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     if (opts.keep && failedStep === null) {
       step("kept (--keep)");
       process.stdout.write(
-        `the lab, the stack and the collector keep running; state in ${dir}\n  FLEETNET_STATE_DIR=${dir} fleetnet status\n  fleetnet demo --down${opts.stateDir ? ` --state-dir ${dir}` : ""}\n`,
+        `the lab and the stack keep running (the collector stopped after the flows proof); state in ${dir}\n  FLEETNET_STATE_DIR=${dir} fleetnet status\n  fleetnet demo --down --state-dir ${dir}\n`,
       );
     } else {
       const problems = await teardown(dir, env, collector);
