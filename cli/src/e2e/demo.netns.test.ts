@@ -119,8 +119,10 @@ describe("fleetnet demo --hosts 4", () => {
   });
 
   // Known product bug (reported): libs/netstate compile writes frr.conf 0640 root:root, which
-  // zebra/bgpd (user frr) cannot read, so no BGP instance starts. This flips to a failure —
-  // and must become a plain `it` — once the file is readable by frr.
+  // zebra/bgpd (user frr) cannot read, so no BGP instance starts ("% BGP instance not found").
+  // Checked by hand: with the files 0644 and the daemons restarted, every hypervisor gets
+  // 10.99.0.0/24 via both spines. This flips to a failure — and must become a plain `it`, and
+  // the test below must expect no ✗ and exit 0 — once the file is readable by frr.
   it.fails("BGP multipath gives every hypervisor 2 nexthops, and the demo exits 0", () => {
     expect(proof("BGP multipath: 2 nexthops in the kernel"), out).toBe("✓");
     expect(code, out).toBe(0);
