@@ -623,7 +623,9 @@ function compileBgp(
         ...(s.timers ? { timers: s.timers } : {}),
         updateSource: own,
       });
-      b.files.push({ path: PATHS.frr, content, mode: 0o640 });
+      // Readable by the daemons, which drop to user frr (the file is written by root and holds
+      // no secret: BGP passwords are not part of the model).
+      b.files.push({ path: PATHS.frr, content, mode: 0o644 });
       b.services.push({
         name: "frr",
         running: true,

@@ -60,7 +60,7 @@ const overlay = st({
     },
   ],
   sysctls: [{ key: "net.ipv4.ip_forward", value: "1", persist: true }],
-  files: [{ path: "/etc/frr/frr.conf", content: "router bgp 65001\n", mode: 0o640 }],
+  files: [{ path: "/etc/frr/frr.conf", content: "router bgp 65001\n", mode: 0o644 }],
   services: [{ name: "frr", running: true, configHash: "sha256:a", configPaths: ["/etc/frr/frr.conf"] }],
 });
 const base = st({
@@ -192,8 +192,8 @@ describe("diff: changes", () => {
         op: "file.write",
         path: "/etc/frr/frr.conf",
         content: "router bgp 65002\n",
-        mode: 0o640,
-        previous: { content: "router bgp 65001\n", mode: 0o640 },
+        mode: 0o644,
+        previous: { content: "router bgp 65001\n", mode: 0o644 },
       },
       {
         op: "service.reload",

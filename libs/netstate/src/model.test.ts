@@ -45,7 +45,7 @@ const state: HostState = {
   ],
   fdb: [{ dev: "vx5001", mac: "00:00:00:00:00:00", dst: "10.250.0.2" }],
   sysctls: [{ key: "net.ipv4.ip_forward", value: "1", persist: true }],
-  files: [{ path: "/etc/frr/frr.conf", content: "router bgp 65001\n", mode: 0o640 }],
+  files: [{ path: "/etc/frr/frr.conf", content: "router bgp 65001\n", mode: 0o644 }],
   services: [{ name: "frr", running: true, configHash: "sha256:00", configPaths: ["/etc/frr/frr.conf"] }],
 };
 
