@@ -12,8 +12,16 @@ import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { emptyHostState, ownerAlias, diff } from "../../libs/netstate/dist/index.js";
-import { applyHost, ipLines, bridgeLine, netnsDriver, observe, runOps, serviceManager } from "../../services/executor/dist/index.js";
+import { diff, emptyHostState, ownerAlias } from "../../libs/netstate/dist/index.js";
+import {
+  applyHost,
+  bridgeLine,
+  ipLines,
+  netnsDriver,
+  observe,
+  runOps,
+  serviceManager,
+} from "../../services/executor/dist/index.js";
 
 const [ns, stateDir, outDir] = process.argv.slice(2);
 if (!ns || !stateDir || !outDir) throw new Error("usage: apply.bench.mjs NS STATE_DIR OUT_DIR");
@@ -24,7 +32,18 @@ function desired() {
   const a = ownerAlias("Bench", "apply");
   for (let v = 0; v < 4; v++) {
     s.links.push({ kind: "bridge", name: `brb${v}`, up: true, alias: a });
-    s.links.push({ kind: "vxlan", name: `vxb${v}`, up: true, alias: a, master: `brb${v}`, vni: 1000 + v, local: "10.77.0.1", port: 4789, dev: "fnxu0", learning: false });
+    s.links.push({
+      kind: "vxlan",
+      name: `vxb${v}`,
+      up: true,
+      alias: a,
+      master: `brb${v}`,
+      vni: 1000 + v,
+      local: "10.77.0.1",
+      port: 4789,
+      dev: "fnxu0",
+      learning: false,
+    });
   }
   for (let b = 4; b < 16; b++) s.links.push({ kind: "bridge", name: `brb${b}`, up: true, alias: a });
   for (let i = 0; i < 1000; i++) {
@@ -32,17 +51,23 @@ function desired() {
     const n = Math.floor(i / 4) + 2; // 250 remote VTEPs per device
     s.fdb.push({ dev: `vxb${v}`, mac: "00:00:00:00:00:00", dst: `10.78.${Math.floor(n / 250)}.${n % 250}` });
   }
-  for (let r = 0; r < 50; r++) s.routes.push({ destination: `10.90.${r}.0/24`, table: 254, protocol: 250, gateway: "10.77.0.2" });
+  for (let r = 0; r < 50; r++)
+    s.routes.push({ destination: `10.90.${r}.0/24`, table: 254, protocol: 250, gateway: "10.77.0.2" });
   return s;
 }
 
-const target = { host: "bench", serviceMode: "direct", connect: async () => netnsDriver({ host: "bench", netns: ns, stateDir }) };
+const target = {
+  host: "bench",
+  serviceMode: "direct",
+  connect: async () => netnsDriver({ host: "bench", netns: ns, stateDir }),
+};
 const d = netnsDriver({ host: "bench", netns: ns, stateDir });
 const svc = serviceManager(d, "direct");
 
 async function reset() {
   const r = await applyHost(target, emptyHostState());
-  if (r.result !== "applied" && r.result !== "unchanged") throw new Error(`reset: ${JSON.stringify(r.error)}`);
+  if (r.result !== "applied" && r.result !== "unchanged")
+    throw new Error(`reset: ${JSON.stringify(r.error)}`);
 }
 async function opsFromEmpty() {
   const o = await observe(d, svc, { desired: desired() });
@@ -61,7 +86,9 @@ async function perOp(ops) {
 function peakRss(args) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, ["services/executor/dist/bin.js", "once", ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["services/executor/dist/bin.js", "once", ...args], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     let hwm = 0;
     child.stdout.on("data", (b) => (out += b));
@@ -94,7 +121,18 @@ for (let i = 0; i < ROUNDS; i++) {
   results.perOp.push(performance.now() - t);
   await reset();
   writeFileSync(join(outDir, "desired.json"), JSON.stringify(desired()));
-  const tx = await peakRss(["apply", "--host", "bench", "-f", join(outDir, "inventory.yaml"), "--desired", join(outDir, "desired.json"), "--state-dir", stateDir, "--json"]);
+  const tx = await peakRss([
+    "apply",
+    "--host",
+    "bench",
+    "-f",
+    join(outDir, "inventory.yaml"),
+    "--desired",
+    join(outDir, "desired.json"),
+    "--state-dir",
+    stateDir,
+    "--json",
+  ]);
   if (tx.result.result !== "applied") throw new Error(JSON.stringify(tx.result));
   results.transaction.push(tx.ms);
   results.rss.push(tx.kib);
@@ -102,4 +140,20 @@ for (let i = 0; i < ROUNDS; i++) {
   await reset();
 }
 const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(JSON.stringify({ ops: opsCount, rounds: ROUNDS, medianMs: { batched: Math.round(med(results.batched)), perOp: Math.round(med(results.perOp)), transaction: Math.round(med(results.transaction)) }, peakRssMiB: Math.max(...results.rss) / 1024, all: results }, null, 1));
+console.log(
+  JSON.stringify(
+    {
+      ops: opsCount,
+      rounds: ROUNDS,
+      medianMs: {
+        batched: Math.round(med(results.batched)),
+        perOp: Math.round(med(results.perOp)),
+        transaction: Math.round(med(results.transaction)),
+      },
+      peakRssMiB: Math.max(...results.rss) / 1024,
+      all: results,
+    },
+    null,
+    1,
+  ),
+);

@@ -15,7 +15,9 @@ import { performance } from "node:perf_hooks";
 const { loadAndValidate } = await import("../../libs/intent/dist/index.js");
 const { compile } = await import("../../libs/netstate/dist/index.js");
 const { testLab } = await import("../../libs/testkit/dist/index.js");
-const { netnsDriver, applyHost, observe, serviceManager } = await import("../../services/executor/dist/index.js");
+const { netnsDriver, applyHost, observe, serviceManager } = await import(
+  "../../services/executor/dist/index.js"
+);
 const { collectObservations } = await import("../../services/executor/dist/service/observations.js");
 
 const N = Number(process.argv[2] ?? 4);
@@ -71,7 +73,10 @@ spec:
       t0 = performance.now();
       sample = await collectObservations({ d, services: sm, state: o.state, desired: desired.get(n) });
       t.live.push(performance.now() - t0);
-      const withDead = { ...desired.get(n), fdb: [{ dev: desired.get(n).fdb[0].dev, mac: "00:00:00:00:00:00", dst: deadAddr }] };
+      const withDead = {
+        ...desired.get(n),
+        fdb: [{ dev: desired.get(n).fdb[0].dev, mac: "00:00:00:00:00:00", dst: deadAddr }],
+      };
       t0 = performance.now();
       deadSample = await collectObservations({ d, services: sm, state: o.state, desired: withDead });
       t.dead.push(performance.now() - t0);
