@@ -8,10 +8,18 @@
  * (not scaled by sampling). Without `--json`: a compact table and a summary line on stderr.
  * Exit status: 0 decoded (even if some packets were malformed: they are counted in the summary),
  * 2 the file is missing/unreadable or not a capture.
+ *
+ * `fleetnet flows top [--host H] [--minutes N] [--json]`: the collector's rollups of the last N
+ * minutes (default 5), per host (bytes/packets/flows with sampling applied) and its top talkers,
+ * as the telemetry service reads them from Redis (`fleet.v1.telemetry.flows`). Exit status: 0;
+ * 2 bad --minutes; 1 the service answered an error or none answered (`TELEMETRY_UNAVAILABLE`,
+ * retryable — as `fleetnet health`).
  */
 import { decodeCapture, type FlowRecord, NetflowError, readCaptureFile } from "@fleetnet/netflow";
+import { isFleetnetError } from "@fleetnet/protocol";
 import type { Command } from "commander";
-import { colour, EXIT_OK, UsageError } from "../io.js";
+import { colour, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "../io.js";
+import { type TelemetryCall, withTelemetry } from "./telemetry.js";
 
 /** Where a handler writes; defaults to the process streams. */
 export interface FlowsOutput {
@@ -151,6 +159,86 @@ export function runDecode(file: string, opts: DecodeOptions, out: FlowsOutput = 
   return EXIT_OK;
 }
 
+/** Options of `fleetnet flows top`. */
+export interface TopOptions {
+  host?: string;
+  /** Window in whole minutes, 1..1440 (default 5); a string as commander passes it. */
+  minutes?: string | number;
+  json?: boolean;
+}
+
+/** One host of the service's `flows` answer. */
+interface TopHost {
+  host: string;
+  minutes: number;
+  flows: number;
+  bytes: number;
+  packets: number;
+  topTalkers: Array<{ addr: string; bytes: number }>;
+}
+
+/** `--minutes` as an integer 1..1440. @throws UsageError naming the value. */
+export function parseMinutes(v: string | number | undefined): number {
+  if (v === undefined) return 5;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1440)
+    throw new UsageError(`flows top: --minutes ${JSON.stringify(String(v))}: expected an integer 1..1440`);
+  return n;
+}
+
+/**
+ * `fleetnet flows top`: asks the telemetry service's `flows` verb and prints a per-host table
+ * with each host's top talkers (or the answer as JSON). Returns the exit status.
+ * @throws UsageError bad --minutes; FleetnetError the service's error or TELEMETRY_UNAVAILABLE.
+ */
+export async function runTop(
+  call: TelemetryCall,
+  opts: TopOptions,
+  out: FlowsOutput = processOutput,
+): Promise<number> {
+  const minutes = parseMinutes(opts.minutes);
+  const body = { minutes, ...(opts.host !== undefined ? { host: opts.host } : {}) };
+  // `TelemetryCall` names only the verbs of telemetry.ts; the subject is built from the verb.
+  const r = await (call as (verb: string, body: object) => Promise<Record<string, unknown>>)("flows", body);
+  const { ok: _ok, ...answer } = r;
+  if (opts.json) {
+    out.stdout(`${JSON.stringify(answer, null, 2)}\n`);
+    return EXIT_OK;
+  }
+  const hosts = (answer.hosts ?? []) as TopHost[];
+  if (hosts.length === 0) {
+    out.stdout(
+      `no flow rollups in the last ${minutes} min${opts.host !== undefined ? ` for ${opts.host}` : ""}\n`,
+    );
+    return EXIT_OK;
+  }
+  const head = ["HOST", "BYTES", "PACKETS", "FLOWS", "MINUTES"];
+  const rows = hosts.map((h) => [
+    h.host,
+    String(h.bytes),
+    String(h.packets),
+    String(h.flows),
+    String(h.minutes),
+  ]);
+  const widths = head.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] as string).length)));
+  const fmt = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)))
+      .join("  ");
+  const lines = [
+    `flows since ${String(answer.since)} (${minutes} min)`,
+    colour.bold(fmt(head)),
+    ...rows.map(fmt),
+  ];
+  for (const h of hosts) {
+    lines.push("", colour.bold(`top talkers of ${h.host}`));
+    const w = Math.max(4, ...h.topTalkers.map((t) => t.addr.length));
+    for (const t of h.topTalkers) lines.push(`  ${t.addr.padEnd(w)}  ${String(t.bytes).padStart(12)}`);
+  }
+  out.stdout(`${lines.join("\n")}\n`);
+  return EXIT_OK;
+}
+
 /** Registers `fleetnet flows …`. */
 export function registerFlows(program: Command): void {
   const flows = program.command("flows").description("NetFlow v5/v9/IPFIX flows");
@@ -162,5 +250,20 @@ export function registerFlows(program: Command): void {
     .option("--port <port...>", "only UDP datagrams to these destination ports")
     .action((file: string, opts: DecodeOptions) => {
       process.exitCode = runDecode(file, opts);
+    });
+  flows
+    .command("top")
+    .description("per-host flow totals and top talkers of the last minutes (from the telemetry service)")
+    .option("--host <host>", "only this host (exporter)")
+    .option("--minutes <n>", "window in minutes, 1..1440", "5")
+    .option("--json", "JSON output")
+    .action(async (opts: TopOptions) => {
+      try {
+        parseMinutes(opts.minutes);
+        process.exitCode = await withTelemetry((call) => runTop(call, opts));
+      } catch (err) {
+        process.stderr.write(`${isFleetnetError(err) ? `${err.code}: ` : ""}${(err as Error).message}\n`);
+        process.exitCode = err instanceof UsageError ? EXIT_USAGE : EXIT_FAILED;
+      }
     });
 }

@@ -3,6 +3,8 @@
  * telemetry service (drift, health, baselines). NATS/Redis/metrics come from the runtime
  * configuration in the environment; the intent files are the ones the fleet was applied with
  * (they name the inventory, the SysctlBaselines, and are what a heal re-applies).
+ * `FLOWS_REDIS_PREFIX` (default `fleetnet:flows`) must be the collector's: the `flows` verb
+ * reads the collector's rollups under it.
  */
 import { readFile } from "node:fs/promises";
 import { expandPaths } from "@fleetnet/intent";
@@ -86,6 +88,9 @@ export async function runTelemetryService(
       logger: rt.logger,
       intentFiles: files,
       heartbeatIntervalMs: args.heartbeatS * 1000,
+      ...((io.env ?? process.env).FLOWS_REDIS_PREFIX
+        ? { flowsPrefix: (io.env ?? process.env).FLOWS_REDIS_PREFIX as string }
+        : {}),
     });
     rt.shutdown.register("telemetry", () => svc.stop(), "intake");
     rt.logger.info({ intents: args.intents }, "telemetry service running");

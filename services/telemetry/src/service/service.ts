@@ -54,6 +54,7 @@ import {
 } from "@fleetnet/protocol";
 import type { Logger, NatsConnection, Redis } from "@fleetnet/runtime";
 import type { RollupMinute } from "../collector/rollup.js";
+import { FlowStore } from "../collector/store.js";
 import {
   type DriftFinding,
   type DriftResult,
@@ -79,6 +80,32 @@ import {
 
 /** Telemetry API verbs served on `subjects.telemetryApi(verb)`. */
 export const TELEMETRY_API_VERBS = ["health", "drift", "baseline", "gate"] as const;
+
+/**
+ * The `flows` verb (served apart from {@link TELEMETRY_API_VERBS}: it reads Redis, so it answers
+ * asynchronously): request `{minutes?: 1..1440 (default 5), host?}` → {@link FlowsAnswer}.
+ */
+export const FLOWS_VERB = "flows";
+
+/** One host's flow totals over the asked window (bytes/packets with sampling applied). */
+export interface FlowsHost {
+  host: string;
+  /** Host-minutes found in the window. */
+  minutes: number;
+  flows: number;
+  bytes: number;
+  packets: number;
+  /** Addresses seen by the host's exporter, by bytes over the window (largest first). */
+  topTalkers: Array<{ addr: string; bytes: number }>;
+}
+
+/** Answer of the `flows` verb: hosts by bytes (largest first). */
+export interface FlowsAnswer {
+  /** Start of the window, ISO 8601. */
+  since: string;
+  minutes: number;
+  hosts: FlowsHost[];
+}
 
 /**
  * Rollout gates served on `subjects.telemetryApi("gate")`: request `{gate, hosts?, since?}`
@@ -111,6 +138,8 @@ export interface TelemetryServiceOptions {
   healCooldownMs?: number;
   /** Timeout of the planner `apply` request (default 30 s). */
   applyTimeoutMs?: number;
+  /** Key prefix of the collector's flow rollups in Redis (default `fleetnet:flows`, as the collector's). */
+  flowsPrefix?: string;
   /** Queue group of the API subscriptions (default `fleetnet-telemetry`). */
   queue?: string;
   /** Clock (tests). */
@@ -158,7 +187,7 @@ const findingKey = (f: Pick<DriftFinding, "host" | "key">) => `${f.host}\u0000${
 
 /** The running service; {@link TelemetryService.stop} drains its subscriptions. */
 export class TelemetryService {
-  readonly #o: Required<Omit<TelemetryServiceOptions, "intentFiles">> & {
+  readonly #o: Required<Omit<TelemetryServiceOptions, "intentFiles" | "flowsPrefix">> & {
     intentFiles: readonly { name: string; text: string }[];
   };
   readonly #hosts: Pick<InventoryHost, "name" | "labels">[];
@@ -176,6 +205,7 @@ export class TelemetryService {
   readonly #dirty = new Set<string>();
   #lastHealAt = -Infinity;
   readonly #pending = new Set<Promise<unknown>>();
+  readonly #flowStore: FlowStore;
 
   private constructor(o: TelemetryServiceOptions) {
     this.#o = {
@@ -194,6 +224,7 @@ export class TelemetryService {
     this.#roles = new Map(i.hosts.map((h) => [h.name, h.labels[ROLE_LABEL]]));
     this.#baselines = i.baselines;
     this.#flows = new FlowRateTracker(i.addresses);
+    this.#flowStore = new FlowStore(o.redis, o.flowsPrefix !== undefined ? { prefix: o.flowsPrefix } : {});
   }
 
   /**
@@ -383,6 +414,67 @@ export class TelemetryService {
         }),
       );
     }
+    this.#subs.push(
+      this.#o.nc.subscribe(subjects.telemetryApi(FLOWS_VERB), {
+        queue: this.#o.queue,
+        callback: (err, m) => {
+          if (err) return;
+          const answer = async () => {
+            try {
+              const body = this.#decode(m.data);
+              m.respond(JSON.stringify({ ok: true, ...(await this.flows(body)) }));
+            } catch (e) {
+              m.respond(JSON.stringify({ ok: false, error: toErrorEnvelope(e) }));
+            }
+          };
+          this.#track(answer());
+        },
+      }),
+    );
+  }
+
+  /**
+   * The collector's rollups of the last `minutes` (default 5) from Redis, per host (or only
+   * `host`): totals and merged top talkers.
+   * @throws FleetnetError BAD_REQUEST when `minutes` or `host` has the wrong shape.
+   */
+  async flows(body: Record<string, unknown>): Promise<FlowsAnswer> {
+    const minutes = body.minutes ?? 5;
+    if (typeof minutes !== "number" || !Number.isInteger(minutes) || minutes < 1 || minutes > 1440)
+      throw new FleetnetError(
+        TelemetryErrorCodes.BAD_REQUEST,
+        `bad request: field minutes: expected an integer 1..1440, got ${JSON.stringify(body.minutes)}`,
+      );
+    const host = body.host;
+    if (host !== undefined && (typeof host !== "string" || host === ""))
+      throw new FleetnetError(
+        TelemetryErrorCodes.BAD_REQUEST,
+        `bad request: field host: expected a host name, got ${JSON.stringify(host)}`,
+      );
+    // whole minutes: the current (still open) minute plus the `minutes - 1` before it
+    const sinceMs = (Math.floor(this.#o.now() / 60_000) - minutes + 1) * 60_000;
+    const names =
+      host !== undefined ? [host] : (await this.#o.redis.smembers(`${this.#flowStore.prefix}:hosts`)).sort();
+    const hosts: FlowsHost[] = [];
+    for (const h of names) {
+      const mins = await this.#flowStore.minutes(h, sinceMs);
+      if (mins.length === 0) continue;
+      const talkers = new Map<string, number>();
+      const t: FlowsHost = { host: h, minutes: mins.length, flows: 0, bytes: 0, packets: 0, topTalkers: [] };
+      for (const r of mins) {
+        t.flows += r.flows;
+        t.bytes += r.bytes;
+        t.packets += r.packets;
+        for (const x of r.topTalkers) talkers.set(x.addr, (talkers.get(x.addr) ?? 0) + x.bytes);
+      }
+      t.topTalkers = [...talkers]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 10)
+        .map(([addr, bytes]) => ({ addr, bytes }));
+      hosts.push(t);
+    }
+    hosts.sort((a, b) => b.bytes - a.bytes || a.host.localeCompare(b.host));
+    return { since: new Date(sinceMs).toISOString(), minutes, hosts };
   }
 
   #track(p: Promise<unknown>): void {
