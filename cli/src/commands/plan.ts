@@ -53,10 +53,7 @@ async function runLivePlan(opts: PlanCommandOptions, out: Output = processOutput
   if (typeof checked === "number") return checked;
   const client = await PlannerClient.connect();
   try {
-    const reply = await client.call<{ plan: Plan; unobserved: string[] }>("plan", {
-      files: readIntentFiles(opts.file ?? []),
-      by: operatorId(),
-    });
+    const reply = await client.plan(readIntentFiles(opts.file ?? []), operatorId());
     if (!opts.json && reply.unobserved.length > 0) {
       out.stderr(
         colour.yellow(
@@ -64,7 +61,7 @@ async function runLivePlan(opts: PlanCommandOptions, out: Output = processOutput
         ),
       );
     }
-    return printPlan(reply.plan, opts, out);
+    return printPlan(await client.fullPlan(reply), opts, out);
   } finally {
     await client.close();
   }

@@ -11,6 +11,7 @@
 import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { expandPaths } from "@fleetnet/intent";
+import type { Plan } from "@fleetnet/netstate";
 import { type ApiVerb, type AuditEvent, FleetnetError, subjects } from "@fleetnet/protocol";
 import { connectNats, createLogger, loadConfig, type NatsConnection } from "@fleetnet/runtime";
 import { UsageError } from "../io.js";
@@ -50,6 +51,30 @@ export interface ApplyReply extends RolloutSummary {
   planHash: string;
   summary: { hosts: number; changedHosts: number; ops: number };
   unobserved: string[];
+}
+
+/** `plan` reply: the plan's identity and size; `plan` itself only when small (else `paged`). */
+export interface PlanReply {
+  planHash: string;
+  planId: string;
+  summary: { hosts: number; changedHosts: number; ops: number };
+  /** Ops per host, in plan order. */
+  hostOps: { host: string; ops: number }[];
+  unobserved: string[];
+  plan?: Plan;
+  paged?: true;
+}
+
+/** One page of a stored plan (`plan` request `{planId, hosts: {offset, limit}}`). */
+interface PlanPage {
+  planId: string;
+  hash: string;
+  summary: Plan["summary"];
+  allocations?: Plan["allocations"];
+  total: number;
+  offset: number;
+  next: number | null;
+  hosts: Plan["hosts"];
 }
 
 /** An intent file as the API wants it. */
@@ -132,6 +157,44 @@ export class PlannerClient {
       });
     }
     return v as T;
+  }
+
+  /** Plan intent files live: the summary (and the plan itself when small). */
+  plan(files: IntentFile[], by?: string): Promise<PlanReply> {
+    return this.call<PlanReply>("plan", { files, ...(by ? { by } : {}) }, 120_000);
+  }
+
+  /**
+   * The whole plan of a `plan` reply: inline, or assembled from the planner's pages (each
+   * reply under NATS's max_payload).
+   * @throws FleetnetError `PLAN_NOT_FOUND` (stored plan expired), `BAD_REPLY` (pages disagree).
+   */
+  async fullPlan(reply: PlanReply): Promise<Plan> {
+    if (reply.plan) return reply.plan;
+    const hosts: Plan["hosts"] = [];
+    let allocations: Plan["allocations"];
+    let first: PlanPage | undefined;
+    for (let offset: number | null = 0; offset !== null; ) {
+      const page: PlanPage = await this.call<PlanPage>("plan", { planId: reply.planId, hosts: { offset } });
+      if (page.offset !== offset || (page.hosts.length === 0 && page.next !== null))
+        throw new FleetnetError("BAD_REPLY", `plan page at ${offset} is not the one asked for`);
+      first ??= page;
+      if (offset === 0) allocations = page.allocations;
+      hosts.push(...page.hosts);
+      offset = page.next;
+    }
+    if (!first || hosts.length !== first.total)
+      throw new FleetnetError(
+        "BAD_REPLY",
+        `plan ${reply.planId}: ${hosts.length} of ${first?.total} host(s)`,
+      );
+    return {
+      planId: first.planId,
+      hash: first.hash,
+      summary: first.summary,
+      hosts,
+      ...(allocations ? { allocations } : {}),
+    };
   }
 
   /** Rollout status. */

@@ -164,19 +164,12 @@ async function runApply(opts: ApplyOptions): Promise<number> {
   const client = await PlannerClient.connect();
   try {
     const by = operatorId();
-    const planned = await client.call<{
-      planHash: string;
-      unobserved: string[];
-      plan: {
-        summary: { hosts: number; changedHosts: number; ops: number };
-        hosts: { host: string; ops: unknown[] }[];
-      };
-    }>("plan", { files, by });
-    const sum = planned.plan.summary;
+    const planned = await client.plan(files, by);
+    const sum = planned.summary;
     info(
       `plan ${planned.planHash.slice(0, 19)}: ${sum.hosts} host(s), ${sum.changedHosts} to change, ${sum.ops} op(s)\n`,
     );
-    for (const h of planned.plan.hosts) if (h.ops.length > 0) info(`  ${h.host}: ${h.ops.length} op(s)\n`);
+    for (const h of planned.hostOps) if (h.ops > 0) info(`  ${h.host}: ${h.ops} op(s)\n`);
     if (planned.unobserved.length > 0)
       info(colour.yellow(`  not yet reported (planned from empty): ${planned.unobserved.join(", ")}\n`));
     if (!opts.yes) {

@@ -1,6 +1,6 @@
 import { isFleetnetError } from "@fleetnet/protocol";
 import { describe, expect, it } from "vitest";
-import { parseDocumentsRequest, parseRolloutRequest } from "./api.js";
+import { parseDocumentsRequest, parsePlanPageRequest, parseRolloutRequest, planPagesKey } from "./api.js";
 
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
 const codeOf = (f: () => unknown) => {
@@ -39,5 +39,25 @@ describe("API request parsing", () => {
     [{ rolloutId: "r-1", x: 1 }, /unknown field\(s\) x/],
   ])("rollout request %j → %s", (body, want) => {
     expect(codeOf(() => parseRolloutRequest(enc(body)))).toMatch(want);
+  });
+});
+
+describe("plan page requests", () => {
+  it("parse {planId, hosts: {offset, limit}} with defaults; refuse bad fields by name", () => {
+    expect(parsePlanPageRequest(enc({ planId: "p-1", hosts: { offset: 3, limit: 2 } }))).toEqual({
+      planId: "p-1",
+      offset: 3,
+      limit: 2,
+    });
+    expect(parsePlanPageRequest(enc({ planId: "p-1" }))).toMatchObject({ offset: 0 });
+    expect(codeOf(() => parsePlanPageRequest(enc({ planId: "p-1", hosts: { offset: -1 } })))).toMatch(
+      /^BAD_REQUEST: .*hosts\.offset/,
+    );
+    expect(codeOf(() => parsePlanPageRequest(enc({ planId: "p-1", hosts: { limit: 0 } })))).toMatch(
+      /^BAD_REQUEST: .*hosts\.limit/,
+    );
+    expect(codeOf(() => parsePlanPageRequest(enc({ planId: "a:b" })))).toMatch(/^INVALID_NAME/);
+    expect(codeOf(() => parsePlanPageRequest(enc({ planId: "p", x: 1 })))).toMatch(/^BAD_REQUEST: .*x/);
+    expect(planPagesKey("p-1")).toBe("fleetnet:plan:view-p-1");
   });
 });

@@ -13,6 +13,13 @@
  * come and go. `apply` then submits a rollout over every host of the plan
  * (hosts already converged answer "unchanged") — refused with `HOST_LOCKED` naming the
  * holder while another rollout owns a host.
+ *
+ * Reply sizes: NATS refuses messages over max_payload (1 MiB by default), and a 200-host full
+ * mesh plan is ≈ 6 MB. So the `plan` reply carries the summary, per-host op counts
+ * (`hostOps`), `planHash`, `planId` and `unobserved`, plus the whole `plan` only when its
+ * JSON is at most {@link PLAN_INLINE_MAX}; otherwise (`paged: true`) the plan is stored in
+ * Redis ({@link planPagesKey}, an hour) and fetched with `plan` requests
+ * `{planId, hosts: {offset, limit}}`, each reply at most ≈ {@link PLAN_PAGE_MAX}.
  */
 import {
   defaultRolloutPolicy,
@@ -53,6 +60,104 @@ const MAX_TEXT = 8 * 1024 * 1024;
 export interface DocumentsRequest {
   files: { name: string; text: string }[];
   by?: string;
+}
+
+/**
+ * `plan` request for one page of a stored plan (a plan too big to travel in one reply):
+ * `{planId, hosts: {offset, limit}}`.
+ */
+export interface PlanPageRequest {
+  planId: string;
+  offset: number;
+  limit: number;
+}
+
+/** A plan whose JSON is at most this big travels whole in the `plan` reply (`plan`). */
+export const PLAN_INLINE_MAX = 256 * 1024;
+/** A page of a stored plan holds host plans up to about this many bytes (NATS default max_payload is 1 MiB). */
+export const PLAN_PAGE_MAX = 512 * 1024;
+/** Stored plans (for paging) expire after this many seconds. */
+export const PLAN_PAGE_TTL_S = 3_600;
+
+/** Redis key of a plan stored for paging (a hash: `meta` + one field per host index). */
+export function planPagesKey(planId: string): string {
+  return redisKeys.plan(`view-${assertSafeId(planId, "plan id")}`);
+}
+
+/** Parse a plan page request; throws `BAD_REQUEST` naming the field. */
+export function parsePlanPageRequest(body: Uint8Array): PlanPageRequest {
+  const v = decode(body);
+  only(v, ["planId", "hosts", "by"]);
+  if (typeof v.planId !== "string") badRequest("planId: the planId of a plan reply");
+  const h = v.hosts as { offset?: unknown; limit?: unknown } | undefined;
+  const offset = h?.offset ?? 0;
+  const limit = h?.limit ?? 1_000_000;
+  if (!Number.isInteger(offset) || (offset as number) < 0) badRequest("hosts.offset: an integer >= 0");
+  if (!Number.isInteger(limit) || (limit as number) < 1) badRequest("hosts.limit: an integer >= 1");
+  return { planId: assertSafeId(v.planId, "plan id"), offset: offset as number, limit: limit as number };
+}
+
+/**
+ * Store a plan for paging: hash `meta` = `{planId, hash, summary, allocations, total}`,
+ * field `<i>` = host plan `i` as JSON. Expires after {@link PLAN_PAGE_TTL_S}.
+ */
+export async function storePlanPages(redis: Redis, plan: Plan): Promise<void> {
+  const key = planPagesKey(plan.planId);
+  const fields: Record<string, string> = {
+    meta: JSON.stringify({
+      planId: plan.planId,
+      hash: plan.hash,
+      summary: plan.summary,
+      ...(plan.allocations ? { allocations: plan.allocations } : {}),
+      total: plan.hosts.length,
+    }),
+  };
+  plan.hosts.forEach((h, i) => {
+    fields[String(i)] = JSON.stringify(h);
+  });
+  await redis.multi().del(key).hset(key, fields).expire(key, PLAN_PAGE_TTL_S).exec();
+}
+
+/**
+ * One page of a stored plan: host plans from `offset`, at most `limit` of them and at most
+ * about {@link PLAN_PAGE_MAX} bytes (always at least one). Page 0 also carries `allocations`.
+ * `next` is the offset of the next page, or null after the last.
+ * @throws FleetnetError `PLAN_NOT_FOUND` (expired or unknown planId; plan again).
+ */
+export async function loadPlanPage(redis: Redis, req: PlanPageRequest): Promise<object> {
+  const key = planPagesKey(req.planId);
+  const metaText = await redis.hget(key, "meta");
+  if (!metaText)
+    throw new FleetnetError("PLAN_NOT_FOUND", `plan ${req.planId} is not stored (expired?); plan again`);
+  const meta = JSON.parse(metaText) as { total: number; allocations?: unknown } & Record<string, unknown>;
+  const end = Math.min(meta.total, req.offset + req.limit);
+  const { allocations, ...head } = meta;
+  let bytes =
+    req.offset === 0 ? metaText.length : metaText.length - JSON.stringify(allocations ?? null).length;
+  const hosts: string[] = [];
+  const chunk = 64;
+  let i = req.offset;
+  fill: while (i < end) {
+    const fields = Array.from({ length: Math.min(chunk, end - i) }, (_, k) => String(i + k));
+    const texts = await redis.hmget(key, ...fields);
+    for (const t of texts) {
+      if (t === null)
+        throw new FleetnetError("PLAN_NOT_FOUND", `plan ${req.planId} lost host ${i}; plan again`);
+      if (hosts.length > 0 && bytes + t.length + 1 > PLAN_PAGE_MAX) break fill;
+      hosts.push(t);
+      bytes += t.length + 1;
+      i++;
+    }
+  }
+  // host plans are spliced in as stored (no re-parse of megabytes of ops)
+  const page = JSON.stringify({
+    ...head,
+    ...(req.offset === 0 && allocations !== undefined ? { allocations } : {}),
+    offset: req.offset,
+    next: i < meta.total ? i : null,
+    hosts: [],
+  });
+  return { __raw: `${page.slice(0, -3)}[${hosts.join(",")}]}` };
 }
 
 /** `status`/`pause`/`resume`/`abort`/`rollback`/`events` request. */
@@ -256,9 +361,21 @@ export async function startPlannerApi(o: PlannerApiOptions): Promise<PlannerApi>
     };
   const handlers: Record<ApiVerb, Handler> = {
     plan: async (body) => {
+      if (!("files" in decode(body))) return loadPlanPage(o.redis, parsePlanPageRequest(body));
       const req = parseDocumentsRequest(body);
       const live = await planDocuments(o.redis, req.files);
-      return { plan: live.plan, planHash: live.planHash, unobserved: live.unobserved };
+      const plan = live.plan;
+      const head = {
+        planHash: live.planHash,
+        planId: plan.planId,
+        summary: plan.summary,
+        hostOps: plan.hosts.map((h) => ({ host: h.host, ops: h.ops.length })),
+        unobserved: live.unobserved,
+      };
+      // small plans travel whole (as before); big ones are stored and fetched page by page
+      if (JSON.stringify(plan).length <= PLAN_INLINE_MAX) return { ...head, plan };
+      await storePlanPages(o.redis, plan);
+      return { ...head, paged: true };
     },
     apply: async (body) => {
       const req = parseDocumentsRequest(body);
@@ -335,8 +452,9 @@ export async function startPlannerApi(o: PlannerApiOptions): Promise<PlannerApi>
 
 async function reply(msg: ServiceMsg, handler: Handler): Promise<void> {
   try {
-    const out = await handler(msg.data);
-    msg.respond(JSON.stringify({ ok: true, ...out }));
+    const out = (await handler(msg.data)) as { __raw?: string };
+    if (typeof out.__raw === "string") msg.respond(`{"ok":true,${out.__raw.slice(1)}`);
+    else msg.respond(JSON.stringify({ ok: true, ...out }));
   } catch (err) {
     const error = toErrorEnvelope(err);
     const status = error.code === "INTERNAL" ? 500 : 400;
