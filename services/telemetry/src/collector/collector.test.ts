@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { existsSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decodeCapture, readCaptureFile } from "@fleetnet/netflow";
@@ -143,7 +144,11 @@ describe("FlowCollector", () => {
 
 const built = existsSync(BIN);
 describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/telemetry`)", () => {
-  async function runBin(env: Record<string, string>, pkts: Uint8Array[]): Promise<Record<string, unknown>> {
+  async function runBin(
+    env: Record<string, string>,
+    pkts: Uint8Array[],
+    during?: () => Promise<void>,
+  ): Promise<Record<string, unknown>> {
     const child = spawn(process.execPath, [BIN, "collect"], {
       env: { ...process.env, BIND: "127.0.0.1", ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -160,6 +165,7 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
       await until(() => err.includes("collecting on"), 15_000);
       await send(Number(env.PORT), pkts);
       await new Promise((r) => setTimeout(r, 500));
+      await during?.();
       const exited = new Promise<number | null>((r) => child.on("exit", r));
       child.kill("SIGTERM");
       expect(await exited).toBe(0);
@@ -178,6 +184,31 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
   it("prints {records, packets, drops} on SIGTERM (one process)", async () => {
     const r = await runBin({ PORT: String(await freePort()), RCVBUF: "0" }, [...v9, ...ipfix]);
     expect(r).toMatchObject({ records: nV9 + nIpfix, packets: 2, drops: 0, workers: 1 });
+  }, 30_000);
+
+  it("METRICS_PORT: records, packets, drops, sequence loss, template misses, decode errors on /metrics", async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()));
+    const mport = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    let body = "";
+    // the fixtures, then one garbage datagram (a decode error)
+    const pkts = [...v9, ...ipfix, Uint8Array.from([0, 10, 0, 3])];
+    const r = await runBin(
+      { PORT: String(await freePort()), METRICS_PORT: String(mport) },
+      pkts,
+      async () => {
+        body = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+      },
+    );
+    const val = (name: string) => Number(body.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, "m"))?.[1]);
+    expect(val("fleetnet_flow_records_total")).toBe(r.records);
+    expect(val("fleetnet_flow_packets_total")).toBe(pkts.length);
+    expect(val("fleetnet_flow_template_misses_total")).toBe(r.templateMisses);
+    expect(val("fleetnet_flow_records_total")).toBe(nV9 + nIpfix);
+    expect(val("fleetnet_flow_decode_errors_total")).toBeGreaterThan(0);
+    expect(val("fleetnet_flow_sequence_lost_total")).toBe(r.sequenceLost);
+    expect(val("fleetnet_flow_kernel_drops_total")).toBe(0);
   }, 30_000);
 
   it("two workers on one socket share templates: every record counted once", async () => {

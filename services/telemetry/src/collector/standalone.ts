@@ -5,6 +5,9 @@
  * `{"records": N, "packets": M, "drops": K, …}` and exits 0. With REDIS_URL (and NATS_URL) set,
  * one process also persists templates and host-minute rollups (see `persistence()` below);
  * ROLLUP_OUT=FILE writes the host-minutes left at exit as JSON lines (lab tests, debugging).
+ * METRICS_PORT (non-zero; one process only) serves the collector's counters on the runtime's
+ * Prometheus endpoint (`metrics.ts`); with WORKERS > 1 there is no endpoint (the counters live
+ * in the workers).
  *
  * Beyond one event loop: Node 20's dgram has no SO_REUSEPORT, so WORKERS > 1 uses node:cluster,
  * whose workers share ONE socket (the primary owns it and hands the descriptor to every worker;
@@ -24,6 +27,8 @@ import {
   loadConfig,
   type NatsConnection,
   type Redis,
+  startTelemetry,
+  type Telemetry,
 } from "@fleetnet/runtime";
 import {
   type CollectorConfig,
@@ -31,6 +36,7 @@ import {
   collectorConfigFromEnv,
   FlowCollector,
 } from "./collector.js";
+import { registerCollectorMetrics } from "./metrics.js";
 import { FlowPersistence, FlowStore } from "./store.js";
 import { ownSocketInodes, udpDrops } from "./udpdrops.js";
 
@@ -146,9 +152,21 @@ async function persistence(
 
 async function runSingle(cfg: CollectorConfig, env: Record<string, string | undefined>): Promise<void> {
   const c = new FlowCollector();
+  // METRICS_PORT (runtime configuration, 0 = off): the collector's counters on /metrics.
+  // Started before listening: a taken metrics port fails start-up with nothing bound.
+  let telemetry: Telemetry | null = null;
+  let bound = -1;
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== "" && env.METRICS_PORT !== "0") {
+    telemetry = await startTelemetry(loadConfig(env, { serviceName: "fleetnet-telemetry" }));
+    registerCollectorMetrics(telemetry.meter, c, () =>
+      bound < 0 ? null : udpDrops(bound, ownSocketInodes()),
+    );
+  }
   const persisted = await persistence(c, env);
   const { port, rcvbuf } = await c.listen(cfg.port, cfg.bind, cfg.rcvbuf);
-  const extra = persisted === null ? "" : ", Redis";
+  bound = port;
+  const extra =
+    (persisted === null ? "" : ", Redis") + (telemetry ? `, metrics ${telemetry.metricsUrl}` : "");
   process.stderr.write(
     `fleetnet-telemetry: collecting on ${cfg.bind}:${port} (rcvbuf ${rcvbuf}, 1 process${extra})\n`,
   );
@@ -160,6 +178,7 @@ async function runSingle(cfg: CollectorConfig, env: Record<string, string | unde
       } catch (e) {
         process.stderr.write(`fleetnet-telemetry: final flush failed: ${(e as Error).message}\n`);
       }
+      await telemetry?.shutdown().catch(() => {});
       const counts = c.counts(true);
       writeRollups(env.ROLLUP_OUT, c);
       finish({ ...counts, drops, workers: 1, rcvbuf });
