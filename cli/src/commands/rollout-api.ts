@@ -204,7 +204,17 @@ export class PlannerClient {
 
   /** The audit events of one rollout so far. */
   async events(rolloutId: string): Promise<AuditEvent[]> {
-    return (await this.call<{ events: AuditEvent[] }>("events", { rolloutId }, 60_000)).events;
+    const all: AuditEvent[] = [];
+    for (let after: number | null | undefined; after !== null; ) {
+      const r: { events: AuditEvent[]; next?: number | null } = await this.call(
+        "events",
+        { rolloutId, ...(after === undefined ? {} : { after }) },
+        60_000,
+      );
+      all.push(...r.events);
+      after = r.next ?? null; // pages of at most ~512 KiB (NATS max_payload)
+    }
+    return all;
   }
 
   async close(): Promise<void> {

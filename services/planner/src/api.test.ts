@@ -1,6 +1,12 @@
 import { isFleetnetError } from "@fleetnet/protocol";
 import { describe, expect, it } from "vitest";
-import { parseDocumentsRequest, parsePlanPageRequest, parseRolloutRequest, planPagesKey } from "./api.js";
+import {
+  parseDocumentsRequest,
+  parseEventsRequest,
+  parsePlanPageRequest,
+  parseRolloutRequest,
+  planPagesKey,
+} from "./api.js";
 
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
 const codeOf = (f: () => unknown) => {
@@ -59,5 +65,20 @@ describe("plan page requests", () => {
     expect(codeOf(() => parsePlanPageRequest(enc({ planId: "a:b" })))).toMatch(/^INVALID_NAME/);
     expect(codeOf(() => parsePlanPageRequest(enc({ planId: "p", x: 1 })))).toMatch(/^BAD_REQUEST: .*x/);
     expect(planPagesKey("p-1")).toBe("fleetnet:plan:view-p-1");
+  });
+});
+
+describe("events requests", () => {
+  it("take an optional `after` (the `next` of a reply); refuse a bad one by name", () => {
+    expect(parseEventsRequest(enc({ rolloutId: "r-1" }))).toEqual({ rolloutId: "r-1" });
+    expect(parseEventsRequest(enc({ rolloutId: "r-1", after: 42, by: "u" }))).toEqual({
+      rolloutId: "r-1",
+      after: 42,
+      by: "u",
+    });
+    expect(codeOf(() => parseEventsRequest(enc({ rolloutId: "r-1", after: -3 })))).toMatch(
+      /^BAD_REQUEST: .*after/,
+    );
+    expect(codeOf(() => parseEventsRequest(enc({ after: 1 })))).toMatch(/^BAD_REQUEST: .*rolloutId/);
   });
 });

@@ -217,6 +217,24 @@ export function parseRolloutRequest(body: Uint8Array): RolloutRequest {
   return { rolloutId: assertSafeId(v.rolloutId, "rollout id"), ...by(v) };
 }
 
+/** An `events` reply holds audit events up to about this many bytes; `next` asks for more. */
+export const EVENTS_PAGE_MAX = 512 * 1024;
+
+/** `events` request: a rollout, and optionally the stream sequence to continue after (`next`). */
+export interface EventsRequest extends RolloutRequest {
+  after?: number;
+}
+
+/** Parse an `events` request; throws `BAD_REQUEST` / `INVALID_NAME` naming the field. */
+export function parseEventsRequest(body: Uint8Array): EventsRequest {
+  const v = decode(body);
+  const { after, ...rest } = v;
+  if (after !== undefined && (!Number.isInteger(after) || (after as number) < 0))
+    badRequest("after: the `next` of an events reply");
+  const req = parseRolloutRequest(new TextEncoder().encode(JSON.stringify(rest)));
+  return after === undefined ? req : { ...req, after: after as number };
+}
+
 /** Error codes of the API. */
 export const ApiErrorCodes = {
   /** The request is not JSON of the verb's schema. */
@@ -406,14 +424,22 @@ export async function startPlannerApi(o: PlannerApiOptions): Promise<PlannerApi>
     abort: control("abort"),
     rollback: control("rollback"),
     events: async (body) => {
-      const req = parseRolloutRequest(body);
+      const req = parseEventsRequest(body);
       await o.runner.store.load(req.rolloutId); // ROLLOUT_NOT_FOUND for an unknown id
+      type Opts = NonNullable<Parameters<JetStreamClient["consumers"]["get"]>[1]>;
       const consumer = await o.js.consumers.get(EVENTS_STREAM, {
         filter_subjects: subjects.rolloutEvents(req.rolloutId),
-      });
+        ...(req.after === undefined
+          ? {}
+          : { deliver_policy: "by_start_sequence", opt_start_seq: req.after + 1 }),
+      } as Opts);
       const events: AuditEvent[] = [];
       const batch = 1_000;
-      for (let got = batch; got === batch; ) {
+      // bounded by bytes: the rest is fetched with {after: next} (NATS max_payload is 1 MiB)
+      let bytes = 0;
+      let next: number | null = null;
+      let last = req.after ?? 0;
+      for (let got = batch; got === batch && next === null; ) {
         got = 0;
         const msgs = await consumer.fetch({
           max_messages: batch,
@@ -421,12 +447,21 @@ export async function startPlannerApi(o: PlannerApiOptions): Promise<PlannerApi>
         });
         for await (const m of msgs) {
           got++;
+          if (next !== null) continue;
+          if (events.length > 0 && bytes + m.data.length > EVENTS_PAGE_MAX) {
+            next = last;
+            continue;
+          }
+          last = m.seq;
           const ev = parseMessage(AuditEventSchema, m.data);
-          if (ev.ok) events.push(ev.value);
+          if (ev.ok) {
+            events.push(ev.value);
+            bytes += m.data.length;
+          }
         }
       }
       await consumer.delete().catch(() => {});
-      return { rolloutId: req.rolloutId, events };
+      return { rolloutId: req.rolloutId, events, next };
     },
   };
 

@@ -7,15 +7,25 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadAndValidate } from "@fleetnet/intent";
+import { loadAndValidate, RolloutPolicySpecSchema } from "@fleetnet/intent";
 import { buildPlan, type Plan } from "@fleetnet/netstate";
-import { subjects } from "@fleetnet/protocol";
-import { connectNats, createLogger, loadConfig, type NatsConnection } from "@fleetnet/runtime";
+import { type AuditEvent, publishAuditEvent, streamConfigs, subjects } from "@fleetnet/protocol";
+import {
+  connectJetStream,
+  connectNats,
+  createLogger,
+  ensureStream,
+  loadConfig,
+  type NatsConnection,
+} from "@fleetnet/runtime";
 import { type PrivateServer, startNatsServer } from "@fleetnet/testkit";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PLAN_PAGE_MAX, type PlannerApi, planPagesKey, startPlannerApi } from "./api.js";
+import { EVENTS_PAGE_MAX, PLAN_PAGE_MAX, type PlannerApi, planPagesKey, startPlannerApi } from "./api.js";
+import { machineConfig, newRollout } from "./machine.js";
 import type { RolloutRunner } from "./runner.js";
+import { RolloutStore } from "./store.js";
+import { planWaves } from "./waves.js";
 
 const N = 200;
 const tag = randomBytes(3).toString("hex");
@@ -54,6 +64,9 @@ let server: PrivateServer;
 let nc: NatsConnection;
 let redis: Redis;
 let api: PlannerApi;
+let store: RolloutStore;
+const rolloutId = `r-pg-${tag}`;
+let js: Awaited<ReturnType<typeof connectJetStream>>["js"];
 const sizes: number[] = [];
 const planIds: string[] = [];
 
@@ -73,17 +86,17 @@ beforeAll(async () => {
   });
   redis = new Redis("redis://127.0.0.1:6379", { lazyConnect: true });
   await redis.connect();
-  // `plan` never touches the runner (only `apply` and the rollout verbs do)
-  api = await startPlannerApi({
-    nc,
-    js: undefined as never,
-    redis,
-    runner: undefined as unknown as RolloutRunner,
-  });
+  const conn = await connectJetStream(nc);
+  js = conn.js;
+  for (const cfg of streamConfigs) await ensureStream(conn.jsm, cfg as never);
+  store = new RolloutStore(redis);
+  // `plan` never touches the runner; `events` only reads its store (the real Redis one)
+  api = await startPlannerApi({ nc, js, redis, runner: { store } as unknown as RolloutRunner });
 }, 30_000);
 
 afterAll(async () => {
   await api?.stop();
+  await store?.remove(rolloutId).catch(() => {});
   for (const id of planIds) await redis?.del(planPagesKey(id));
   await nc?.close().catch(() => {});
   redis?.disconnect();
@@ -149,5 +162,54 @@ describe(`plan of ${N} hosts in one VXLAN full mesh under the default max_payloa
       ok: false,
       error: { code: "BAD_REQUEST" },
     });
+  }, 120_000);
+});
+
+describe("events of a rollout larger than one reply", () => {
+  it("replies ≤ ~512 KiB with `next`; following `next` gives every event exactly once", async () => {
+    const policy = RolloutPolicySpecSchema.parse({});
+    const s0 = newRollout(
+      rolloutId,
+      planWaves([{ name: "a1", labels: {} }], policy).waves,
+      machineConfig(policy, 1),
+      0,
+    );
+    await store.create(s0, "plan-pg");
+    const n = 3_000;
+    const detail = "x".repeat(400);
+    const sent: AuditEvent[] = [];
+    for (let i = 0; i < n; i++) {
+      const ev: AuditEvent = {
+        v: 1,
+        id: `ev-${tag}-${i}`,
+        at: new Date(1_700_000_000_000 + i).toISOString(),
+        actor: { kind: "planner", id: "planner-pg" },
+        action: "host.applied",
+        target: { rolloutId, host: hosts[i % N] as string },
+        result: "ok",
+        details: { detail },
+      } as AuditEvent;
+      sent.push(ev);
+    }
+    await Promise.all(
+      sent.map((ev) => publishAuditEvent(js as never, subjects.rolloutEvents(rolloutId), ev)),
+    );
+    const got: AuditEvent[] = [];
+    let pages = 0;
+    for (let after: number | null | undefined; after !== null; pages++) {
+      const m = await nc.request(
+        subjects.api("events"),
+        JSON.stringify({ rolloutId, ...(after === undefined ? {} : { after }) }),
+        { timeout: 60_000 },
+      );
+      expect(m.data.length).toBeLessThanOrEqual(EVENTS_PAGE_MAX + 4096);
+      const r = JSON.parse(new TextDecoder().decode(m.data));
+      expect(r.ok).toBe(true);
+      got.push(...r.events);
+      after = r.next;
+    }
+    expect(pages).toBeGreaterThan(1);
+    expect(got.map((e) => e.id).sort()).toEqual(sent.map((e) => e.id).sort());
+    expect(new Set(got.map((e) => e.id)).size).toBe(n);
   }, 120_000);
 });
