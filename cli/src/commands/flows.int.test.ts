@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decodeCapture, readCaptureFile } from "@fleetnet/netflow";
+import { subjects } from "@fleetnet/protocol";
 import { createLogger } from "@fleetnet/runtime";
 import { FlowCollector, FlowPersistence, FlowStore, TelemetryService } from "@fleetnet/telemetry";
 import {
@@ -39,7 +40,7 @@ spec:
   hosts:
     - name: fnft-a
       labels: {role: web}
-      underlay: {interface: veth0, address: 10.252.0.1/16}
+      underlay: {interface: veth0, address: 192.0.2.9/24}
       transport: {driver: netns, namespace: fnfta}
 `;
 
@@ -127,6 +128,7 @@ describe("flows top", () => {
     const h = a?.hosts[0];
     expect(h).toMatchObject({
       host: sampled.host,
+      name: "fnft-a",
       bytes: sampled.bytes,
       packets: sampled.packets,
       flows: sampled.flows,
@@ -138,6 +140,8 @@ describe("flows top", () => {
       .records.filter((r) => r.kind === "flow")
       .reduce((s, r) => s + (r.bytes ?? 0), 0);
     expect(h?.bytes).toBe(raw * 4);
+    // the inventory name selects the host's exporter address too
+    expect((await svc?.flows({ minutes: 1440, host: "fnft-a" }))?.hosts).toEqual(a?.hosts);
   });
 
   it("the CLI prints the hosts' table and top talkers over NATS; --json is the answer", async () => {
@@ -149,11 +153,11 @@ describe("flows top", () => {
     const text = c.lines.join("");
     expect(text).toMatch(
       new RegExp(
-        `^${sampled.host.replace(/\./g, "\\.")}\\s+${sampled.bytes}\\s+${sampled.packets}\\s+${sampled.flows}\\s`,
+        `^fnft-a\\s+${sampled.host.replace(/\./g, "\\.")}\\s+${sampled.bytes}\\s+${sampled.packets}\\s+${sampled.flows}\\s`,
         "m",
       ),
     );
-    expect(text).toContain(`top talkers of ${sampled.host}`);
+    expect(text).toContain(`top talkers of fnft-a (${sampled.host})`);
     const top = [...sampled.talkers].sort((x, y) => y[1] - x[1])[0] as [string, number];
     expect(text).toMatch(new RegExp(`^  ${top[0].replace(/\./g, "\\.")}\\s+${top[1]}$`, "m"));
     const j = capture();
@@ -177,6 +181,14 @@ describe("flows top", () => {
       withTelemetry((call) => runTop(call, { minutes: "0" }, capture().out), env()),
     ).rejects.toThrow(UsageError);
     await expect(svc?.flows({ minutes: "x" })).rejects.toThrow(/field minutes/);
+    // over NATS: the error envelope with its code
+    const m = await att.nc.request(subjects.telemetryApi("flows"), JSON.stringify({ host: 7 }), {
+      timeout: 5000,
+    });
+    expect(JSON.parse(new TextDecoder().decode(m.data))).toMatchObject({
+      ok: false,
+      error: { code: "BAD_REQUEST", message: expect.stringMatching(/field host/) },
+    });
   });
 
   it("no service answering is TELEMETRY_UNAVAILABLE", async () => {

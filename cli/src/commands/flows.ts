@@ -170,6 +170,7 @@ export interface TopOptions {
 /** One host of the service's `flows` answer. */
 interface TopHost {
   host: string;
+  name?: string;
   minutes: number;
   flows: number;
   bytes: number;
@@ -212,8 +213,9 @@ export async function runTop(
     );
     return EXIT_OK;
   }
-  const head = ["HOST", "BYTES", "PACKETS", "FLOWS", "MINUTES"];
+  const head = ["HOST", "EXPORTER", "BYTES", "PACKETS", "FLOWS", "MINUTES"];
   const rows = hosts.map((h) => [
+    h.name ?? "-",
     h.host,
     String(h.bytes),
     String(h.packets),
@@ -222,16 +224,14 @@ export async function runTop(
   ]);
   const widths = head.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] as string).length)));
   const fmt = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)))
-      .join("  ");
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join("  ");
   const lines = [
     `flows since ${String(answer.since)} (${minutes} min)`,
     colour.bold(fmt(head)),
     ...rows.map(fmt),
   ];
   for (const h of hosts) {
-    lines.push("", colour.bold(`top talkers of ${h.host}`));
+    lines.push("", colour.bold(`top talkers of ${h.name !== undefined ? `${h.name} (${h.host})` : h.host}`));
     const w = Math.max(4, ...h.topTalkers.map((t) => t.addr.length));
     for (const t of h.topTalkers) lines.push(`  ${t.addr.padEnd(w)}  ${String(t.bytes).padStart(12)}`);
   }

@@ -89,7 +89,10 @@ export const FLOWS_VERB = "flows";
 
 /** One host's flow totals over the asked window (bytes/packets with sampling applied). */
 export interface FlowsHost {
+  /** The exporter (the collector names hosts by the address they export from). */
   host: string;
+  /** The inventory host whose underlay address that is, when there is one. */
+  name?: string;
   /** Host-minutes found in the window. */
   minutes: number;
   flows: number;
@@ -206,6 +209,7 @@ export class TelemetryService {
   #lastHealAt = -Infinity;
   readonly #pending = new Set<Promise<unknown>>();
   readonly #flowStore: FlowStore;
+  readonly #addressToHost: ReadonlyMap<string, string>;
 
   private constructor(o: TelemetryServiceOptions) {
     this.#o = {
@@ -224,6 +228,7 @@ export class TelemetryService {
     this.#roles = new Map(i.hosts.map((h) => [h.name, h.labels[ROLE_LABEL]]));
     this.#baselines = i.baselines;
     this.#flows = new FlowRateTracker(i.addresses);
+    this.#addressToHost = i.addresses;
     this.#flowStore = new FlowStore(o.redis, o.flowsPrefix !== undefined ? { prefix: o.flowsPrefix } : {});
   }
 
@@ -435,7 +440,7 @@ export class TelemetryService {
 
   /**
    * The collector's rollups of the last `minutes` (default 5) from Redis, per host (or only
-   * `host`): totals and merged top talkers.
+   * `host`: an exporter address or an inventory host name): totals and merged top talkers.
    * @throws FleetnetError BAD_REQUEST when `minutes` or `host` has the wrong shape.
    */
   async flows(body: Record<string, unknown>): Promise<FlowsAnswer> {
@@ -453,14 +458,28 @@ export class TelemetryService {
       );
     // whole minutes: the current (still open) minute plus the `minutes - 1` before it
     const sinceMs = (Math.floor(this.#o.now() / 60_000) - minutes + 1) * 60_000;
+    const byName = [...this.#addressToHost].filter(([, n]) => n === host).map(([a]) => a);
     const names =
-      host !== undefined ? [host] : (await this.#o.redis.smembers(`${this.#flowStore.prefix}:hosts`)).sort();
+      host !== undefined
+        ? byName.length > 0
+          ? byName
+          : [host]
+        : (await this.#o.redis.smembers(`${this.#flowStore.prefix}:hosts`)).sort();
     const hosts: FlowsHost[] = [];
     for (const h of names) {
       const mins = await this.#flowStore.minutes(h, sinceMs);
       if (mins.length === 0) continue;
       const talkers = new Map<string, number>();
-      const t: FlowsHost = { host: h, minutes: mins.length, flows: 0, bytes: 0, packets: 0, topTalkers: [] };
+      const name = this.#addressToHost.get(h);
+      const t: FlowsHost = {
+        host: h,
+        ...(name !== undefined ? { name } : {}),
+        minutes: mins.length,
+        flows: 0,
+        bytes: 0,
+        packets: 0,
+        topTalkers: [],
+      };
       for (const r of mins) {
         t.flows += r.flows;
         t.bytes += r.bytes;
