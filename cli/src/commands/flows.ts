@@ -179,7 +179,7 @@ interface TopHost {
 }
 
 /** `--minutes` as an integer 1..1440. @throws UsageError naming the value. */
-export function parseMinutes(v: string | number | undefined): number {
+function parseMinutes(v: string | number | undefined): number {
   if (v === undefined) return 5;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 1440)
@@ -199,8 +199,7 @@ export async function runTop(
 ): Promise<number> {
   const minutes = parseMinutes(opts.minutes);
   const body = { minutes, ...(opts.host !== undefined ? { host: opts.host } : {}) };
-  // `TelemetryCall` names only the verbs of telemetry.ts; the subject is built from the verb.
-  const r = await (call as (verb: string, body: object) => Promise<Record<string, unknown>>)("flows", body);
+  const r = await call("flows", body);
   const { ok: _ok, ...answer } = r;
   if (opts.json) {
     out.stdout(`${JSON.stringify(answer, null, 2)}\n`);

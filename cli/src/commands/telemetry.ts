@@ -16,7 +16,7 @@ import { colour, EXIT_FAILED, EXIT_OK, EXIT_USAGE, printJson, UsageError } from 
 
 /** Calls one telemetry API verb and resolves with the `ok` reply body. */
 export type TelemetryCall = (
-  verb: "health" | "drift" | "baseline",
+  verb: "health" | "drift" | "baseline" | "flows",
   body: object,
 ) => Promise<Record<string, unknown>>;
 

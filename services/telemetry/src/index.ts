@@ -64,6 +64,9 @@ export {
 } from "./health/health.js";
 export { runTelemetryService, type TelemetryCommandIo } from "./service/command.js";
 export {
+  FLOWS_VERB,
+  type FlowsAnswer,
+  type FlowsHost,
   GATES,
   TELEMETRY_API_VERBS,
   TelemetryErrorCodes,
