@@ -4,27 +4,17 @@
  * generated traffic between two hypervisors, and "flows top" — a per-host table of the
  * collector's host-minute rollups (flows, packets, bytes, top talker).
  *
- * Design: the collector runs without REDIS_URL on purpose: its final rollups go to
- * `ROLLUP_OUT` (one JSON object per closed host-minute) when it is stopped by PID with SIGTERM,
- * which closes every open minute — so the demo shows flows seconds after the traffic instead
- * of at the next minute boundary. softflowd hands short flows over only on `expire-all`, and
+ * Design: the collector writes its host-minute rollups to Redis (the stack's REDIS_URL; short
+ * retention) and, as a record of the run, to `ROLLUP_OUT`; stopping it by PID with SIGTERM
+ * closes every open minute — so the demo shows flows seconds after the traffic instead of at
+ * the next minute boundary — and then `fleetnet flows top` (the telemetry service reading
+ * those rollups) is what the proof and the table come from. softflowd hands short flows over only on `expire-all`, and
  * libpcap on this kernel only delivers full blocks (infra/lab/README: ~700 packets), hence a
  * one-second iperf3 burst.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Proof, ROOT, run, sleep } from "./demo-exec.js";
-
-/** One closed host-minute as the collector writes it (`RollupMinute` of @fleetnet/telemetry). */
-export interface RollupLine {
-  host: string;
-  minute: string;
-  flows: number;
-  bytes: number;
-  packets: number;
-  topTalkers: { addr: string; bytes: number }[];
-}
+import { fleetnet, type Proof, ROOT, run, sleep } from "./demo-exec.js";
 
 /** A running collector. */
 export interface Collector {
@@ -36,10 +26,17 @@ export interface Collector {
 }
 
 /** Start `fleetnet-telemetry collect` on `bind:port`, resolve once it listens. */
-export async function startCollector(bind: string, port: number, rollupFile: string): Promise<Collector> {
+export async function startCollector(
+  bind: string,
+  port: number,
+  rollupFile: string,
+  demoEnv: NodeJS.ProcessEnv,
+): Promise<Collector> {
   const bin = join(ROOT, "services", "telemetry", "dist", "bin.js");
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), BIND: bind, ROLLUP_OUT: rollupFile };
-  delete env.REDIS_URL; // rollups in memory, written to ROLLUP_OUT at exit (see the header)
+  const env: NodeJS.ProcessEnv = { ...demoEnv, PORT: String(port), BIND: bind, ROLLUP_OUT: rollupFile };
+  // Rollups to the stack's Redis (the runtime default when unset), read back by `flows top`.
+  env.REDIS_URL ||= "redis://127.0.0.1:6379";
+  env.FLOWS_RETENTION_S = "600";
   delete env.NATS_URL;
   const child = spawn(process.execPath, [bin, "collect"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
@@ -84,78 +81,6 @@ export async function startCollector(bind: string, port: number, rollupFile: str
   };
 }
 
-/** Parse a ROLLUP_OUT file (missing file → no rollups; bad lines are skipped). */
-export function readRollups(file: string): RollupLine[] {
-  if (!existsSync(file)) return [];
-  const out: RollupLine[] = [];
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (line.trim() === "") continue;
-    try {
-      out.push(JSON.parse(line) as RollupLine);
-    } catch {
-      // a torn last line: skipped
-    }
-  }
-  return out;
-}
-
-/** One row of "flows top": an exporting host summed over its minutes. */
-export interface TopRow {
-  host: string;
-  exporter: string;
-  flows: number;
-  packets: number;
-  bytes: number;
-  topTalker: { addr: string; bytes: number } | null;
-}
-
-/**
- * Sum rollups per exporter, name the exporter by its underlay address (`names`), sort by
- * bytes (largest first).
- */
-export function flowsTop(rollups: readonly RollupLine[], names: ReadonlyMap<string, string>): TopRow[] {
-  const by = new Map<string, TopRow & { talkers: Map<string, number> }>();
-  for (const m of rollups) {
-    let r = by.get(m.host);
-    if (!r) {
-      r = {
-        host: names.get(m.host) ?? m.host,
-        exporter: m.host,
-        flows: 0,
-        packets: 0,
-        bytes: 0,
-        topTalker: null,
-        talkers: new Map(),
-      };
-      by.set(m.host, r);
-    }
-    r.flows += m.flows;
-    r.packets += m.packets;
-    r.bytes += m.bytes;
-    for (const t of m.topTalkers) r.talkers.set(t.addr, (r.talkers.get(t.addr) ?? 0) + t.bytes);
-  }
-  return [...by.values()]
-    .map(({ talkers, ...r }) => {
-      const top = [...talkers.entries()].sort((a, b) => b[1] - a[1])[0];
-      return { ...r, topTalker: top ? { addr: top[0], bytes: top[1] } : null };
-    })
-    .sort((a, b) => b.bytes - a.bytes || a.host.localeCompare(b.host));
-}
-
-/** The "flows top" table as text lines. */
-export function formatFlowsTop(rows: readonly TopRow[]): string[] {
-  const lines = [
-    `${"host".padEnd(6)} ${"exporter".padEnd(15)} ${"flows".padStart(6)} ${"packets".padStart(9)} ${"bytes".padStart(12)}  top talker`,
-  ];
-  for (const r of rows) {
-    const t = r.topTalker ? `${r.topTalker.addr} (${r.topTalker.bytes} B)` : "-";
-    lines.push(
-      `${r.host.padEnd(6)} ${r.exporter.padEnd(15)} ${String(r.flows).padStart(6)} ${String(r.packets).padStart(9)} ${String(r.bytes).padStart(12)}  ${t}`,
-    );
-  }
-  return lines;
-}
-
 /** What the traffic step needs to know about the lab. */
 export interface FlowHosts {
   /** Sender and receiver: host name, namespace, underlay address. */
@@ -174,6 +99,7 @@ export async function proveFlows(
   h: FlowHosts,
   collector: Collector,
   names: ReadonlyMap<string, string>,
+  env: NodeJS.ProcessEnv,
 ): Promise<{ proof: Proof; table: string[] }> {
   const evidence: string[] = [];
   const ping = await run([
@@ -220,16 +146,26 @@ export async function proveFlows(
   evidence.push(
     `collector (pid ${collector.pid}) stopped: ${report?.records ?? "?"} records in ${report?.packets ?? "?"} packets, ${report?.drops ?? "?"} dropped`,
   );
-  const rows = flowsTop(readRollups(collector.rollupFile), names);
-  const seen = (name: string) => rows.find((r) => r.host === name && r.bytes > 0 && r.flows > 0);
+  const top = await fleetnet(["flows", "top", "--minutes", "10", "--json"], env, { timeoutMs: 20_000 });
+  let hosts: { host: string; name?: string; bytes: number; flows: number }[] = [];
+  try {
+    hosts = (JSON.parse(top.stdout) as { hosts?: typeof hosts }).hosts ?? [];
+  } catch {
+    evidence.push(`fleetnet flows top: exit ${top.code}: ${top.stderr.trim() || top.stdout.trim()}`);
+  }
+  const seen = (name: string) =>
+    hosts.find((r) => (r.name ?? names.get(r.host) ?? r.host) === name && r.bytes > 0 && r.flows > 0);
   const ok = seen(h.from.name) !== undefined && seen(h.to.name) !== undefined;
   evidence.push(
     ok
-      ? `both ${h.from.name} and ${h.to.name} exported flows (rollups in ${collector.rollupFile})`
-      : `missing rollups for ${[h.from.name, h.to.name].filter((n) => !seen(n)).join(", ")}`,
+      ? `fleetnet flows top: both ${h.from.name} and ${h.to.name} exported flows`
+      : `fleetnet flows top: missing ${[h.from.name, h.to.name].filter((n) => !seen(n)).join(", ")}`,
   );
+  const table = (await fleetnet(["flows", "top", "--minutes", "10"], env, { timeoutMs: 20_000 })).stdout
+    .trimEnd()
+    .split("\n");
   return {
     proof: { name: "flows from generated traffic (flows top)", ok, evidence },
-    table: formatFlowsTop(rows),
+    table,
   };
 }

@@ -233,7 +233,7 @@ export async function proveHealth(
     evidence: [
       `exit ${last.code}${last.code === 0 ? " (healthy)" : " (unhealthy or unavailable)"}`,
       "health judges heartbeats, sysctl drift, BGP sessions, VRRP, overlay probes and duplicate MACs from the executors' state reports;",
-      "it does not see the demo's flows (the demo's collector keeps its rollups out of Redis) nor the ECMP route",
+      "it does not judge the ECMP route",
     ],
   };
 }

@@ -270,7 +270,7 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     if (lab.code !== 0) throw new DemoStepError("fleetnet lab up");
     check();
     letFrrTraverse(labDir);
-    collector = await startCollector(MGMT, port, join(dir, "flows.jsonl"));
+    collector = await startCollector(MGMT, port, join(dir, "flows.jsonl"), env);
     writeFileSync(join(dir, "collector.pid"), `${JSON.stringify({ pid: collector.pid })}\n`);
     process.stdout.write(`collector: fleetnet-telemetry collect on ${MGMT}:${port} (pid ${collector.pid})\n`);
 
@@ -340,9 +340,10 @@ async function runDemo(opts: DemoOptions): Promise<number> {
       },
       collector,
       new Map(hosts.map((h) => [h.address, h.name])),
+      env,
     );
     show(flows.proof);
-    process.stdout.write("    flows top (the collector's per-host rollups):\n");
+    process.stdout.write("    fleetnet flows top --minutes 10:\n");
     indent(flows.table.join("\n"));
     const driftHost = byName.get(DRIFT.host) as DemoHost;
     const driftLines: string[] = [];
