@@ -97,7 +97,7 @@ beforeAll(async () => {
     exp.push(expected(f.file, f.host));
   }
   await persist.flush(true);
-  const ms = (await red.redis.zrange(`${PREFIX}:idx:192.0.2.9`, 0, -1)).map((m) => Date.parse(String(m)));
+  const ms = (await red.redis.zrange(`${PREFIX}:idx:192.0.2.9`, "0", "-1")).map((m) => Date.parse(m));
   nowMs = Math.max(...ms) + 30_000;
   svc = await TelemetryService.start({
     nc: att.nc,
