@@ -26,16 +26,12 @@ describe("startService", () => {
   it("opens config, logger, metrics, NATS/JetStream and Redis, and SIGTERM closes them all", async () => {
     const port = await freePort();
     const env = { ...process.env, METRICS_PORT: String(port), LOG_LEVEL: "silent", OTEL_SERVICE_NAME: "" };
-    let exit: (code: number) => void = () => {};
-    const exited = new Promise<number>((resolve) => {
-      exit = resolve;
-    });
     const listenersBefore = process.listenerCount("SIGTERM");
     const svc = await startService({
       name: "fleetnet-rt-svc",
       env,
       redis: true,
-      exitOnSignal: (c) => exit(c),
+      exitOnSignal: "resolve",
     });
     expect(process.listenerCount("SIGTERM")).toBe(listenersBefore + 1);
     expect(svc.config.otel.serviceName).toBe("fleetnet-rt-svc");
@@ -48,7 +44,7 @@ describe("startService", () => {
     );
 
     process.emit("SIGTERM", "SIGTERM");
-    expect(await exited).toBe(0);
+    expect(await svc.stopped).toBe(0);
     expect(svc.nats.isClosed()).toBe(true);
     expect(svc.redis?.status).toBe("end");
     expect(await canBind(port)).toBe(true);

@@ -32,9 +32,11 @@ export interface StartServiceOptions {
   waitForNats?: boolean;
   /**
    * Install SIGINT/SIGTERM handlers that shut down and then call this (default `process.exit`).
-   * `false` installs none (tests, or a host program that handles signals itself).
+   * `"resolve"`: do not exit, resolve {@link ServiceRuntime.stopped} with the exit status instead
+   * (a `run` command that returns its status to its caller). `false` installs none (tests, or a
+   * host program that handles signals itself).
    */
-  exitOnSignal?: ((code: number) => void) | false;
+  exitOnSignal?: ((code: number) => void) | "resolve" | false;
   /** Passed to {@link startTelemetry} (e.g. test span processors). */
   telemetry?: TelemetryOptions;
 }
@@ -51,6 +53,11 @@ export interface ServiceRuntime {
   readonly redis: Redis | undefined;
   /** Register the service's own closers here (`"intake"` for consumers and listeners). */
   readonly shutdown: Shutdown;
+  /**
+   * With `exitOnSignal: "resolve"`: the exit status once a signal's shutdown has finished
+   * (0 clean, 1 timed out or a closer failed, 128+n on a second signal). Otherwise never settles.
+   */
+  readonly stopped: Promise<number>;
 }
 
 /**
@@ -81,8 +88,13 @@ export async function startService(options: StartServiceOptions): Promise<Servic
         await ended;
       });
     }
-    if (options.exitOnSignal !== false) shutdown.handleSignals(options.exitOnSignal);
-    return { config, logger, telemetry, nats, js, jsm, redis, shutdown };
+    let resolveStopped!: (code: number) => void;
+    const stopped = new Promise<number>((r) => {
+      resolveStopped = r;
+    });
+    const onSignal = options.exitOnSignal;
+    if (onSignal !== false) shutdown.handleSignals(onSignal === "resolve" ? resolveStopped : onSignal);
+    return { config, logger, telemetry, nats, js, jsm, redis, shutdown, stopped };
   } catch (err) {
     await shutdown.shutdown("start-up failed");
     throw err;

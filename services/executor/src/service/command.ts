@@ -143,13 +143,9 @@ export async function runServiceCommand(
     io.err(`fleetnet-executor run: ${(e as Error).message}`);
     return e instanceof UsageProblem ? EXIT.usage : EXIT.failed;
   }
-  let exited!: (code: number) => void;
-  const done = new Promise<number>((r) => {
-    exited = r;
-  });
   let rt: Awaited<ReturnType<typeof startService>>;
   try {
-    rt = await startService({ name: "fleetnet-executor", env, exitOnSignal: (code) => exited(code) });
+    rt = await startService({ name: "fleetnet-executor", env, exitOnSignal: "resolve" });
   } catch (e) {
     io.err(`fleetnet-executor run: ${(e as Error).message}`);
     return EXIT.failed;
@@ -179,5 +175,5 @@ export async function runServiceCommand(
     await rt.shutdown.shutdown("start-up failed");
     return e instanceof UsageProblem ? EXIT.usage : EXIT.failed;
   }
-  return done;
+  return rt.stopped;
 }

@@ -65,17 +65,13 @@ export async function runTelemetryService(
     io.err(`fleetnet-telemetry run: ${(e as Error).message}`);
     return e instanceof UsageProblem ? EXIT.usage : EXIT.failed;
   }
-  let exited!: (code: number) => void;
-  const done = new Promise<number>((r) => {
-    exited = r;
-  });
   let rt: Awaited<ReturnType<typeof startService>>;
   try {
     rt = await startService({
       name: "fleetnet-telemetry",
       redis: true,
       ...(io.env ? { env: io.env } : {}),
-      exitOnSignal: (code) => exited(code),
+      exitOnSignal: "resolve",
     });
   } catch (e) {
     io.err(`fleetnet-telemetry run: ${(e as Error).message}`);
@@ -99,5 +95,5 @@ export async function runTelemetryService(
     await rt.shutdown.shutdown("start-up failed");
     return EXIT.failed;
   }
-  return done;
+  return rt.stopped;
 }
