@@ -8,6 +8,7 @@ import {
   selectHosts,
   VlanSchema,
   VxlanOverlaySchema,
+  validateText,
 } from "./index.js";
 
 const inventory = {
@@ -124,5 +125,32 @@ describe("schemas", () => {
     expect(
       selectHosts({ matchExpressions: [{ key: "rack", operator: "In", values: ["r1", "r2"] }] }, hosts),
     ).toHaveLength(1);
+  });
+});
+
+describe("RolloutPolicy failureThreshold (failed hosts tolerated; stop when exceeded)", () => {
+  const policy = (ft: string) =>
+    validateText(
+      `apiVersion: fleetnet/v1\nkind: RolloutPolicy\nmetadata: {name: r}\nspec: {failureThreshold: ${ft}}\n`,
+      "t.yaml",
+    )
+      .errors.filter((e) => e.code !== "INVENTORY_MISSING") // a policy alone is not an apply
+      .map((e) => [e.code, e.path]);
+
+  it.each(["{hosts: 0}", "{percent: 0}", "{hosts: 3}", "{percent: 2.5}", "{percent: 100}"])(
+    "%s is valid (0 stops at the first failure)",
+    (ft) => expect(policy(ft)).toEqual([]),
+  );
+
+  it.each([
+    ["{hosts: -1}", "OUT_OF_RANGE", "spec.failureThreshold.hosts"],
+    ["{hosts: 1.5}", "WRONG_TYPE", "spec.failureThreshold.hosts"],
+    ["{percent: 101}", "OUT_OF_RANGE", "spec.failureThreshold.percent"],
+    ["{count: 2}", "WRONG_TYPE", "spec.failureThreshold"],
+    ["3", "WRONG_TYPE", "spec.failureThreshold"],
+  ])("%s is refused: %s at %s", (ft, code, path) => expect(policy(ft)).toEqual([[code, path]]));
+
+  it("defaults to {hosts: 1}, as INTENTS.md shows", () => {
+    expect(defaultRolloutPolicy().failureThreshold).toEqual({ hosts: 1 });
   });
 });

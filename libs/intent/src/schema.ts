@@ -625,7 +625,10 @@ export const RolloutPolicySpecSchema = z.strictObject({
     .min(1)
     .default([{ hosts: 1 }, { percent: 25 }, { percent: 100 }]),
   maxUnavailable: CountOrPercentValueSchema.default("25%"),
-  failureThreshold: CountOrPercentSchema.default({ hosts: 1 }),
+  failureThreshold: CountOrPercentSchema.default({ hosts: 1 }).meta({
+    description:
+      "failed hosts tolerated; the rollout stops when more fail (like SSM MaxErrors, Ansible max_fail_percentage): {hosts: 0} or {percent: 0} stops at the first failure; a percent counts the selected hosts, rounded down; a rollout that runs every wave with tolerated failures ends failed",
+  }),
   soak: DurationSchema.default("10s"),
   confirmTimeout: DurationSchema.default("60s"),
   spreadBy: LabelKeySchema.optional(),

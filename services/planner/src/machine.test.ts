@@ -11,6 +11,7 @@ import {
   type RolloutState,
   reduce,
   summarize,
+  toleratedFailures,
   transitions,
 } from "./machine.js";
 import { planWaves } from "./waves.js";
@@ -50,6 +51,11 @@ function answer(
   }
   return s;
 }
+/** Outcomes where the apply of `hosts` fails and everything else goes well. */
+const failOn =
+  (...hosts: string[]) =>
+  (h: string, k: string): HostOutcome =>
+    k === "apply" ? (hosts.includes(h) ? "failed" : "applied") : k === "confirm" ? "confirmed" : "reverted";
 const gates = (s: RolloutState, at: number, passed = true, detail?: string) =>
   reduce(s, { type: "gates", at, wave: s.current, passed, ...(detail ? { detail } : {}) });
 
@@ -133,10 +139,14 @@ describe("rollout state machine", () => {
 
   it("a host failing in wave 2 with autoRollback wave: that wave reverts, later waves never start", () => {
     const s = drive(
-      reduce(rollout(8, { waves: [{ hosts: 1 }, { hosts: 5 }, { percent: 100 }], maxUnavailable: 8 }), {
-        type: "start",
-        at: 0,
-      }),
+      reduce(
+        rollout(8, {
+          waves: [{ hosts: 1 }, { hosts: 5 }, { percent: 100 }],
+          maxUnavailable: 8,
+          failureThreshold: { hosts: 0 },
+        }),
+        { type: "start", at: 0 },
+      ),
       (h, k) =>
         k === "apply"
           ? h === "h3"
@@ -161,7 +171,7 @@ describe("rollout state machine", () => {
       h8: "pending",
     });
     expect(s.hosts.h3?.error?.code).toBe("APPLY_FAILED");
-    expect(s.stop?.reason).toMatch(/failure threshold reached: 1 host\(s\) failed/);
+    expect(s.stop?.reason).toBe("failureThreshold exceeded: 1 host(s) failed, 0 tolerated: h3");
   });
 
   it("autoRollback rollout reverts every changed host, newest wave first", () => {
@@ -170,6 +180,7 @@ describe("rollout state machine", () => {
         waves: [{ hosts: 1 }, { hosts: 3 }, { percent: 100 }],
         autoRollback: "rollout",
         maxUnavailable: 6,
+        failureThreshold: { hosts: 0 },
       }),
       { type: "start", at: 0 },
     );
@@ -195,7 +206,12 @@ describe("rollout state machine", () => {
 
   it("autoRollback none: stops failed, keeps confirmed hosts, reverts never-confirmed ones", () => {
     let s = reduce(
-      rollout(4, { waves: [{ hosts: 1 }, { percent: 100 }], autoRollback: "none", maxUnavailable: 4 }),
+      rollout(4, {
+        waves: [{ hosts: 1 }, { percent: 100 }],
+        autoRollback: "none",
+        maxUnavailable: 4,
+        failureThreshold: { hosts: 0 },
+      }),
       { type: "start", at: 0 },
     );
     s = drive(s, (h, k) =>
@@ -206,28 +222,89 @@ describe("rollout state machine", () => {
     expect(waveStatuses(s)).toEqual(["succeeded", "reverted"]);
   });
 
+  // failureThreshold is the number of failures tolerated: the rollout stops when it is exceeded;
+  // a rollout that completes with tolerated failures ends failed (not succeeded), not rolled back
   it.each([
-    { threshold: { hosts: 2 }, failing: ["h2"], status: "succeeded" },
-    { threshold: { hosts: 2 }, failing: ["h2", "h5"], status: "rolled_back" },
+    { threshold: { hosts: 1 }, failing: [], status: "succeeded" },
+    { threshold: { hosts: 1 }, failing: ["h2"], status: "failed" },
+    { threshold: { hosts: 1 }, failing: ["h2", "h5"], status: "rolled_back" },
+    { threshold: { hosts: 2 }, failing: ["h2", "h5"], status: "failed" },
+    { threshold: { hosts: 2 }, failing: ["h2", "h5", "h7"], status: "rolled_back" },
     { threshold: { hosts: 0 }, failing: ["h2"], status: "rolled_back" },
-    { threshold: { percent: 30 }, failing: ["h2", "h3"], status: "succeeded" },
-    { threshold: { percent: 30 }, failing: ["h2", "h3", "h4"], status: "rolled_back" },
+    { threshold: { percent: 0 }, failing: ["h2"], status: "rolled_back" },
+    { threshold: { percent: 5 }, failing: ["h2"], status: "rolled_back" }, // 10% > 5%
+    { threshold: { percent: 10 }, failing: ["h2"], status: "failed" }, // 10% is not more than 10%
+    { threshold: { percent: 30 }, failing: ["h2", "h3", "h4"], status: "failed" },
+    { threshold: { percent: 30 }, failing: ["h2", "h3", "h4", "h6"], status: "rolled_back" },
   ])("failureThreshold $threshold with $failing failing → $status", ({ threshold, failing, status }) => {
     const s = drive(
       reduce(rollout(10, { waves: [{ percent: 100 }], maxUnavailable: 1, failureThreshold: threshold }), {
         type: "start",
         at: 0,
       }),
-      (h, k) =>
-        k === "apply"
-          ? failing.includes(h)
-            ? "failed"
-            : "applied"
-          : k === "confirm"
-            ? "confirmed"
-            : "reverted",
+      failOn(...failing),
     );
     expect(s.status).toBe(status);
+  });
+
+  it("{hosts: 1} tolerates one failure, stops at the second; the wave with it rolls back", () => {
+    let s = reduce(
+      rollout(6, { waves: [{ hosts: 2 }, { hosts: 4 }, { percent: 100 }], failureThreshold: { hosts: 1 } }),
+      { type: "start", at: 0 },
+    );
+    s = drive(s, failOn("h2", "h4"));
+    expect(s.status).toBe("rolled_back");
+    expect(s.stop?.reason).toBe("failureThreshold exceeded: 2 host(s) failed, 1 tolerated: h2, h4");
+    // wave 1 went on past h2's failure and was confirmed; wave 2 (h4's) was reverted
+    expect(waveStatuses(s)).toEqual(["succeeded", "reverted", "skipped"]);
+    expect(statuses(s)).toEqual({
+      h1: "confirmed",
+      h2: "failed",
+      h3: "reverted",
+      h4: "failed",
+      h5: "pending",
+      h6: "pending",
+    });
+  });
+
+  it("a rollout completing with tolerated failures ends failed: no revert, confirmed hosts stay", () => {
+    let s = reduce(
+      rollout(4, {
+        waves: [{ hosts: 1 }, { percent: 100 }],
+        maxUnavailable: 4,
+        failureThreshold: { hosts: 1 },
+      }),
+      { type: "start", at: 0 },
+    );
+    const before = s;
+    const kinds: string[] = [];
+    s = drive(s, (h, k) => {
+      kinds.push(`${k}:${h}`);
+      return failOn("h3")(h, k);
+    });
+    expect(s.status).toBe("failed");
+    expect(kinds.filter((k) => k.startsWith("revert"))).toEqual([]);
+    expect(statuses(s)).toEqual({ h1: "confirmed", h2: "confirmed", h3: "failed", h4: "confirmed" });
+    expect(waveStatuses(s)).toEqual(["succeeded", "succeeded"]);
+    expect(s.stop).toMatchObject({
+      kind: "failure",
+      reason: "completed with 1 failed host(s) within failureThreshold (tolerates 1): h3",
+    });
+    expect(outstanding(s)).toEqual([]);
+    // the audit trail's last word says why
+    const end = transitions(before, s).at(-1);
+    expect(end).toMatchObject({ action: "rollout.failed", detail: s.stop?.reason });
+    expect(summarize(s).status).toBe("failed");
+  });
+
+  it("toleratedFailures: hosts as given, percent of the selected hosts rounded down", () => {
+    expect(toleratedFailures({ hosts: 0 }, 10)).toBe(0);
+    expect(toleratedFailures({ hosts: 3 }, 10)).toBe(3);
+    expect(toleratedFailures({ percent: 0 }, 10)).toBe(0);
+    expect(toleratedFailures({ percent: 10 }, 50)).toBe(5); // SSM: 10% of 50 stops at the 6th error
+    expect(toleratedFailures({ percent: 5 }, 10)).toBe(0);
+    expect(toleratedFailures({ percent: 7 }, 100)).toBe(7);
+    expect(toleratedFailures({ percent: 100 }, 9)).toBe(9);
   });
 
   it("pause holds new dispatches and the next wave, lets in-flight hosts finish and confirm; resume continues", () => {
@@ -320,7 +397,10 @@ describe("rollout state machine", () => {
   });
 
   it("a host that reverts instead of confirming counts as a failure", () => {
-    let s = reduce(rollout(2, { waves: [{ percent: 100 }] }), { type: "start", at: 0 });
+    let s = reduce(rollout(2, { waves: [{ percent: 100 }], failureThreshold: { hosts: 0 } }), {
+      type: "start",
+      at: 0,
+    });
     s = answer(s, 1);
     s = gates(s, 2);
     s = answer(s, 3, (h) => (h === "h1" ? "reverted" : "confirmed"));
@@ -332,7 +412,10 @@ describe("rollout state machine", () => {
   });
 
   it("a host whose own timer reverted the apply (a late `reverted` for the apply job) is a failure", () => {
-    let s = reduce(rollout(2, { waves: [{ percent: 100 }] }), { type: "start", at: 0 });
+    let s = reduce(rollout(2, { waves: [{ percent: 100 }], failureThreshold: { hosts: 0 } }), {
+      type: "start",
+      at: 0,
+    });
     s = answer(s, 1);
     expect(s.waves[0]?.status).toBe("gating");
     s = reduce(s, { type: "result", at: 70_000, host: "h1", attempt: 1, outcome: "reverted" });
@@ -362,7 +445,8 @@ describe("rollout state machine", () => {
   });
 
   it("a revert that fails leaves the rollout failed, naming the host", () => {
-    const s = drive(reduce(rollout(2, { waves: [{ percent: 100 }] }), { type: "start", at: 0 }), (h, k) =>
+    const start = rollout(2, { waves: [{ percent: 100 }], failureThreshold: { hosts: 0 } });
+    const s = drive(reduce(start, { type: "start", at: 0 }), (h, k) =>
       k === "apply" ? (h === "h2" ? "failed" : "applied") : k === "revert" ? "failed" : "confirmed",
     );
     expect(s.status).toBe("failed");
@@ -452,7 +536,10 @@ describe("rollout state machine", () => {
 
   it("summarize gives the CLI's JSON shape", () => {
     const s = drive(
-      reduce(rollout(2, { waves: [{ hosts: 1 }, { percent: 100 }] }), { type: "start", at: 0 }),
+      reduce(rollout(2, { waves: [{ hosts: 1 }, { percent: 100 }], failureThreshold: { hosts: 0 } }), {
+        type: "start",
+        at: 0,
+      }),
       (h, k) =>
         k === "apply" ? (h === "h2" ? "failed" : "applied") : k === "confirm" ? "confirmed" : "reverted",
     );

@@ -15,13 +15,18 @@
  * starts when the previous one has all its results) → gating (gates on the wave's hosts,
  * polled until they pass or the confirm deadline — hosts are confirmed only after their
  * wave's gates pass) → confirming → soaking (`soak`) → verifying (gates again after the
- * soak; skipped when soak is 0) → succeeded. Failures count across the rollout; reaching
- * the threshold, a gate that never passes, abort or an operator rollback stop the rollout:
- * no new job starts, in-flight apply/confirm jobs finish, then the rollback plan runs
- * (wave by wave, newest first) and the rollout ends failed / rolled_back / aborted.
+ * soak; skipped when soak is 0) → succeeded. Failures count across the rollout.
+ * `failureThreshold` is the number of failed hosts the rollout tolerates (INTENTS.md: "stop
+ * the rollout when exceeded", read as AWS SSM `MaxErrors` and Ansible `max_fail_percentage`
+ * are): more failures than that, a gate that never passes, abort or an operator rollback stop
+ * the rollout: no new job starts, in-flight apply/confirm jobs finish, then the rollback plan
+ * runs (wave by wave, newest first) and the rollout ends failed / rolled_back / aborted. A
+ * rollout that runs every wave with tolerated failures does not succeed either: it ends
+ * `failed`, naming them; its failed hosts reverted themselves (their transaction failed, or
+ * was never confirmed) and are not rolled back by the planner; confirmed hosts stay.
  */
 import type { RolloutPolicySpec } from "@fleetnet/intent";
-import { durationMs, resolveCount } from "@fleetnet/intent";
+import { durationMs } from "@fleetnet/intent";
 import type { PlannedWave } from "./waves.js";
 
 /** Status of a rollout. */
@@ -110,7 +115,7 @@ export interface WaveRecord {
 
 /** The settings the machine runs with, resolved from a RolloutPolicy. */
 export interface MachineConfig {
-  /** Stop when this many hosts have failed (at least 1). */
+  /** Failed hosts tolerated: the rollout stops when more than this many have failed (0: the first). */
   failureThreshold: number;
   autoRollback: "none" | "wave" | "rollout";
   soakMs: number;
@@ -120,7 +125,10 @@ export interface MachineConfig {
   resultTimeoutMs: number;
 }
 
-/** Why a rollout stopped early. */
+/**
+ * Why a rollout stopped early — or, kind `failure` on a rollout that ended `failed` after its
+ * last wave, why a rollout that ran every wave did not succeed (failures within the threshold).
+ */
 export interface StopRecord {
   /** `lost`: the runner lost the hosts (locks); it stops without touching them. */
   kind: "failure" | "abort" | "rollback" | "lost";
@@ -205,6 +213,17 @@ export function parseJobId(id: string): { rolloutId: string; host: string; attem
   return m ? { rolloutId: m[1] as string, host: m[2] as string, attempt: Number(m[3]) } : undefined;
 }
 
+/**
+ * Failed hosts a `failureThreshold` tolerates among `total` hosts: `{hosts: N}` is N;
+ * `{percent: P}` is the largest count that is at most P% of the hosts (rounded down, so that
+ * "more than P% failed" stops the rollout: 10% of 50 hosts tolerates 5 and stops at the 6th).
+ */
+export function toleratedFailures(threshold: RolloutPolicySpec["failureThreshold"], total: number): number {
+  if ("hosts" in threshold) return threshold.hosts;
+  // the epsilon keeps float noise (e.g. 7 * 100 / 100 computed as 6.999…) from losing a host
+  return Math.floor((threshold.percent * total) / 100 + 1e-9);
+}
+
 /** Resolve a RolloutPolicy into the machine's settings for `total` selected hosts. */
 export function machineConfig(
   policy: Pick<RolloutPolicySpec, "failureThreshold" | "autoRollback" | "soak" | "confirmTimeout" | "gates">,
@@ -213,8 +232,7 @@ export function machineConfig(
 ): MachineConfig {
   const confirmTimeoutMs = durationMs(policy.confirmTimeout);
   return {
-    // failureThreshold is the failure count that stops the rollout; {hosts: 0} reads as 1.
-    failureThreshold: Math.max(1, resolveCount(policy.failureThreshold, total)),
+    failureThreshold: toleratedFailures(policy.failureThreshold, total),
     autoRollback: policy.autoRollback,
     soakMs: durationMs(policy.soak),
     confirmTimeoutMs,
@@ -327,8 +345,17 @@ function stopRollout(s: RolloutState, stop: StopRecord): void {
   if (s.status === "paused" || s.status === "pending") s.status = "running";
 }
 
-function failures(s: RolloutState): number {
-  return Object.values(s.hosts).filter((h) => h.failure).length;
+function failedHosts(s: RolloutState): string[] {
+  return Object.entries(s.hosts)
+    .filter(([, h]) => h.failure)
+    .map(([n]) => n);
+}
+
+/** `h1, h2, h3` — at most `max` names, then `… (+N)`. */
+function nameList(names: readonly string[], max = 10): string {
+  return names.length <= max
+    ? names.join(", ")
+    : `${names.slice(0, max).join(", ")}, … (+${names.length - max})`;
 }
 
 function onResult(s: RolloutState, ev: Extract<RolloutEvent, { type: "result" }>): void {
@@ -465,16 +492,26 @@ function step(s: RolloutState, at: number): void {
     return;
   }
   const w = s.waves[s.current];
+  const failed = failedHosts(s);
   if (!w) {
-    s.status = "succeeded";
+    if (failed.length === 0) s.status = "succeeded";
+    else {
+      // every wave ran; the failures were tolerated, yet the fleet is not what was planned
+      s.status = "failed";
+      s.stop = {
+        kind: "failure",
+        reason: `completed with ${failed.length} failed host(s) within failureThreshold (tolerates ${s.config.failureThreshold}): ${nameList(failed)}`,
+        at,
+      };
+    }
     return;
   }
   const hosts = w.hosts.map((n) => s.hosts[n] as HostRecord);
-  if (failures(s) >= s.config.failureThreshold) {
+  if (failed.length > s.config.failureThreshold) {
     w.status = "failed";
     s.stop = {
       kind: "failure",
-      reason: `failure threshold reached: ${failures(s)} host(s) failed (threshold ${s.config.failureThreshold})`,
+      reason: `failureThreshold exceeded: ${failed.length} host(s) failed, ${s.config.failureThreshold} tolerated: ${nameList(failed)}`,
       at,
     };
     return;

@@ -419,7 +419,7 @@ describe("executor refusals", () => {
       planHash: `plan-${tag}`,
       desired: { [hosts[5] as string]: desired() },
       hosts: [{ name: hosts[5] as string, labels: {} }],
-      policy,
+      policy: { ...policy, failureThreshold: { hosts: 0 } },
     });
     const end = await ended(r, id);
     expect(Date.now() - started).toBeLessThan(15_000); // the result timeout would be 80 s

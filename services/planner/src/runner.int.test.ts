@@ -220,7 +220,7 @@ describe("rollout runner (BullMQ + Redis; hosts modelled in-process)", () => {
     const hosts = Array.from({ length: 8 }, (_, i) => hostName(i + 1));
     fleet.failing.add(hostName(3));
     const r = await runner(fleet);
-    const s = await r.submit(request(hosts, policy({ maxUnavailable: 4 })));
+    const s = await r.submit(request(hosts, policy({ maxUnavailable: 4, failureThreshold: { hosts: 0 } })));
     const end = await finalStatus(r, s.id);
     expect(end.status).toBe("rolled_back");
     expect(end.waves.map((w) => w.status)).toEqual(["succeeded", "reverted", "skipped"]);
@@ -229,6 +229,27 @@ describe("rollout runner (BullMQ + Redis; hosts modelled in-process)", () => {
       expect(fleet.live.get(h) ?? emptyHostState()).toEqual(emptyHostState());
     for (const h of hosts.slice(4)) expect(fleet.received.some((j) => j.host === h)).toBe(false);
     expect(end.hosts[hostName(3)]).toMatchObject({ status: "failed", error: { code: "APPLY_FAILED" } });
+  });
+
+  it("failureThreshold {hosts: 1}: one failure is tolerated, every wave runs, the rollout ends failed saying so", async () => {
+    const fleet = new ModelFleet();
+    const audit: AuditEvent[] = [];
+    const hosts = Array.from({ length: 8 }, (_, i) => hostName(i + 1));
+    fleet.failing.add(hostName(3));
+    const r = await runner(fleet, { audit: { publish: async (e) => void audit.push(e) } });
+    const s = await r.submit(request(hosts, policy({ maxUnavailable: 4, failureThreshold: { hosts: 1 } })));
+    const end = await finalStatus(r, s.id);
+    expect(end.status).toBe("failed");
+    expect(end.waves.map((w) => w.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
+    for (const h of hosts.filter((n) => n !== hostName(3))) {
+      expect(end.hosts[h]?.status, h).toBe("confirmed");
+      expect(diff(desired(), fleet.live.get(h) as HostState), h).toEqual([]); // converged hosts stay
+    }
+    expect(end.hosts[hostName(3)]).toMatchObject({ status: "failed", error: { code: "APPLY_FAILED" } });
+    expect(fleet.received.filter((j) => j.kind === "revert")).toEqual([]); // nothing rolled back
+    const reason = `completed with 1 failed host(s) within failureThreshold (tolerates 1): ${hostName(3)}`;
+    expect(end.stop).toMatchObject({ kind: "failure", reason });
+    expect(audit.at(-1)).toMatchObject({ action: "rollout.failed", details: { detail: reason } });
   });
 
   it("a second rollout touching a locked host is refused with the holder's id", async () => {
