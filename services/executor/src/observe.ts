@@ -83,6 +83,8 @@ export function isV6Route(r: IpRoute): boolean {
 
 interface IpLink {
   ifname: string;
+  address?: string;
+  link_type?: string;
   link?: string;
   master?: string;
   ifalias?: string;
@@ -258,6 +260,19 @@ export interface ObserveResult {
   missingSysctls: string[];
   /** Sysctl keys that exist but cannot be written (read-only in this kernel or namespace). */
   readOnlySysctls: string[];
+  /**
+   * Every link's MAC as the same `ip -j link show` listing gave it (HostState does not model
+   * MACs): state reports take the managed links' MACs from here instead of asking again.
+   */
+  linkMacs: LinkMac[];
+}
+
+/** One link's MAC address and what decides whether fleetnet manages it. */
+export interface LinkMac {
+  ifname: string;
+  address?: string;
+  link_type?: string;
+  ifalias?: string;
 }
 
 /**
@@ -416,6 +431,12 @@ export async function observe(
     ledger,
     missingSysctls,
     readOnlySysctls,
+    linkMacs: rawLinks.map((l) => ({
+      ifname: l.ifname,
+      ...(l.address !== undefined ? { address: l.address } : {}),
+      ...(l.link_type !== undefined ? { link_type: l.link_type } : {}),
+      ...(l.ifalias !== undefined ? { ifalias: l.ifalias } : {}),
+    })),
   };
 }
 

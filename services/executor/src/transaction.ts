@@ -33,7 +33,7 @@ import { checkKernel } from "./capabilities.js";
 import type { HostDriver } from "./driver.js";
 import { asExecutorError, ExecutorError } from "./errors.js";
 import { LEDGER_PATH, updateLedger } from "./ledger.js";
-import { observe } from "./observe.js";
+import { type ObserveResult, observe } from "./observe.js";
 import { type Probe, type ProbeOptions, probesFor, recheckProbes, runProbes } from "./probes.js";
 import { checkOps } from "./render.js";
 import {
@@ -73,6 +73,11 @@ export interface TxResult {
   pendingUntil?: number;
   /** Milliseconds spent per phase (observe, preflight, plan, apply, verify, probes, confirm). */
   timings?: Record<string, number>;
+  /**
+   * `applied` only: the verify observation (the host as the change left it). A caller that
+   * reports the host's state right after the transaction uses it instead of observing again.
+   */
+  observed?: ObserveResult;
 }
 
 /** Options of {@link applyHost}. */
@@ -407,6 +412,7 @@ export async function applyHost(
         ops,
         txId,
         pendingUntil: armedUntil,
+        observed: after,
       };
     }
     if (!(await confirmPlan(d, plan))) {
@@ -419,7 +425,7 @@ export async function applyHost(
     }
     await d.run(["rm", "-rf", "--", d.hostPath(`${REVERT_DIR}/${txId}`)]).catch(() => {});
     lap("confirm");
-    return { host: target.host, result: "applied", changed: ops.length, ops, txId, timings };
+    return { host: target.host, result: "applied", changed: ops.length, ops, txId, timings, observed: after };
   } catch (e) {
     const err = asExecutorError(e);
     if (err.code === "CONNECTION_LOST" && plan) {

@@ -14,8 +14,8 @@
  *   members), so two hosts MASTER for one (segment, VRID) is a split brain.
  * - MACs: `ip -j link show`; only links fleetnet owns (alias `fleetnet:…`) are reported.
  * - Overlay probes: a sample of at most {@link MAX_PROBES} remote VTEPs of the host's last
- *   desired state (its VXLAN FDB destinations), one ping each with a 1 s timeout, run in
- *   parallel (≤ ~1 s added to a report). The desired state names the peers' VTEPs, not their
+ *   desired state (its VXLAN FDB destinations), one ping each with a 1 s timeout, in parallel
+ *   under ONE process on the host (probes.ts `pingMany`; ≤ ~1 s added to a report). The desired state names the peers' VTEPs, not their
  *   overlay addresses, so the probe proves the tunnel's underlay path to the peer.
  * - Every category fails soft: an error in one leaves it out of the report (logged by the
  *   caller), never the whole report.
@@ -23,7 +23,8 @@
 import { type HostState, isOwnedAlias, OWNER_ALIAS_PREFIX } from "@fleetnet/netstate";
 import type { Observations } from "@fleetnet/protocol";
 import type { HostDriver } from "../driver.js";
-import { observeDaemons } from "../observe.js";
+import { type LinkMac, observeDaemons } from "../observe.js";
+import { pingMany } from "../probes.js";
 import { CONFIG_PATHS, type ServiceManager } from "../services.js";
 
 /** Most overlay peers probed per report. */
@@ -123,7 +124,8 @@ export function managedMacs(raw: readonly IpLinkJson[]): NonNullable<Observation
     .filter(
       (l) =>
         l.ifname &&
-        l.link_type === "ether" &&
+        // `ether`, or ARPHRD_ETHER as `ip -N` (numeric, the observation's listing) prints it
+        (l.link_type === "ether" || l.link_type === "[1]") &&
         isOwnedAlias(l.ifalias) &&
         /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(l.address ?? ""),
     )
@@ -153,12 +155,6 @@ export function probeTargets(
   return out;
 }
 
-/** `rtt min/avg/max/mdev = 0.045/0.052/…` → avg ms. */
-export function pingRtt(stdout: string): number | undefined {
-  const m = /= [\d.]+\/([\d.]+)\//.exec(stdout);
-  return m?.[1] ? Number(m[1]) : undefined;
-}
-
 /** Inputs of {@link collectObservations}. */
 export interface ObservationInput {
   d: HostDriver;
@@ -169,6 +165,8 @@ export interface ObservationInput {
   desired?: HostState;
   /** Called with each category that could not be observed. */
   onError?: (category: string, err: unknown) => void;
+  /** The links (with MACs) of the same observation, when the caller has them: no `ip link show` then. */
+  links?: readonly LinkMac[];
 }
 
 async function soft<T>(category: string, f: () => Promise<T>, o: ObservationInput): Promise<T | undefined> {
@@ -215,9 +213,13 @@ export async function collectObservations(o: ObservationInput): Promise<Observat
     soft(
       "macs",
       async () => {
-        const r = await d.run(["ip", "-j", "link", "show"], { timeoutMs: 10_000 });
-        if (r.code !== 0) throw new Error(`ip -j link show failed: ${r.stderr.trim()}`);
-        return managedMacs(JSON.parse(r.stdout) as IpLinkJson[]).slice(0, 4096);
+        let links: readonly IpLinkJson[] | undefined = o.links;
+        if (!links) {
+          const r = await d.run(["ip", "-j", "link", "show"], { timeoutMs: 10_000 });
+          if (r.code !== 0) throw new Error(`ip -j link show failed: ${r.stderr.trim()}`);
+          links = JSON.parse(r.stdout) as IpLinkJson[];
+        }
+        return managedMacs(links).slice(0, 4096);
       },
       o,
     ),
@@ -226,13 +228,11 @@ export async function collectObservations(o: ObservationInput): Promise<Observat
       async () => {
         const targets = probeTargets(o.desired);
         if (targets.length === 0) return undefined;
-        return Promise.all(
-          targets.map(async (t) => {
-            const r = await d.run(["ping", "-n", "-q", "-c", "1", "-W", "1", t.peer], { timeoutMs: 3_000 });
-            const rtt = r.code === 0 ? pingRtt(r.stdout) : undefined;
-            return { ...t, reachable: r.code === 0, ...(rtt !== undefined ? { rttMs: rtt } : {}) };
-          }),
-        );
+        const answered = await pingMany(d, [...new Set(targets.map((t) => t.peer))]);
+        return targets.map((t) => {
+          const rtt = answered.get(t.peer);
+          return { ...t, reachable: answered.has(t.peer), ...(rtt !== undefined ? { rttMs: rtt } : {}) };
+        });
       },
       o,
     ),

@@ -323,6 +323,13 @@ describe("executor service (pool of netns hosts, real NATS JetStream)", () => {
     expect(rep.sysctls["net.ipv4.ip_forward"]).toEqual({ status: "ok", value: "1" });
     expect(rep.sysctls["net.core.rmem_max"]?.status).toBe("read-only");
     expect(rep.sysctls["net.core.netdev_max_backlog"]).toEqual({ status: "absent" });
+    // managed links' MACs come from the report's own observation: the kernel's MAC of brsvc
+    const kernelMac = (
+      JSON.parse((await lab.run(ns(0), ["ip", "-j", "link", "show", "brsvc"])).stdout) as {
+        address: string;
+      }[]
+    )[0]?.address;
+    expect(rep.observations?.macs).toContainEqual({ link: "brsvc", mac: kernelMac, managed: true });
     // an observe job answers with a report carrying its jobId
     const ob = newJob({
       kind: "observe",

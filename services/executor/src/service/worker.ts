@@ -69,7 +69,7 @@ import {
   publishDurably,
 } from "@fleetnet/runtime";
 import type { HostDriver } from "../driver.js";
-import { observe } from "../observe.js";
+import { type ObserveResult, observe } from "../observe.js";
 import { confirmPlan, planStatus, REVERT_DIR, type RevertPlan, revertNow } from "../revert.js";
 import { serviceManager } from "../services.js";
 import { applyHost, type HostTarget, pendingPlans, type TxResult } from "../transaction.js";
@@ -148,6 +148,10 @@ export class HostWorker {
   #stopping = false;
   #loop: Promise<void> | undefined;
   #activeJobId: string | undefined;
+  /** The verify observation of the apply job that just ran (taken by the report that follows). */
+  #observed: ObserveResult | undefined;
+  /** How many host operations have started under the host lock (see {@link #report}'s `observed`). */
+  #lockedRuns = 0;
   #hbSeq = 0;
   readonly #startedAt = Date.now();
 
@@ -206,7 +210,11 @@ export class HostWorker {
   }
 
   #locked<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#lock.then(fn, fn);
+    const go = () => {
+      this.#lockedRuns++;
+      return fn();
+    };
+    const run = this.#lock.then(go, go);
     this.#lock = run.catch(() => {});
     return run;
   }
@@ -317,21 +325,29 @@ export class HostWorker {
         ...(typeof reply === "string" ? { ackSubject: reply } : {}),
       });
       this.#activeJobId = job.jobId;
+      this.#observed = undefined;
       const started = Date.now();
       let result: Result;
+      let observed: ObserveResult | undefined;
       try {
         result = await this.#run(job, started, m.info.deliveryCount);
       } finally {
         this.#activeJobId = undefined;
+        observed = this.#observed;
+        this.#observed = undefined;
       }
       log.info({ status: result.status, ops: result.ops.length, error: result.error }, "job done");
       this.#journal.finish(result);
       await this.#publishResult(result);
       await this.#ack(m);
       // a change: report at once (queued behind this job on the host lock), so telemetry's
-      // gates judge the new state instead of waiting up to `stateReportMs`
-      if (this.#o.stateReportMs > 0 && ["applied", "reverted", "confirmed"].includes(result.status))
-        void this.#report();
+      // gates judge the new state instead of waiting up to `stateReportMs`. An applied change
+      // reports the transaction's own verify observation (the host cannot have changed since:
+      // this worker holds it); a confirm changes nothing on the host, so it reports nothing.
+      if (this.#o.stateReportMs > 0 && (result.status === "applied" || result.status === "reverted"))
+        void this.#report(
+          result.status === "applied" && observed ? { observed: { at: this.#lockedRuns, o: observed } } : {},
+        );
     } catch (err) {
       // NATS gone, the host busy or unreachable: hand the job back for redelivery
       const later = err instanceof RetryLater;
@@ -455,6 +471,7 @@ export class HostWorker {
       ...(r.error ? { errorCode: r.error.code } : {}),
     };
     this.#journal.putApply(rec, desired);
+    this.#observed = r.observed;
     if (rec.status === "armed") {
       this.#watch(rec);
       await this.#progress(job, "awaiting-confirm");
@@ -577,7 +594,7 @@ export class HostWorker {
   }
 
   async #observeJob(job: ObserveJob, started: number): Promise<Result> {
-    await this.#report(job.jobId, job.payload.sysctls, true);
+    await this.#report({ jobId: job.jobId, extraKeys: job.payload.sysctls, must: true });
     return this.#result(job, "observed", started);
   }
 
@@ -749,16 +766,29 @@ export class HostWorker {
   }
 
   /**
-   * Observe the host and publish a state report (HostState + sysctl readings). Periodic
-   * reports skip a turn while a job runs; an observe job's report (`must`) throws on failure.
+   * Observe the host (or take `observed`, an observation just made while holding the host)
+   * and publish a state report (HostState + sysctl readings + observations). Periodic reports
+   * skip a turn while a job runs; an observe job's report (`must`) throws on failure.
    */
-  async #report(jobId?: string, extraKeys: readonly string[] = [], must = false): Promise<void> {
+  async #report(
+    opts: {
+      jobId?: string;
+      extraKeys?: readonly string[];
+      must?: boolean;
+      /** An observation made under the host lock, and the lock's run count then. */
+      observed?: { at: number; o: ObserveResult };
+    } = {},
+  ): Promise<void> {
+    const { jobId, extraKeys = [], must = false } = opts;
     const work = async () => {
       const d = await this.#o.target.connect();
       try {
         const desired = this.#journal.lastDesired;
         const services = serviceManager(d, this.#o.target.serviceMode);
-        const o = await observe(d, services, desired ? { desired } : {});
+        // still the host's state only if nothing else ran under the lock since (this run is +1)
+        const fresh =
+          opts.observed && this.#lockedRuns === opts.observed.at + 1 ? opts.observed.o : undefined;
+        const o = fresh ?? (await observe(d, services, desired ? { desired } : {}));
         const keys = [...this.#o.sysctlKeys, ...(desired?.sysctls.map((s) => s.key) ?? []), ...extraKeys];
         const [sysctls, observations] = await Promise.all([
           readSysctls(d, keys),
@@ -766,6 +796,7 @@ export class HostWorker {
             d,
             services,
             state: o.state,
+            links: o.linkMacs,
             ...(desired ? { desired } : {}),
             onError: (category, err) =>
               this.#log.warn({ category, err: toErrorEnvelope(err) }, "observation skipped"),
