@@ -52,6 +52,7 @@ let client: PlannerClient;
 let plan: Plan;
 let inline = false;
 const replySizes: number[] = [];
+const requests: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), "fnpa-"));
@@ -73,6 +74,7 @@ beforeAll(async () => {
   void (async () => {
     for await (const m of sub) {
       const req = JSON.parse(new TextDecoder().decode(m.data));
+      requests.push(req);
       const { hosts: all, allocations, ...head } = plan;
       let out: object;
       if (req.files) {
@@ -82,7 +84,11 @@ beforeAll(async () => {
           summary: plan.summary,
           hostOps: all.map((h) => ({ host: h.host, ops: h.ops.length })),
           unobserved: hosts,
-          ...(inline ? { plan: { ...plan, hosts: all.slice(0, 2) } } : { paged: true }),
+          ...(req.summaryOnly
+            ? {}
+            : inline
+              ? { plan: { ...plan, hosts: all.slice(0, 2) } }
+              : { paged: true }),
         };
       } else {
         const offset = req.hosts.offset as number;
@@ -119,6 +125,16 @@ describe("PlannerClient: a plan bigger than NATS's max_payload", () => {
     const full = await client.fullPlan(reply);
     expect(full).toEqual(plan); // same id, hash, summary, allocations, every host's ops in order
     expect(Math.max(...replySizes)).toBeLessThan(1024 * 1024);
+  });
+
+  it("plan(…, {summaryOnly: true}) (apply's question) asks for the summary alone", async () => {
+    const reply = await client.plan(files, "bob", { summaryOnly: true });
+    expect(requests.at(-1)).toMatchObject({ by: "bob", summaryOnly: true });
+    expect(reply.summary).toEqual(plan.summary);
+    expect(reply.plan).toBeUndefined();
+    expect(reply.paged).toBeUndefined();
+    await client.plan(files);
+    expect(requests.at(-1)).not.toHaveProperty("summaryOnly"); // `fleetnet plan` pages as before
   });
 
   it("a small plan travels inline (no page requests)", async () => {

@@ -159,9 +159,17 @@ export class PlannerClient {
     return v as T;
   }
 
-  /** Plan intent files live: the summary (and the plan itself when small). */
-  plan(files: IntentFile[], by?: string): Promise<PlanReply> {
-    return this.call<PlanReply>("plan", { files, ...(by ? { by } : {}) }, 120_000);
+  /**
+   * Plan intent files live: the summary (and the plan itself when small, or stored for
+   * {@link fullPlan} when big). `summaryOnly`: the summary and op counts alone — no plan in
+   * the reply and nothing stored by the planner (what `apply` shows before submitting).
+   */
+  plan(files: IntentFile[], by?: string, opts: { summaryOnly?: boolean } = {}): Promise<PlanReply> {
+    return this.call<PlanReply>(
+      "plan",
+      { files, ...(by ? { by } : {}), ...(opts.summaryOnly ? { summaryOnly: true } : {}) },
+      120_000,
+    );
   }
 
   /**

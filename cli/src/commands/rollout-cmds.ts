@@ -164,7 +164,8 @@ async function runApply(opts: ApplyOptions): Promise<number> {
   const client = await PlannerClient.connect();
   try {
     const by = operatorId();
-    const planned = await client.plan(files, by);
+    // the summary is all apply shows; the planner plans again when the rollout is submitted
+    const planned = await client.plan(files, by, { summaryOnly: true });
     const sum = planned.summary;
     info(
       `plan ${planned.planHash.slice(0, 19)}: ${sum.hosts} host(s), ${sum.changedHosts} to change, ${sum.ops} op(s)\n`,

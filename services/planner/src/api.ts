@@ -19,7 +19,10 @@
  * (`hostOps`), `planHash`, `planId` and `unobserved`, plus the whole `plan` only when its
  * JSON is at most {@link PLAN_INLINE_MAX}; otherwise (`paged: true`) the plan is stored in
  * Redis ({@link planPagesKey}, an hour) and fetched with `plan` requests
- * `{planId, hosts: {offset, limit}}`, each reply at most ≈ {@link PLAN_PAGE_MAX}.
+ * `{planId, hosts: {offset, limit}}`, each reply at most ≈ {@link PLAN_PAGE_MAX}. A caller
+ * that wants only the summary (`fleetnet apply` shows it before submitting, and `apply`
+ * plans again anyway) asks `{files, summaryOnly: true}`: the reply is the head alone, and
+ * nothing is stored.
  */
 import {
   defaultRolloutPolicy,
@@ -60,6 +63,14 @@ const MAX_TEXT = 8 * 1024 * 1024;
 export interface DocumentsRequest {
   files: { name: string; text: string }[];
   by?: string;
+}
+
+/**
+ * `plan` request for a new plan. `summaryOnly`: reply with the summary, per-host op counts,
+ * `planHash`, `planId` and `unobserved` only — never the plan, never pages (nothing stored).
+ */
+export interface PlanRequest extends DocumentsRequest {
+  summaryOnly?: boolean;
 }
 
 /**
@@ -207,6 +218,14 @@ export function parseDocumentsRequest(body: Uint8Array): DocumentsRequest {
     return { name: o.name, text: o.text };
   });
   return { files, ...by(v) };
+}
+
+/** Parse a `plan` request for a new plan; throws `BAD_REQUEST` naming the field. */
+export function parsePlanRequest(body: Uint8Array): PlanRequest {
+  const { summaryOnly, ...rest } = decode(body);
+  if (summaryOnly !== undefined && typeof summaryOnly !== "boolean") badRequest("summaryOnly: true or false");
+  const req = parseDocumentsRequest(new TextEncoder().encode(JSON.stringify(rest)));
+  return summaryOnly === true ? { ...req, summaryOnly } : req;
 }
 
 /** Parse a request about one rollout; throws `BAD_REQUEST` / `INVALID_NAME` naming the field. */
@@ -380,7 +399,7 @@ export async function startPlannerApi(o: PlannerApiOptions): Promise<PlannerApi>
   const handlers: Record<ApiVerb, Handler> = {
     plan: async (body) => {
       if (!("files" in decode(body))) return loadPlanPage(o.redis, parsePlanPageRequest(body));
-      const req = parseDocumentsRequest(body);
+      const req = parsePlanRequest(body);
       const live = await planDocuments(o.redis, req.files);
       const plan = live.plan;
       const head = {
@@ -390,6 +409,7 @@ export async function startPlannerApi(o: PlannerApiOptions): Promise<PlannerApi>
         hostOps: plan.hosts.map((h) => ({ host: h.host, ops: h.ops.length })),
         unobserved: live.unobserved,
       };
+      if (req.summaryOnly) return head;
       // small plans travel whole (as before); big ones are stored and fetched page by page
       if (JSON.stringify(plan).length <= PLAN_INLINE_MAX) return { ...head, plan };
       await storePlanPages(o.redis, plan);

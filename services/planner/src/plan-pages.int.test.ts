@@ -165,6 +165,34 @@ describe(`plan of ${N} hosts in one VXLAN full mesh under the default max_payloa
   }, 120_000);
 });
 
+describe("summary-only plan (what `fleetnet apply` asks before submitting)", () => {
+  it("replies with the summary and op counts alone and stores no plan view", async () => {
+    const head = await call({ files, summaryOnly: true, by: "alice" });
+    expect(head.ok).toBe(true);
+    planIds.push(head.planId);
+    expect(Object.keys(head).sort()).toEqual(
+      ["hostOps", "ok", "planHash", "planId", "summary", "unobserved"].sort(),
+    );
+    expect(head.hostOps).toHaveLength(N);
+    expect(head.summary).toMatchObject({ hosts: N, changedHosts: N });
+    expect(sizes.at(-1)).toBeLessThan(64 * 1024);
+    expect(await redis.exists(planPagesKey(head.planId))).toBe(0);
+    expect(await call({ planId: head.planId })).toMatchObject({
+      ok: false,
+      error: { code: "PLAN_NOT_FOUND" },
+    });
+    // the same request without summaryOnly stores its view for paging (the contrast)
+    const paged = await call({ files, summaryOnly: false });
+    planIds.push(paged.planId);
+    expect(paged).toMatchObject({ ok: true, paged: true, planHash: head.planHash });
+    expect(await redis.exists(planPagesKey(paged.planId))).toBe(1);
+    expect(await call({ files, summaryOnly: "yes" })).toMatchObject({
+      ok: false,
+      error: { code: "BAD_REQUEST", message: expect.stringContaining("summaryOnly") },
+    });
+  }, 120_000);
+});
+
 describe("events of a rollout larger than one reply", () => {
   it("replies ≤ ~512 KiB with `next`; following `next` gives every event exactly once", async () => {
     const policy = RolloutPolicySpecSchema.parse({});
