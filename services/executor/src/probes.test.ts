@@ -1,6 +1,6 @@
 import { renderKeepalived } from "@fleetnet/netstate";
 import { describe, expect, it } from "vitest";
-import { keepalivedVips } from "./probes.js";
+import { keepalivedVips, samplePeers } from "./probes.js";
 
 describe("keepalivedVips", () => {
   it("reads the VIPs of every virtual_ipaddress block of a rendered config", () => {
@@ -31,5 +31,25 @@ describe("keepalivedVips", () => {
     ]);
     expect(keepalivedVips(conf)).toEqual(["10.0.0.100/24", "10.0.0.101/24", "fd00::100/64"]);
     expect(keepalivedVips("global_defs {\n}\n")).toEqual([]);
+  });
+});
+
+describe("samplePeers", () => {
+  const peers = Array.from({ length: 200 }, (_, i) => `10.0.${i >> 8}.${i & 255}`).sort();
+  it("keeps every peer when there are at most k", () => {
+    expect(samplePeers(["10.0.0.2", "10.0.0.3"], 4, "h1")).toEqual(["10.0.0.2", "10.0.0.3"]);
+  });
+  it("picks k distinct peers spread over the list, the same for the same host", () => {
+    const a = samplePeers(peers, 4, "h001");
+    expect(new Set(a).size).toBe(4);
+    expect(samplePeers(peers, 4, "h001")).toEqual(a);
+    const idx = a.map((p) => peers.indexOf(p));
+    // evenly spread: consecutive picks are 50 apart (mod 200)
+    for (let i = 1; i < idx.length; i++)
+      expect(((idx[i] as number) - (idx[i - 1] as number) + 200) % 200).toBe(50);
+  });
+  it("spreads different hosts over different peers", () => {
+    const firsts = new Set(Array.from({ length: 50 }, (_, i) => samplePeers(peers, 4, `h${i}`)[0]));
+    expect(firsts.size).toBeGreaterThan(25);
   });
 });

@@ -9,7 +9,13 @@
  *
  * Cost: probes run concurrently, and the pings of one round go to the host as ONE process
  * (a constant `sh` script that pings its arguments in parallel and prints those that
- * answered) instead of one process per peer.
+ * answered) instead of one process per peer. The remote VTEPs are SAMPLED
+ * ({@link UNDERLAY_SAMPLE} per host, spread over the peer list from an offset derived from the
+ * host's name, so a 500-host mesh does not ping the same few peers from every host): a change
+ * that breaks the underlay (address, route, MTU, link) cuts a host off from its peers as a
+ * whole, which a few peers show as well as all of them, and each `ping` is a process start
+ * on the host (pinging every peer of a full mesh was most of a transaction's cost). Addresses
+ * the caller names (`ping`) are always probed.
  */
 import type { HostState } from "@fleetnet/netstate";
 import type { HostDriver } from "./driver.js";
@@ -22,6 +28,24 @@ export interface Probe {
   name: string;
   /** Resolves true when the probe passes. */
   run(): Promise<boolean>;
+}
+
+/** How many of the desired state's remote VTEPs a transaction pings. */
+export const UNDERLAY_SAMPLE = 4;
+
+/**
+ * Up to `k` of `peers` (sorted, distinct), spread evenly from an offset that depends on `seed`
+ * (the host's name): deterministic per host, different across hosts.
+ */
+export function samplePeers(peers: readonly string[], k: number, seed: string): string[] {
+  if (peers.length <= k) return [...peers];
+  let h = 2166136261;
+  for (let i = 0; i < seed.length; i++) h = Math.imul(h ^ seed.charCodeAt(i), 16777619) >>> 0;
+  const step = peers.length / k;
+  const start = h % peers.length;
+  const out: string[] = [];
+  for (let i = 0; i < k; i++) out.push(peers[(start + Math.floor(i * step)) % peers.length] as string);
+  return out;
 }
 
 /** Extra probes asked for by the caller. */
@@ -139,7 +163,11 @@ export function probesFor(
       run: async () => (await d.run(["true"], { timeoutMs: 5000 })).code === 0,
     },
   ];
-  const peers = [...new Set([...desired.fdb.map((f) => f.dst), ...(opts.ping ?? [])])].slice(0, 16);
+  const vteps = [...new Set(desired.fdb.map((f) => f.dst))].sort();
+  const peers = [...new Set([...samplePeers(vteps, UNDERLAY_SAMPLE, d.host), ...(opts.ping ?? [])])].slice(
+    0,
+    16,
+  );
   const ping = batchPinger(d);
   for (const p of peers) {
     const addr = ip(p);
