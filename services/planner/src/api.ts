@@ -11,8 +11,9 @@
  * are listed in `unobserved`. IPAM (addresses, ASNs from pools) starts from what the last
  * applied plan allocated (`redisKeys.allocations`), so hosts keep their addresses when others
  * come and go. `apply` then submits a rollout over every host of the plan
- * (hosts already converged answer "unchanged") — refused with `HOST_LOCKED` naming the
- * holder while another rollout owns a host.
+ * (hosts already converged answer "unchanged"), or over the plan's hosts named in `hosts`
+ * (telemetry's drift heal restores only the hosts that drifted) — refused with
+ * `HOST_LOCKED` naming the holder while another rollout owns a host.
  *
  * Reply sizes: NATS refuses messages over max_payload (1 MiB by default), and a 200-host full
  * mesh plan is ≈ 6 MB. So the `plan` reply carries the summary, per-host op counts
@@ -220,6 +221,28 @@ export function parseDocumentsRequest(body: Uint8Array): DocumentsRequest {
   return { files, ...by(v) };
 }
 
+/**
+ * `apply` request. `hosts`: roll out to these hosts of the plan only (each planned from the
+ * whole intent set, as in a full apply); default every host of the plan.
+ */
+export interface ApplyRequest extends DocumentsRequest {
+  hosts?: string[];
+}
+
+/** Parse an `apply` request; throws `BAD_REQUEST` / `INVALID_NAME` naming the field. */
+export function parseApplyRequest(body: Uint8Array): ApplyRequest {
+  const { hosts, ...rest } = decode(body);
+  if (
+    hosts !== undefined &&
+    (!Array.isArray(hosts) || hosts.length === 0 || hosts.some((h) => typeof h !== "string"))
+  )
+    badRequest("hosts: a non-empty list of host names");
+  const req = parseDocumentsRequest(new TextEncoder().encode(JSON.stringify(rest)));
+  return hosts === undefined
+    ? req
+    : { ...req, hosts: [...new Set((hosts as string[]).map((h) => assertSafeId(h, "host name")))] };
+}
+
 /** Parse a `plan` request for a new plan; throws `BAD_REQUEST` naming the field. */
 export function parsePlanRequest(body: Uint8Array): PlanRequest {
   const { summaryOnly, ...rest } = decode(body);
@@ -416,11 +439,17 @@ export async function startPlannerApi(o: PlannerApiOptions): Promise<PlannerApi>
       return { ...head, paged: true };
     },
     apply: async (body) => {
-      const req = parseDocumentsRequest(body);
+      const req = parseApplyRequest(body);
       const live = await planDocuments(o.redis, req.files);
-      const hosts = live.inventory.spec.hosts.filter((h) => live.desired.has(h.name));
+      const only = req.hosts && new Set(req.hosts);
+      const unknown = req.hosts?.filter((h) => !live.desired.has(h)) ?? [];
+      if (unknown.length > 0) badRequest(`hosts: not in the plan: ${unknown.join(", ")}`);
+      const hosts = live.inventory.spec.hosts.filter(
+        (h) => live.desired.has(h.name) && (!only || only.has(h.name)),
+      );
       const state = await o.runner.submit({
         planHash: live.planHash,
+        // the whole plan's states (stored under its hash, shared by every rollout of that plan)
         desired: Object.fromEntries(live.desired),
         hosts: hosts.map((h) => ({ name: h.name, labels: h.labels })),
         policy: live.policy,

@@ -565,6 +565,35 @@ spec:
     for (const h of hosts) expect(fleet.live.get(h)?.links.map((l) => l.name) ?? []).not.toContain("brapi0");
   });
 
+  it("apply {hosts} rolls out to those hosts of the plan only (a heal); unknown hosts are refused", async () => {
+    const [h1, h2] = [hosts[1] as string, hosts[4] as string];
+    expect(await call("apply", { files, hosts: [h1, "pn-nowhere"] })).toMatchObject({
+      ok: false,
+      error: { code: "BAD_REQUEST", message: expect.stringContaining("not in the plan: pn-nowhere") },
+    });
+    expect(await call("apply", { files, hosts: [] })).toMatchObject({
+      ok: false,
+      error: { code: "BAD_REQUEST" },
+    });
+    const before = new Map(hosts.map((h) => [h, fleet.jobs.filter((j) => j.host === h).length]));
+    const applied = await call("apply", { files, by: "heal", hosts: [h2, h1, h1] });
+    expect(applied.ok, JSON.stringify(applied)).toBe(true);
+    rolloutIds.push(applied.rolloutId);
+    expect(Object.keys(applied.hosts).sort()).toEqual([h1, h2].sort());
+    const done = await until("subset rollout done", async () => {
+      const st = await call("status", { rolloutId: applied.rolloutId });
+      return ["succeeded", "failed", "rolled_back", "aborted"].includes(st.status) ? st : undefined;
+    });
+    expect(done.status).toBe("succeeded");
+    for (const h of [h1, h2])
+      expect(
+        fleet.live.get(h)?.links.map((l) => l.name),
+        h,
+      ).toContain("brapi0");
+    for (const h of hosts.filter((n) => n !== h1 && n !== h2))
+      expect(fleet.jobs.filter((j) => j.host === h).length, h).toBe(before.get(h)); // untouched
+  });
+
   it("IPAM stays put: after an apply, a new host does not renumber the others", async () => {
     const key = `Bridge/api-bridge-${tag}`;
     const before = (await call("plan", { files })).plan.allocations.addresses[key] as Record<string, string>;

@@ -10,6 +10,7 @@ import {
   encodeMessage,
   HeartbeatSchema,
   parseMessage,
+  redisKeys,
   type StateReport,
   StateReportSchema,
   subjects,
@@ -76,11 +77,24 @@ let att: NatsAttachment;
 let red: RedisAttachment;
 let svc: TelemetryService | undefined;
 const applyRequests: unknown[] = [];
+/** What the stand-in planner answers `apply` with. */
+let applyReply: object = { ok: true, rolloutId: "heal-1", status: "running" };
 const events: AuditEvent[] = [];
 
-function report(host: string, sysctls: StateReport["sysctls"]): StateReport {
-  return { v: 1, host, at: new Date().toISOString(), state: empty, sysctls };
+function report(host: string, sysctls: StateReport["sysctls"], state: StateReport["state"] = empty) {
+  return { v: 1, host, at: new Date().toISOString(), state, sysctls } satisfies StateReport;
 }
+
+/**
+ * A report of a host whose executor ledger says fleetnet set `ip_forward` (a rollout that
+ * named it was applied there), now reading `value`.
+ */
+const ownedForward = (host: string, value: string) =>
+  report(
+    host,
+    { "net.ipv4.ip_forward": { status: "ok", value } },
+    { ...empty, sysctls: [{ key: "net.ipv4.ip_forward", value, persist: true, original: "0" }] },
+  );
 
 function publishReport(r: StateReport): void {
   att.nc.publish(subjects.state(r.host), encodeMessage(StateReportSchema, r));
@@ -123,7 +137,7 @@ beforeAll(async () => {
   att.nc.subscribe(subjects.api("apply"), {
     callback: (_e, m) => {
       applyRequests.push(JSON.parse(new TextDecoder().decode(m.data)));
-      m.respond(JSON.stringify({ ok: true, rolloutId: "heal-1", status: "running" }));
+      m.respond(JSON.stringify(applyReply));
     },
   });
   att.nc.subscribe(subjects.telemetryEvent("drift"), {
@@ -172,7 +186,7 @@ describe("telemetry service", () => {
     publishReport(report(B, { "net.ipv4.ip_forward": { status: "ok", value: "1" } }));
     publishReport(report(C, { "net.ipv4.ip_forward": { status: "ok", value: "1" } }));
     const t0 = Date.now();
-    publishReport(report(A, { "net.ipv4.ip_forward": { status: "ok", value: "0" } }));
+    publishReport(ownedForward(A, "0"));
     const ev = await until(() => events.find((e) => e.action === "sysctl.drift" && e.target.host === A));
     expect(Date.now() - t0).toBeLessThan(1_000);
     expect(ev.details).toMatchObject({
@@ -183,9 +197,10 @@ describe("telemetry service", () => {
     });
 
     const req = await until(
-      () => applyRequests[0] as { files: { name: string; text: string }[]; by: string },
+      () => applyRequests[0] as { files: { name: string; text: string }[]; by: string; hosts: string[] },
     );
     expect(req.files).toEqual([{ name: "fleet.yaml", text: intents }]);
+    expect(req.hosts).toEqual([A]); // the drifted host only
     await until(() => events.find((e) => e.action === "sysctl.heal-requested" && e.result === "ok"));
 
     const drift = await api("drift");
@@ -362,5 +377,70 @@ describe("observations of the state reports feed health and the gates", () => {
       ok: true,
       pass: true,
     });
+  });
+});
+
+describe("drift heal leaves hosts to the rollouts (first rollout, rollout in progress)", () => {
+  const logs: { msg: string; level: string; hosts?: string[] }[] = [];
+  const logged = (text: string, after: number) =>
+    until(() => logs.slice(after).find((l) => l.msg.includes(text)));
+
+  it("heals only a key a rollout set on the host, never while a rollout holds it; HOST_LOCKED is quiet", async () => {
+    await svc?.stop();
+    svc = await TelemetryService.start({
+      nc: att.nc,
+      redis: red.redis,
+      logger: createLogger({
+        level: "debug",
+        serviceName: "telemetry-test",
+        destination: { write: (line: string) => void logs.push(JSON.parse(line)) },
+      }),
+      intentFiles: [{ name: "fleet.yaml", text: intents }],
+      heartbeatIntervalMs: 1_000,
+      healCooldownMs: 60_000,
+    });
+    const asked = applyRequests.length;
+    const healEvents = () => events.filter((e) => e.action === "sysctl.heal-requested").length;
+    const healed = healEvents();
+
+    // a fresh host (`fleetnet up` with baselines, before the first rollout): drift alerts, no heal
+    let mark = logs.length;
+    publishReport(report(A, { "net.ipv4.ip_forward": { status: "ok", value: "0" } }));
+    await logged("drift not healed: no fleetnet rollout has set this key on the host yet", mark);
+    expect((await api("drift")).findings).toMatchObject([{ host: A, action: "heal", actual: "0" }]);
+
+    // the operator's rollout holds the host (it applied the key, not yet confirmed): skipped
+    const lock = redisKeys.hostLock(A);
+    await red.redis.set(lock, "r-operator:7", "PX", 30_000);
+    try {
+      mark = logs.length;
+      publishReport(ownedForward(A, "0"));
+      expect((await logged("heal deferred: a rollout holds the drifted hosts", mark)).level).toBe("debug");
+    } finally {
+      await red.redis.del(lock);
+    }
+    expect(applyRequests).toHaveLength(asked);
+
+    // the planner says HOST_LOCKED (a rollout took the host after the check): quiet, not a cooldown
+    applyReply = {
+      ok: false,
+      error: { code: "HOST_LOCKED", message: `host ${A} is locked by rollout r-x`, retryable: true },
+    };
+    mark = logs.length;
+    publishReport(ownedForward(A, "0"));
+    await until(() => (applyRequests.length > asked ? true : undefined));
+    await logged("heal deferred: a rollout holds a drifted host", mark);
+    expect(logs.slice(mark).filter((l) => l.level === "warn")).toEqual([]);
+    expect(healEvents()).toBe(healed);
+
+    // the next report asks again and the heal goes through
+    applyReply = { ok: true, rolloutId: "heal-2", status: "running" };
+    publishReport(ownedForward(A, "0"));
+    const ev = await until(() =>
+      events.find((e) => e.action === "sysctl.heal-requested" && e.details?.rolloutId === "heal-2"),
+    );
+    expect(ev).toMatchObject({ result: "ok", details: { hosts: [A], key: "net.ipv4.ip_forward" } });
+    expect(applyRequests.slice(asked)).toHaveLength(2);
+    expect(applyRequests.at(-1)).toMatchObject({ hosts: [A], by: "fleetnet-telemetry (drift heal)" });
   });
 });

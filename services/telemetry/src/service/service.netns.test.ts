@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  type ApiVerb,
   type AuditEvent,
   AuditEventSchema,
   exportKeyPairPem,
@@ -53,15 +54,18 @@ function sysctlW(namespace: string, kv: string): void {
   execFileSync("ip", ["netns", "exec", namespace, "sysctl", "-q", "-w", kv], { stdio: "ignore" });
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined, ms: number): Promise<T> {
+async function waitForAsync<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms: number) {
   const end = Date.now() + ms;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+const waitFor = <T>(what: string, fn: () => T | undefined, ms: number): Promise<T> =>
+  waitForAsync(what, fn, ms);
 
 beforeAll(async () => {
   if (!existsSync(EXECUTOR))
@@ -194,7 +198,7 @@ spec:
   );
 }, 120_000);
 
-it("drift: heal asks the real planner for a rollout that restores the value", async () => {
+it("drift: heal leaves fresh hosts to the operator's first rollout, then restores what it set", async () => {
   if (!existsSync(PLANNER))
     throw new Error(`${PLANNER} is missing: build first (pnpm exec tsc -b services/planner)`);
   expect(fleetText).not.toBe(""); // the executor of the previous test serves the hosts
@@ -217,10 +221,15 @@ it("drift: heal asks the real planner for a rollout that restores the value", as
   planner.stderr?.on("data", (b: Buffer) => {
     pout += b;
   });
-  const healText = fleetText.replace(
+  const healText = `${fleetText.replace(
     "settings: {net.ipv4.ip_forward: 1}",
     "settings: {net.ipv4.ip_forward: 1}\n  drift: heal",
-  );
+  )}---
+apiVersion: fleetnet/v1
+kind: RolloutPolicy
+metadata: {name: quick}
+spec: {waves: [{percent: 100}], soak: 0s, confirmTimeout: 30s}
+`;
   expect(healText).toContain("drift: heal");
   await svc?.stop();
   svc = await TelemetryService.start({
@@ -232,18 +241,58 @@ it("drift: heal asks the real planner for a rollout that restores the value", as
     healCooldownMs: 3_000,
   });
   const victim = lab.hosts[0] as (typeof lab.hosts)[number];
+  const victimName = "t1";
+  const forward = () =>
+    execFileSync("ip", ["netns", "exec", victim.namespace, "sysctl", "-n", "net.ipv4.ip_forward"], {
+      encoding: "utf8",
+    }).trim();
+  const heals = () => events.filter((e) => e.action === "sysctl.heal-requested");
+
+  // `fleetnet up` with the baseline before any rollout: fleetnet never set the key on these
+  // hosts, so the drift alerts and waits for the operator's rollout instead of racing it
+  const mark = events.length;
   sysctlW(victim.namespace, "net.ipv4.ip_forward=0");
   await waitFor(
-    `a heal rollout accepted by the planner (planner output: ${pout})`,
-    () => events.find((e) => e.action === "sysctl.heal-requested" && e.result === "ok"),
-    30_000,
+    "a drift event for the fresh host",
+    () => events.slice(mark).find((e) => e.action === "sysctl.drift" && e.target.host === victimName),
+    10_000,
   );
-  await waitFor(
-    `ip_forward restored on ${victim.namespace} (planner output: ${pout})`,
-    () =>
-      execFileSync("ip", ["netns", "exec", victim.namespace, "sysctl", "-n", "net.ipv4.ip_forward"], {
-        encoding: "utf8",
-      }).trim() === "1" || undefined,
+  await new Promise((r) => setTimeout(r, 4_000)); // four report cycles, past the heal cooldown
+  expect(heals()).toEqual([]);
+  expect(forward()).toBe("0");
+
+  // the operator's first rollout sets the key (no heal collides with it: no HOST_LOCKED)
+  const ask = async (verb: ApiVerb, body: object) =>
+    JSON.parse(
+      new TextDecoder().decode(
+        (await att.nc.request(subjects.api(verb), JSON.stringify(body), { timeout: 30_000 })).data,
+      ),
+    );
+  const applied = await ask("apply", { files: [{ name: "fleet.yaml", text: healText }], by: "operator" });
+  expect(applied.ok, JSON.stringify(applied)).toBe(true);
+  const done = await waitForAsync(
+    `the operator's rollout (planner output: ${pout})`,
+    async () => {
+      const st = await ask("status", { rolloutId: applied.rolloutId });
+      return ["succeeded", "failed", "rolled_back", "aborted"].includes(st.status) ? st : undefined;
+    },
     60_000,
   );
-}, 120_000);
+  expect(done.status, JSON.stringify(done)).toBe("succeeded");
+  expect(forward()).toBe("1");
+  expect(heals()).toEqual([]);
+
+  // now the key is fleetnet's on the host: changed by hand, it is healed
+  sysctlW(victim.namespace, "net.ipv4.ip_forward=0");
+  const ev = await waitFor(
+    `a heal rollout accepted by the planner (planner output: ${pout})`,
+    () => heals().find((e) => e.result === "ok"),
+    30_000,
+  );
+  expect(ev.details).toMatchObject({ hosts: [victimName] });
+  await waitFor(
+    `ip_forward restored on ${victim.namespace} (planner output: ${pout})`,
+    () => forward() === "1" || undefined,
+    60_000,
+  );
+}, 180_000);

@@ -22,8 +22,16 @@
  * - Heal: the planner plans whole host states, so a rollout that restores a baseline must
  *   carry the WHOLE intent set the fleet was applied with (a SysctlBaseline alone would
  *   plan away every other object). The service is therefore started with those intent
- *   files and sends them to the planner's `apply` API, at most one request in flight and
- *   at most one per `healCooldownMs`; the outcome is published as `sysctl.heal-requested`.
+ *   files and sends them to the planner's `apply` API with `hosts` = the drifted hosts, at
+ *   most one request in flight and at most one per `healCooldownMs`; the outcome is
+ *   published as `sysctl.heal-requested`. Heal restores what a rollout established, it never
+ *   establishes it: a drifted key is healed only on a host whose state report shows the key
+ *   as fleetnet's (the executor's ledger lists it, `original` set: a fleetnet transaction
+ *   that named the key was applied there and not reverted). A fresh host — `fleetnet up`
+ *   with baselines before the operator's first rollout — is left to that rollout (its drift
+ *   still alerts). A host a rollout holds (the planner's host lock in Redis, or `HOST_LOCKED`
+ *   from the planner) is skipped quietly and retried on a later report: the rollout holding
+ *   it is either the operator's, which sets the key anyway, or a heal already under way.
  * - Flow rollups of the collector (`subjects.telemetryEvent("flows")`) feed the flow-rate check.
  * - Heartbeats feed health's liveness; the `observations` of the latest state report per host
  *   (BGP sessions, VRRP instances, overlay probes, managed links' MACs) feed the BGP, VRRP,
@@ -205,6 +213,8 @@ export class TelemetryService {
   #chain: Promise<void> = Promise.resolve();
   #subs: { drain(): Promise<void> }[] = [];
   #healInFlight = false;
+  /** Heal findings already logged as waiting for a first rollout (logged once each). */
+  readonly #healWaiting = new Set<string>();
   readonly #dirty = new Set<string>();
   #lastHealAt = -Infinity;
   readonly #pending = new Set<Promise<unknown>>();
@@ -695,39 +705,85 @@ export class TelemetryService {
     }
   }
 
-  #heal(findings: DriftFinding[]): void {
+  /**
+   * The heal findings on hosts where fleetnet owns the key (see the module comment); the
+   * others are logged once each as waiting for a rollout.
+   */
+  #healable(findings: readonly DriftFinding[]): DriftFinding[] {
+    const out: DriftFinding[] = [];
+    const current = new Set<string>();
+    for (const f of findings) {
+      const k = findingKey(f);
+      current.add(k);
+      const owned = this.#reports
+        .get(f.host)
+        ?.state.sysctls.some((s) => s.key === f.key && s.original !== undefined);
+      if (owned) {
+        out.push(f);
+        this.#healWaiting.delete(k);
+      } else if (!this.#healWaiting.has(k)) {
+        this.#healWaiting.add(k);
+        this.#o.logger.info(
+          { host: f.host, key: f.key, intent: f.intent },
+          "drift not healed: no fleetnet rollout has set this key on the host yet (the first rollout will)",
+        );
+      }
+    }
+    for (const k of this.#healWaiting) if (!current.has(k)) this.#healWaiting.delete(k);
+    return out;
+  }
+
+  #heal(all: DriftFinding[]): void {
+    const findings = this.#healable(all);
     const now = this.#o.now();
-    if (this.#healInFlight || now - this.#lastHealAt < this.#o.healCooldownMs) return;
+    if (findings.length === 0 || this.#healInFlight || now - this.#lastHealAt < this.#o.healCooldownMs)
+      return;
     this.#healInFlight = true;
-    this.#lastHealAt = now;
-    const first = findings[0] as DriftFinding;
-    const req = { files: this.#o.intentFiles, by: "fleetnet-telemetry (drift heal)" };
-    const work = this.#o.nc
-      .request(subjects.api("apply"), JSON.stringify(req), { timeout: this.#o.applyTimeoutMs })
-      .then((m) => {
+    const log = this.#o.logger;
+    const work = (async () => {
+      const drifted = [...new Set(findings.map((f) => f.host))].sort();
+      // the planner's host locks (protocol's key): a host a rollout holds is left to it
+      const held = await this.#o.redis.mget(...drifted.map((h) => redisKeys.hostLock(h)));
+      const hosts = drifted.filter((_, i) => held[i] === null);
+      if (hosts.length === 0) {
+        log.debug({ hosts: drifted }, "heal deferred: a rollout holds the drifted hosts");
+        return;
+      }
+      const mine = findings.filter((f) => hosts.includes(f.host));
+      const first = mine[0] as DriftFinding;
+      this.#lastHealAt = now;
+      const req = { files: this.#o.intentFiles, by: "fleetnet-telemetry (drift heal)", hosts };
+      try {
+        const m = await this.#o.nc.request(subjects.api("apply"), JSON.stringify(req), {
+          timeout: this.#o.applyTimeoutMs,
+        });
         const r = JSON.parse(new TextDecoder().decode(m.data)) as {
           ok: boolean;
           rolloutId?: string;
           error?: { code: string; message: string };
         };
         if (r.ok) {
-          this.#o.logger.info({ rolloutId: r.rolloutId, drifted: findings.length }, "heal rollout submitted");
+          log.info({ rolloutId: r.rolloutId, hosts, drifted: mine.length }, "heal rollout submitted");
           this.#publish("sysctl.heal-requested", "ok", first, {
             rolloutId: r.rolloutId,
-            drifted: findings.length,
+            hosts,
+            drifted: mine.length,
           });
+        } else if (r.error?.code === "HOST_LOCKED") {
+          // a rollout took a host after the lock check: not a failure, try again later
+          this.#lastHealAt = -Infinity;
+          log.debug({ error: r.error }, "heal deferred: a rollout holds a drifted host");
         } else {
-          this.#o.logger.warn({ error: r.error }, "planner refused the heal rollout");
-          this.#publish("sysctl.heal-requested", "failed", first, { error: r.error });
+          log.warn({ error: r.error }, "planner refused the heal rollout");
+          this.#publish("sysctl.heal-requested", "failed", first, { error: r.error, hosts });
         }
-      })
-      .catch((err: unknown) => {
-        this.#o.logger.warn({ err: toErrorEnvelope(err) }, "heal request failed");
-        this.#publish("sysctl.heal-requested", "failed", first, { error: toErrorEnvelope(err) });
-      })
-      .finally(() => {
-        this.#healInFlight = false;
-      });
+      } catch (err) {
+        log.warn({ err: toErrorEnvelope(err) }, "heal request failed");
+        this.#publish("sysctl.heal-requested", "failed", first, { error: toErrorEnvelope(err), hosts });
+      }
+    })().finally(() => {
+      this.#healInFlight = false;
+    });
     this.#track(work);
   }
 }
