@@ -49,11 +49,30 @@ interface Expect {
   bytes: number;
   packets: number;
   flows: number;
-  talkers: Map<string, number>;
+  /** src→dst pairs: bytes/packets sampled, records, the protocols and dst ports seen. */
+  talkers: Map<string, Pair>;
   lastMs: number;
 }
 
-/** What the rollups must add up to: the offline decode, sampling applied, by source address. */
+interface Pair {
+  src: string;
+  dst: string;
+  bytes: number;
+  packets: number;
+  flows: number;
+  protocols: Set<number | null>;
+  ports: Set<number | null>;
+}
+
+/** The heaviest expected pair (ties by src, dst as the rollup orders them). */
+function topPair(e: Expect): Pair {
+  const all = [...e.talkers.values()].sort(
+    (x, y) => y.bytes - x.bytes || x.src.localeCompare(y.src) || x.dst.localeCompare(y.dst),
+  );
+  return all[0] as Pair;
+}
+
+/** What the rollups must add up to: the offline decode, sampling applied, by src→dst pair. */
 function expected(file: string, host: string): Expect {
   const e: Expect = { host, bytes: 0, packets: 0, flows: 0, talkers: new Map(), lastMs: 0 };
   for (const r of decodeCapture(readCaptureFile(join(FIXTURES, file))).records) {
@@ -62,7 +81,23 @@ function expected(file: string, host: string): Expect {
     e.flows++;
     e.bytes += (r.bytes ?? 0) * rate;
     e.packets += (r.packets ?? 0) * rate;
-    if (r.srcAddr !== null) e.talkers.set(r.srcAddr, (e.talkers.get(r.srcAddr) ?? 0) + (r.bytes ?? 0) * rate);
+    if (r.srcAddr === null || r.dstAddr === null) continue;
+    const key = `${r.srcAddr} ${r.dstAddr}`;
+    const p = e.talkers.get(key) ?? {
+      src: r.srcAddr,
+      dst: r.dstAddr,
+      bytes: 0,
+      packets: 0,
+      flows: 0,
+      protocols: new Set(),
+      ports: new Set(),
+    };
+    p.bytes += (r.bytes ?? 0) * rate;
+    p.packets += (r.packets ?? 0) * rate;
+    p.flows++;
+    p.protocols.add(r.protocol);
+    p.ports.add(r.dstPort);
+    e.talkers.set(key, p);
   }
   return e;
 }
@@ -133,8 +168,22 @@ describe("flows top", () => {
       packets: sampled.packets,
       flows: sampled.flows,
     });
-    const top = [...sampled.talkers].sort((x, y) => y[1] - x[1])[0] as [string, number];
-    expect(h?.topTalkers[0]).toEqual({ addr: top[0], bytes: top[1] });
+    // top talkers are src→dst pairs with bytes, packets and records summed over the window
+    const top = topPair(sampled);
+    const got = h?.topTalkers[0];
+    expect(got).toMatchObject({
+      src: top.src,
+      dst: top.dst,
+      bytes: top.bytes,
+      packets: top.packets,
+      flows: top.flows,
+    });
+    expect(top.protocols).toContain(got?.protocol);
+    expect(top.ports).toContain(got?.dstPort);
+    expect(h?.topTalkers.length).toBe(Math.min(10, sampled.talkers.size));
+    for (const t of h?.topTalkers ?? []) {
+      expect(t.bytes).toBe(sampled.talkers.get(`${t.src} ${t.dst}`)?.bytes);
+    }
     // sampling 1:4 applied: the totals are 4x the exported bytes
     const raw = decodeCapture(readCaptureFile(join(FIXTURES, FEEDS[0]?.file as string)))
       .records.filter((r) => r.kind === "flow")
@@ -158,15 +207,27 @@ describe("flows top", () => {
       ),
     );
     expect(text).toContain(`top talkers of fnft-a (${sampled.host})`);
-    const top = [...sampled.talkers].sort((x, y) => y[1] - x[1])[0] as [string, number];
-    expect(text).toMatch(new RegExp(`^  ${top[0].replace(/\./g, "\\.")}\\s+${top[1]}$`, "m"));
+    const top = topPair(sampled);
+    const esc = (a: string) => a.replace(/\./g, "\\.");
+    expect(text).toMatch(/^ {2}SOURCE\s+DESTINATION\s+PROTO\/PORT\s+BYTES\s+PACKETS$/m);
+    expect(text).toMatch(
+      new RegExp(
+        `^  ${esc(top.src)}\\s+→\\s+${esc(top.dst)}\\s+\\S+\\s+${top.bytes}\\s+${top.packets}$`,
+        "m",
+      ),
+    );
     const j = capture();
     expect(await withTelemetry((call) => runTop(call, { minutes: 1440, json: true }, j.out), env())).toBe(0);
     const body = JSON.parse(j.lines.join("")) as {
       minutes: number;
-      hosts: Array<{ host: string; bytes: number }>;
+      hosts: Array<{ host: string; bytes: number; topTalkers: Array<Record<string, unknown>> }>;
     };
     expect(body.minutes).toBe(1440);
+    // the documented JSON shape of a talker pair
+    const pair = body.hosts.find((h) => h.host === sampled.host)?.topTalkers[0];
+    expect(Object.keys(pair ?? {}).sort()).toEqual(
+      ["bytes", "dst", "dstPort", "flows", "packets", "protocol", "src"].sort(),
+    );
     // both exporters whose minutes fall in the window, none other
     const inWindow = exp.filter((e) => e.flows > 0).map((e) => e.host);
     for (const h of body.hosts) expect(inWindow).toContain(h.host);

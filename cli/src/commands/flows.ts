@@ -10,8 +10,11 @@
  * 2 the file is missing/unreadable or not a capture.
  *
  * `fleetnet flows top [--host H] [--minutes N] [--json]`: the collector's rollups of the last N
- * minutes (default 5), per host (bytes/packets/flows with sampling applied) and its top talkers,
- * as the telemetry service reads them from Redis (`fleet.v1.telemetry.flows`). Exit status: 0;
+ * minutes (default 5), per host (bytes/packets/flows with sampling applied) and its top talkers —
+ * src→dst address pairs with bytes, packets, and the protocol/destination port of the pair's
+ * largest record — as the telemetry service reads them from Redis (`fleet.v1.telemetry.flows`).
+ * `--json` prints the service's answer: `{since, minutes, hosts: [{host, name?, minutes, flows,
+ * bytes, packets, topTalkers: [{src, dst, bytes, packets, flows, protocol, dstPort}]}]}`. Exit status: 0;
  * 2 bad --minutes; 1 the service answered an error or none answered (`TELEMETRY_UNAVAILABLE`,
  * retryable — as `fleetnet health`).
  */
@@ -175,7 +178,14 @@ interface TopHost {
   flows: number;
   bytes: number;
   packets: number;
-  topTalkers: Array<{ addr: string; bytes: number }>;
+  topTalkers: Array<{
+    src: string;
+    dst: string;
+    bytes: number;
+    packets: number;
+    protocol: number | null;
+    dstPort: number | null;
+  }>;
 }
 
 /** `--minutes` as an integer 1..1440. @throws UsageError naming the value. */
@@ -231,11 +241,31 @@ export async function runTop(
   ];
   for (const h of hosts) {
     lines.push("", colour.bold(`top talkers of ${h.name !== undefined ? `${h.name} (${h.host})` : h.host}`));
-    const w = Math.max(4, ...h.topTalkers.map((t) => t.addr.length));
-    for (const t of h.topTalkers) lines.push(`  ${t.addr.padEnd(w)}  ${String(t.bytes).padStart(12)}`);
+    lines.push(...talkerTable(h.topTalkers));
   }
   out.stdout(`${lines.join("\n")}\n`);
   return EXIT_OK;
+}
+
+/** Indented table of src → dst pairs: SOURCE, DESTINATION, PROTO/PORT, BYTES, PACKETS. */
+function talkerTable(pairs: TopHost["topTalkers"]): string[] {
+  if (pairs.length === 0) return ["  (no pairs)"];
+  const head = ["SOURCE", "", "DESTINATION", "PROTO/PORT", "BYTES", "PACKETS"];
+  const rows = pairs.map((t) => {
+    const proto = t.protocol === null ? "-" : (PROTO[t.protocol] ?? String(t.protocol));
+    return [
+      t.src,
+      "→",
+      t.dst,
+      t.dstPort === null || t.dstPort === 0 ? proto : `${proto}/${t.dstPort}`,
+      String(t.bytes),
+      String(t.packets),
+    ];
+  });
+  const widths = head.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] as string).length)));
+  const fmt = (cells: string[]) =>
+    `  ${cells.map((c, i) => (i < 4 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join("  ")}`;
+  return [fmt(head), ...rows.map(fmt)];
 }
 
 /** Registers `fleetnet flows …`. */

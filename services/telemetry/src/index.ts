@@ -11,6 +11,7 @@ export {
   type InterfaceCounters,
   type RollupMinute,
   type RollupOptions,
+  type TalkerPair,
 } from "./collector/rollup.js";
 export { type CollectReport, runCollect } from "./collector/standalone.js";
 export {

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { decodeCapture, readCaptureFile } from "@fleetnet/netflow";
 import { describe, expect, it } from "vitest";
 import { collectorConfigFromEnv, FlowCollector } from "./collector.js";
-import { FlowRollup } from "./rollup.js";
+import { FlowRollup, mergeTalkers } from "./rollup.js";
 
 const FIXTURES = fileURLToPath(new URL("../../../../libs/netflow/fixtures/", import.meta.url));
 const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
@@ -84,9 +84,34 @@ describe("FlowCollector", () => {
       const flows = want.filter((r) => r.kind === "flow");
       expect(minutes.reduce((a, m) => a + m.flows, 0)).toBe(flows.length);
       expect(minutes.reduce((a, m) => a + m.bytes, 0)).toBe(flows.reduce((a, r) => a + (r.bytes ?? 0), 0));
-      // Top talker of the capture: the iperf3 client 10.88.0.1 (263 kB TCP + 128 kB UDP).
-      const top = minutes.flatMap((m) => m.topTalkers).sort((a, b) => b.bytes - a.bytes)[0];
-      expect(top?.addr).toBe("10.88.0.1");
+      // Top talkers are src→dst pairs: the iperf3 client 10.88.0.1 → server 10.88.0.2 (TCP and
+      // UDP to 5201, ICMP) over both captures; protocol/port are those of its largest record.
+      const merged = mergeTalkers(
+        minutes.map((m) => m.topTalkers),
+        10,
+      );
+      const pair = (src: string, dst: string) => flows.filter((r) => r.srcAddr === src && r.dstAddr === dst);
+      const sum = (rs: typeof flows, k: "bytes" | "packets") => rs.reduce((a, r) => a + (r[k] ?? 0), 0);
+      const c2s = pair("10.88.0.1", "10.88.0.2");
+      expect(merged[0]).toEqual({
+        src: "10.88.0.1",
+        dst: "10.88.0.2",
+        bytes: sum(c2s, "bytes"),
+        packets: sum(c2s, "packets"),
+        flows: c2s.length,
+        protocol: 6,
+        dstPort: 5201,
+      });
+      // IPv6 pairs too, and the replies (to many ephemeral ports) stay one pair
+      const v6 = merged.find((t) => t.src === "fd00:88::1" && t.dst === "fd00:88::2");
+      expect(v6).toMatchObject({
+        bytes: sum(pair("fd00:88::1", "fd00:88::2"), "bytes"),
+        protocol: 6,
+        dstPort: 5201,
+      });
+      const replies = merged.filter((t) => t.src === "10.88.0.2" && t.dst === "10.88.0.1");
+      expect(replies).toHaveLength(1);
+      expect(replies[0]?.flows).toBe(pair("10.88.0.2", "10.88.0.1").length);
     } finally {
       await c.close();
     }
@@ -104,40 +129,88 @@ describe("FlowCollector", () => {
     expect(m?.interfaces.map((i) => i.ifIndex)).toEqual([0]);
   });
 
-  it("talker table stays bounded and keeps the heavy hitters", () => {
+  it("pairs: bounded per host-minute (prune to the heaviest half), heavy hitters exact, topN kept", () => {
     const roll = new FlowRollup({ talkerCap: 64, topN: 3 });
     const c = new FlowCollector();
-    // Reuse the decoder's view: feed rollups from a hand-built v9 stream with many light sources.
-    const hdr = (seq: number) => [0, 9, 0, 1, 0, 0, 0, 1, 0x65, 0x53, 0xf1, 0x00, 0, 0, 0, seq, 0, 0, 0, 0];
-    const tpl = [0, 0, 0, 16, 1, 0, 0, 2, 0, 8, 0, 4, 0, 1, 0, 4];
-    const rec = (a: number, bytes: number) => [
-      10,
-      (a >> 16) & 255,
-      (a >> 8) & 255,
-      a & 255,
-      0,
-      0,
-      (bytes >> 8) & 255,
-      bytes & 255,
+    // Reuse the decoder's view: a hand-built v9 packet, template 256: src(8) 4, dst(12) 4,
+    // bytes(1) 4, packets(2) 4, proto(4) 1, dport(11) 2
+    const hdr = [0, 9, 0, 1, 0, 0, 0, 1, 0x65, 0x53, 0xf1, 0x00, 0, 0, 0, 1, 0, 0, 0, 0];
+    const tpl = [
+      0, 0, 0, 32, 1, 0, 0, 6, 0, 8, 0, 4, 0, 12, 0, 4, 0, 1, 0, 4, 0, 2, 0, 4, 0, 4, 0, 1, 0, 11, 0, 2,
     ];
+    const u32 = (n: number) => [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+    const rec = (src: number, dst: number, bytes: number, proto: number, dport: number) => [
+      ...u32(src),
+      ...u32(dst),
+      ...u32(bytes),
+      ...u32(1),
+      proto,
+      (dport >> 8) & 255,
+      dport & 255,
+    ];
+    const A = 0x0a000001;
+    const B = 0x0a000002;
     const recs: number[] = [];
-    for (let i = 0; i < 1000; i++) recs.push(...rec(i, 10));
-    recs.push(...rec(5000, 60000), ...rec(6000, 50000));
+    // 2000 light pairs (32x the cap) interleaved with two heavy pairs in both directions
+    for (let i = 0; i < 2000; i++) {
+      recs.push(...rec(0x0b000000 + i, B, 10, 17, 53));
+      if (i % 100 === 0) recs.push(...rec(A, B, 5000 + i, 6, 443), ...rec(B, A, 3000, 6, 40000 + i));
+    }
     const pkt = Uint8Array.from([
-      ...hdr(1),
+      ...hdr,
       ...tpl,
       1,
       0,
-      ...[(4 + recs.length) >> 8, (4 + recs.length) & 255],
+      (4 + recs.length) >> 8,
+      (4 + recs.length) & 255,
       ...recs,
     ]);
     c.decoder.decode(pkt, "192.0.2.8", 1, (v) => roll.add(v));
     roll.closeAll();
     const [m] = roll.drain();
-    expect(m?.flows).toBe(1002);
-    expect(m?.topTalkers.slice(0, 2)).toEqual([
-      { addr: "10.0.19.136", bytes: 60000 },
-      { addr: "10.0.23.112", bytes: 50000 },
+    expect(m?.flows).toBe(2040);
+    expect(m?.topTalkers).toHaveLength(3);
+    const ab = Array.from({ length: 20 }, (_, k) => 5000 + k * 100);
+    expect(m?.topTalkers[0]).toEqual({
+      src: "10.0.0.1",
+      dst: "10.0.0.2",
+      bytes: ab.reduce((a, b) => a + b, 0),
+      packets: 20,
+      flows: 20,
+      protocol: 6,
+      dstPort: 443 /* of the largest record */,
+    });
+    expect(m?.topTalkers[1]).toMatchObject({
+      src: "10.0.0.2",
+      dst: "10.0.0.1",
+      bytes: 60000,
+      flows: 20,
+      protocol: 6,
+    });
+    expect(m?.topTalkers[2]).toMatchObject({ dst: "10.0.0.2", bytes: 10, protocol: 17, dstPort: 53 });
+  });
+
+  it("mergeTalkers sums pairs over minutes, keeps the heaviest contribution's protocol/port, skips old entries", () => {
+    const p = (src: string, dst: string, bytes: number, dstPort: number) => ({
+      src,
+      dst,
+      bytes,
+      packets: 1,
+      flows: 1,
+      protocol: 6,
+      dstPort,
+    });
+    const merged = mergeTalkers(
+      [
+        [p("a", "b", 100, 80), p("c", "d", 50, 22), { addr: "a", bytes: 999 }],
+        [p("a", "b", 300, 443), p("e", "f", 120, 25)],
+        [{ addr: "z", bytes: 10_000 }],
+      ],
+      2,
+    );
+    expect(merged).toEqual([
+      { src: "a", dst: "b", bytes: 400, packets: 2, flows: 2, protocol: 6, dstPort: 443 },
+      { src: "e", dst: "f", bytes: 120, packets: 1, flows: 1, protocol: 6, dstPort: 25 },
     ]);
   });
 });

@@ -19,9 +19,22 @@ const SECS = Math.floor(Date.now() / 1000);
 const v9 = (seq: number, sets: number[][]) =>
   Uint8Array.from([...u16(9), ...u16(1), ...u32(1000), ...u32(SECS), ...u32(seq), ...u32(0), ...sets.flat()]);
 const set = (id: number, body: number[]) => [...u16(id), ...u16(4 + body.length), ...body];
-// Template 300: src addr, bytes, packets, input/output ifIndex.
-const TPL = set(0, [...u16(300), ...u16(5), ...[8, 4, 1, 4, 2, 4, 10, 2, 14, 2].flatMap(u16)]);
-const rec = (a: number, bytes: number) => [10, 1, 0, a, ...u32(bytes), ...u32(1), ...u16(3), ...u16(7)];
+// Template 300: src addr, dst addr, bytes, packets, input/output ifIndex.
+const TPL = set(0, [...u16(300), ...u16(6), ...[8, 4, 12, 4, 1, 4, 2, 4, 10, 2, 14, 2].flatMap(u16)]);
+const rec = (a: number, bytes: number) => [
+  10,
+  1,
+  0,
+  a,
+  10,
+  2,
+  0,
+  9,
+  ...u32(bytes),
+  ...u32(1),
+  ...u16(3),
+  ...u16(7),
+];
 const DATA = set(300, [...rec(1, 5000), ...rec(2, 300), ...rec(1, 700)]);
 
 describe("collector persistence (Redis + NATS)", () => {
@@ -81,9 +94,10 @@ describe("collector persistence (Redis + NATS)", () => {
     const ttl = await redis.ttl(`${prefix}:min:192.0.2.51:${minutes[0]?.minute}`);
     expect(ttl).toBeGreaterThan(100);
     expect(ttl).toBeLessThanOrEqual(120);
+    // top talkers: src→dst pairs (this template has no protocol/ports)
     expect(await store.topTalkers("192.0.2.51", 0)).toEqual([
-      { addr: "10.1.0.1", bytes: 5700 },
-      { addr: "10.1.0.2", bytes: 300 },
+      { src: "10.1.0.1", dst: "10.2.0.9", bytes: 5700, packets: 2, flows: 2, protocol: null, dstPort: null },
+      { src: "10.1.0.2", dst: "10.2.0.9", bytes: 300, packets: 1, flows: 1, protocol: null, dstPort: null },
     ]);
     expect(await redis.sismember(`${prefix}:hosts`, "192.0.2.51")).toBe(1);
   });

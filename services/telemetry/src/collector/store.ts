@@ -2,7 +2,7 @@
  * Where the collector's state lives beyond the process:
  * - templates in one Redis hash, so a restarted collector decodes the first data packet at once
  *   (exporters resend templates only every few minutes);
- * - closed host-minutes (totals, interfaces, top talkers) as JSON under per-minute keys with a
+ * - closed host-minutes (totals, interfaces, top src→dst talker pairs) as JSON under per-minute keys with a
  *   TTL (retention), indexed per host in a sorted set trimmed to the same retention;
  * - the same host-minutes published on NATS `fleet.v1.events.telemetry.flows`.
  */
@@ -10,7 +10,7 @@ import type { NetflowDecoder, TemplateSnapshot } from "@fleetnet/netflow";
 import { REDIS_PREFIX, subjects } from "@fleetnet/protocol";
 import type { Redis } from "@fleetnet/runtime";
 import type { FlowCollector } from "./collector.js";
-import type { RollupMinute } from "./rollup.js";
+import { mergeTalkers, type RollupMinute, type TalkerPair } from "./rollup.js";
 
 /** Options of {@link FlowStore}. */
 export interface FlowStoreOptions {
@@ -82,16 +82,12 @@ export class FlowStore {
     return docs.filter((d): d is string => d !== null).map((d) => JSON.parse(d) as RollupMinute);
   }
 
-  /** Top talkers of `host` since `sinceMs`, merged over its minutes (bytes, sampling applied). */
-  async topTalkers(host: string, sinceMs: number, n = 10): Promise<Array<{ addr: string; bytes: number }>> {
-    const sum = new Map<string, number>();
-    for (const m of await this.minutes(host, sinceMs)) {
-      for (const t of m.topTalkers) sum.set(t.addr, (sum.get(t.addr) ?? 0) + t.bytes);
-    }
-    return [...sum.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, n)
-      .map(([addr, bytes]) => ({ addr, bytes }));
+  /** Top talker pairs of `host` since `sinceMs`, merged over its minutes (bytes, sampling applied). */
+  async topTalkers(host: string, sinceMs: number, n = 10): Promise<TalkerPair[]> {
+    return mergeTalkers(
+      (await this.minutes(host, sinceMs)).map((m) => m.topTalkers ?? []),
+      n,
+    );
   }
 }
 

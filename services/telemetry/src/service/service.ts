@@ -61,7 +61,7 @@ import {
   toErrorEnvelope,
 } from "@fleetnet/protocol";
 import type { Logger, NatsConnection, Redis } from "@fleetnet/runtime";
-import type { RollupMinute } from "../collector/rollup.js";
+import { mergeTalkers, type RollupMinute, type TalkerPair } from "../collector/rollup.js";
 import { FlowStore } from "../collector/store.js";
 import {
   type DriftFinding,
@@ -106,8 +106,12 @@ export interface FlowsHost {
   flows: number;
   bytes: number;
   packets: number;
-  /** Addresses seen by the host's exporter, by bytes over the window (largest first). */
-  topTalkers: Array<{ addr: string; bytes: number }>;
+  /**
+   * The heaviest src→dst pairs the host exported over the window (largest first, at most 10):
+   * bytes/packets with sampling applied, flows = records, protocol/dstPort of the pair's largest
+   * record. Minutes stored before pairs existed contribute totals but no talkers.
+   */
+  topTalkers: TalkerPair[];
 }
 
 /** Answer of the `flows` verb: hosts by bytes (largest first). */
@@ -479,7 +483,6 @@ export class TelemetryService {
     for (const h of names) {
       const mins = await this.#flowStore.minutes(h, sinceMs);
       if (mins.length === 0) continue;
-      const talkers = new Map<string, number>();
       const name = this.#addressToHost.get(h);
       const t: FlowsHost = {
         host: h,
@@ -494,12 +497,11 @@ export class TelemetryService {
         t.flows += r.flows;
         t.bytes += r.bytes;
         t.packets += r.packets;
-        for (const x of r.topTalkers) talkers.set(x.addr, (talkers.get(x.addr) ?? 0) + x.bytes);
       }
-      t.topTalkers = [...talkers]
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, 10)
-        .map(([addr, bytes]) => ({ addr, bytes }));
+      t.topTalkers = mergeTalkers(
+        mins.map((r) => (Array.isArray(r.topTalkers) ? r.topTalkers : [])),
+        10,
+      );
       hosts.push(t);
     }
     hosts.sort((a, b) => b.bytes - a.bytes || a.host.localeCompare(b.host));
