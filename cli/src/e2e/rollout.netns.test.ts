@@ -2,8 +2,10 @@
  * End to end: the BUILT `fleetnet` CLI runs the whole stack (`fleetnet up`: planner +
  * executor pool) against a private NATS + Redis and an 8-host lab (4 racks), then rolls
  * `examples/rollout/` out in three waves and checks the kernel state of every host; a host
- * that fails for real in wave 2 stops the rollout, its wave is reverted and wave 3 never
- * starts; the audit stream tells the story; pause/resume/abort and the host lock.
+ * that fails for real in wave 2 stops the rollout (its policy tolerates no failure:
+ * `failureThreshold: {hosts: 0}`), its wave is reverted and wave 3 never starts; the audit
+ * stream tells the story; pause/resume/abort and the host lock; with `{hosts: 1}` one real
+ * failure is tolerated, every wave runs and the rollout ends `failed` saying so.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -524,6 +526,74 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect((JSON.parse(r.stdout) as { status: string }).status).toBe("succeeded");
     for (const h of hostNames()) expect(overlayOf(h, 5108)?.vni, h).toBe(5108);
+  });
+
+  it("failureThreshold {hosts: 1}: a host failing for real is tolerated, every wave runs, apply exits 1 saying so", async () => {
+    const policy = join(dir, "tolerant-policy.yaml");
+    writeFileSync(
+      policy,
+      readFileSync(join(EXAMPLE, "policy.yaml"), "utf8").replace(
+        "failureThreshold: { hosts: 0 }",
+        "failureThreshold: { hosts: 1 }",
+      ),
+    );
+    expect(readFileSync(policy, "utf8")).toContain("failureThreshold: { hosts: 1 }");
+    const files = ["-f", lab?.inventoryFile as string, "-f", join(EXAMPLE, "overlay.yaml"), "-f", policy];
+    for (const [n, v] of [
+      ["pause-c", 5103],
+      ["abort-e", 5105],
+      ["kill-f", 5106],
+      ["tty-g", 5107],
+      ["restart-h", 5108],
+    ] as const)
+      files.push("-f", overlayFile(n, v, `172.16.${v - 5000}.0/24`));
+    files.push("-f", overlayFile("tolerate-i", 5109, "172.16.109.0/24"));
+    // the last host (wave 3) refuses its change for real: a foreign veth holds the VXLAN's name
+    const bad = hostNames().at(-1) as string;
+    const ns = lab?.host(bad).namespace as string;
+    const add = spawnSync("ip", [
+      "-n",
+      ns,
+      "link",
+      "add",
+      "vx5109",
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "fni-peer",
+    ]);
+    expect(add.status).toBe(0);
+    try {
+      const r = await fleetnet(["apply", ...files, "--yes", "--json"], 120_000);
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
+      const res = JSON.parse(r.stdout) as {
+        rolloutId: string;
+        status: string;
+        waves: { status: string }[];
+        hosts: Record<string, { status: string; changed: boolean; error: { code: string } | null }>;
+      };
+      expect(res.status).toBe("failed");
+      expect(res.waves.map((w) => w.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
+      expect(res.hosts[bad]?.status).toBe("failed");
+      expect(res.hosts[bad]?.error).not.toBeNull();
+      for (const h of hostNames().filter((n) => n !== bad)) {
+        expect(res.hosts[h]?.status, h).toBe("confirmed"); // converged hosts stay
+        expect(overlayOf(h, 5109)?.vni, h).toBe(5109);
+      }
+      const reason = `completed with 1 failed host(s) within failureThreshold (tolerates 1): ${bad}`;
+      expect(r.stderr).toContain(`rollout.failed: ${reason}`);
+      const st = await fleetnet(["rollout", "status", res.rolloutId]);
+      expect(st.stdout).toContain(`rollout ${res.rolloutId}: failed (failure: ${reason})`);
+      const ev = await fleetnet(["rollout", "events", res.rolloutId, "--json"]);
+      const actions = (JSON.parse(ev.stdout) as { events: { action: string }[] }).events.map((e) => e.action);
+      expect(actions).not.toContain("host.revert-sent"); // nothing rolled back
+      expect(actions.at(-1)).toBe("rollout.failed");
+      const link = ipJson(ns, ["ip", "-d", "link", "show", "vx5109"]) as Link[];
+      expect(link[0]?.linkinfo?.info_kind).toBe("veth"); // the failed host reverted itself
+    } finally {
+      spawnSync("ip", ["-n", ns, "link", "del", "vx5109"]);
+    }
   });
 
   it("rollout verbs on an unknown id fail with the planner's code", async () => {
