@@ -572,6 +572,24 @@ describe("padding, sequences, garbage", () => {
     expect(dec.stats.sequenceLost).toBe(5);
   });
 
+  it("onSequence reports (domain, seq, advance) per received packet/message, not for learn()", () => {
+    const notes: Array<[string, number, number]> = [];
+    const dec = new NetflowDecoder({ trackSequence: false, onSequence: (k, s, a) => notes.push([k, s, a]) });
+    const rec = flow("10.0.0.1", "10.0.0.2", 1, 2, 3, 4);
+    run(dec, v9(7, 3, [set(0, tpl(256, FLOW))]));
+    run(dec, ipfix(40, 9, [set(2, tpl(256, FLOW)), set(256, [...rec, ...rec])]));
+    // a data set without its template: advance unknown
+    run(dec, ipfix(42, 9, [set(300, rec)]));
+    new NetflowDecoder().learn(v9(8, 3, [set(0, tpl(256, FLOW))]), "192.0.2.1", 2055, () => {});
+    dec.learn(v9(8, 3, [set(0, tpl(256, FLOW))]), "192.0.2.1", 2055, () => {});
+    expect(notes.map(([k, s, a]) => [k.replace(/^[^|]*/, "X"), s, a])).toEqual([
+      ["X|9|3", 7, 1],
+      ["X|10|9", 40, 2],
+      ["X|10|9", 42, -1],
+    ]);
+    expect(dec.stats.sequenceLost).toBe(0);
+  });
+
   it("never throws on garbage; counts a coded error", () => {
     const dec = new NetflowDecoder();
     const good = v9(0, 0, [set(0, tpl(256, FLOW)), set(256, flow("10.0.0.1", "10.0.0.2", 1, 2, 3, 4))]);

@@ -57,6 +57,14 @@ export interface DecoderOptions {
    * share of the exporter's packets (several workers reading one socket).
    */
   trackSequence?: boolean;
+  /**
+   * Called once per received v5/v9 packet or IPFIX message (not in `learn()`) with the domain's
+   * key (as in {@link TemplateSnapshot.key}), its sequence number and how far it advances the
+   * sequence (v9: 1 packet; v5/IPFIX: data records; -1 = unknown, e.g. an IPFIX set skipped for
+   * want of a template). Lets a caller that sees only a share of an exporter's packets report
+   * them to whoever tracks the whole sequence.
+   */
+  onSequence?: (domainKey: string, seq: number, advance: number) => void;
 }
 
 /** Called once per decoded record. The view is reused: copy what you keep. */
@@ -112,6 +120,7 @@ export class NetflowDecoder {
   private setHadMiss = false;
   private msgRecords = 0;
   private readonly trackSeq: boolean;
+  private readonly onSeq: DecoderOptions["onSequence"];
   /** In learn(): the packet's own data sets are not emitted (only options feed the tables). */
   private learning = false;
 
@@ -119,6 +128,7 @@ export class NetflowDecoder {
     this.pendingMax = opts.pendingMaxSets ?? 1024;
     this.pendingAge = opts.pendingMaxAgeMs ?? 60_000;
     this.trackSeq = opts.trackSequence ?? true;
+    this.onSeq = opts.onSequence;
   }
 
   private err(code: NetflowErrorCode): void {
@@ -232,7 +242,9 @@ export class NetflowDecoder {
   // ---- sequence ---------------------------------------------------------------------------
 
   private checkSeq(d: DomainState, seq: number, advance: number): void {
-    if (!this.trackSeq || this.learning) return;
+    if (this.learning) return;
+    if (this.onSeq !== undefined) this.onSeq(d.key, seq, advance);
+    if (!this.trackSeq) return;
     if (d.expectedSeq >= 0 && seq !== d.expectedSeq) {
       const diff = (seq - d.expectedSeq) >>> 0;
       if (diff < 0x80000000) {

@@ -18,11 +18,34 @@ const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
 const payloads = (f: string) => readCaptureFile(join(FIXTURES, f)).datagrams.map((d) => d.payload);
 const expected = (f: string) => decodeCapture(readCaptureFile(join(FIXTURES, f))).records;
 
-async function send(port: number, pkts: Uint8Array[]): Promise<void> {
+/** Send over real UDP; with `burst`, a 2 ms pause after every `burst` datagrams (both workers wake). */
+async function send(port: number, pkts: Uint8Array[], burst = 0): Promise<void> {
   const s = createSocket("udp4");
-  for (const p of pkts)
+  for (const [i, p] of pkts.entries()) {
     await new Promise<void>((res, rej) => s.send(p, port, "127.0.0.1", (e) => (e ? rej(e) : res())));
+    if (burst > 0 && i % burst === burst - 1) await new Promise((r) => setTimeout(r, 2));
+  }
   s.close();
+}
+
+/** A v9 export packet with sequence `seq`: 2 records of template 260 (src, dst, bytes, packets). */
+function v9Packet(seq: number, withTemplate: boolean): Uint8Array {
+  const u16 = (n: number) => [(n >> 8) & 255, n & 255];
+  const u32 = (n: number) => [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+  const tpl = [...u16(0), ...u16(24), ...u16(260), ...u16(4), ...[8, 4, 12, 4, 1, 4, 2, 4].flatMap(u16)];
+  const rec = (a: number) => [10, 0, 0, a, 10, 0, 1, a, ...u32(1000), ...u32(2)];
+  const data = [...u16(260), ...u16(4 + 32), ...rec(1), ...rec(2)];
+  const secs = Math.floor(Date.now() / 1000);
+  const sets = withTemplate ? [...tpl, ...data] : data;
+  return Uint8Array.from([...u16(9), ...u16(2), ...u32(1000), ...u32(secs), ...u32(seq), ...u32(0), ...sets]);
+}
+
+async function freeTcpPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()));
+  const p = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  return p;
 }
 
 /** A UDP port free right now on 127.0.0.1. */
@@ -221,6 +244,7 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
     env: Record<string, string>,
     pkts: Uint8Array[],
     during?: () => Promise<void>,
+    opts: { burst?: number } = {},
   ): Promise<Record<string, unknown>> {
     const child = spawn(process.execPath, [BIN, "collect"], {
       env: { ...process.env, BIND: "127.0.0.1", ...env },
@@ -236,7 +260,7 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
     });
     try {
       await until(() => err.includes("collecting on"), 15_000);
-      await send(Number(env.PORT), pkts);
+      await send(Number(env.PORT), pkts, opts.burst);
       await new Promise((r) => setTimeout(r, 500));
       await during?.();
       const exited = new Promise<number | null>((r) => child.on("exit", r));
@@ -260,10 +284,7 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
   }, 30_000);
 
   it("METRICS_PORT: records, packets, drops, sequence loss, template misses, decode errors on /metrics", async () => {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()));
-    const mport = (probe.address() as { port: number }).port;
-    await new Promise((r) => probe.close(r));
+    const mport = await freeTcpPort();
     let body = "";
     // the fixtures, then one garbage datagram (a decode error)
     const pkts = [...v9, ...ipfix, Uint8Array.from([0, 10, 0, 3])];
@@ -290,8 +311,48 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
     // must decode it (the first copy's templates reach the other worker through the primary).
     const pkts = [...v9, ...Array.from({ length: 40 }, () => v9[0] as Uint8Array)];
     const r = await runBin({ PORT: String(port), WORKERS: "2" }, pkts);
-    expect(r).toMatchObject({ records: nV9 * 41, packets: 41, drops: 0, workers: 2, sequenceLost: null });
+    // 40 duplicates of one sequence number are not loss
+    expect(r).toMatchObject({ records: nV9 * 41, packets: 41, drops: 0, workers: 2, sequenceLost: 0 });
   }, 30_000);
+
+  it("WORKERS=2: counters and sequence loss summed by the primary — final line and /metrics agree", async () => {
+    const port = await freePort();
+    const mport = await freeTcpPort();
+    // One exporter's v9 stream, sequence 1..3000 in bursts, with 7 sequence numbers never sent
+    // (2 gaps); both workers get a share of every stretch, so per-worker tracking would see
+    // hundreds of gaps.
+    const missing = new Set([500, 501, 502, 503, 504, 2222, 2223]);
+    const seqs = Array.from({ length: 3000 }, (_, i) => i + 1).filter((s) => !missing.has(s));
+    const pkts = seqs.map((s) => v9Packet(s, s === 1));
+    let body = "";
+    const r = await runBin(
+      { PORT: String(port), WORKERS: "2", METRICS_PORT: String(mport) },
+      pkts,
+      async () => {
+        // past the primary's 2 s grace: the gaps are settled, the metrics final
+        await new Promise((res) => setTimeout(res, 2600));
+        body = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+      },
+      { burst: 40 },
+    );
+    const recs = seqs.length * 2;
+    expect(r).toMatchObject({
+      packets: seqs.length,
+      records: recs,
+      sequenceLost: 7,
+      templateMisses: 0,
+      workers: 2,
+    });
+    const spread = r.workerPackets as number[];
+    expect(spread).toHaveLength(2);
+    expect(Math.min(...spread)).toBeGreaterThan(0);
+    const val = (name: string) => Number(body.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, "m"))?.[1]);
+    expect(val("fleetnet_flow_packets_total")).toBe(seqs.length);
+    expect(val("fleetnet_flow_records_total")).toBe(recs);
+    expect(val("fleetnet_flow_sequence_lost_total")).toBe(7);
+    expect(val("fleetnet_flow_template_misses_total")).toBe(0);
+    expect(val("fleetnet_flow_kernel_drops_total")).toBe(0);
+  }, 60_000);
 
   it("bad environment: exit 2 naming the variable", async () => {
     const child = spawn(process.execPath, [BIN, "collect"], { env: { ...process.env, PORT: "nope" } });

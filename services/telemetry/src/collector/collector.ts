@@ -1,7 +1,8 @@
 /**
  * The NetFlow/IPFIX collector: a UDP socket feeding a decoder whose records go straight into
  * the rollups. One instance per process (or per worker when several workers read one socket —
- * see standalone.ts); workers keep their template state in step with {@link FlowCollector.learnFrom}.
+ * see standalone.ts); workers keep their template state in step with {@link FlowCollector.learnFrom}
+ * and report their share of each exporter's sequence through `onSequence`.
  */
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
@@ -56,10 +57,18 @@ export interface CollectorCounts {
   packets: number;
   records: number;
   templateMisses: number;
-  /** Exporter sequence gaps; only meaningful with one worker (null otherwise). */
-  sequenceLost: number | null;
+  /**
+   * Exporter sequence gaps (v9: packets, v5/IPFIX: records). A worker of several reports 0 here
+   * (it sees a share of each exporter): the primary counts loss from the workers' sequence
+   * reports (`seqledger.ts`).
+   */
+  sequenceLost: number;
   decodeErrors: number;
   rollupMinutes: number;
+  /** Template records received on the wire (restored ones and siblings' not counted). */
+  templates: number;
+  /** Data sets that had to wait for their template (decoded later or counted as misses). */
+  pendingSets: number;
 }
 
 /** Options of {@link FlowCollector}. */
@@ -68,6 +77,8 @@ export interface FlowCollectorOptions {
   trackSequence?: boolean;
   /** Called with a packet that taught this decoder templates/options, for sibling workers. */
   onLearn?: (packet: Uint8Array, exporter: string, port: number) => void;
+  /** Per received packet/message: its domain, sequence number and advance (see the decoder). */
+  onSequence?: (domainKey: string, seq: number, advance: number) => void;
 }
 
 /** A UDP NetFlow/IPFIX listener with decoder and rollups. */
@@ -78,9 +89,14 @@ export class FlowCollector {
   private sock: Socket | null = null;
   private readonly onLearn: FlowCollectorOptions["onLearn"];
   private readonly sink = (v: RecordView) => this.rollup.add(v);
+  /** Template records learned from siblings' packets (not received here). */
+  private siblingTemplates = 0;
 
   constructor(opts: FlowCollectorOptions = {}) {
-    this.decoder = new NetflowDecoder({ trackSequence: opts.trackSequence ?? true });
+    this.decoder = new NetflowDecoder({
+      trackSequence: opts.trackSequence ?? true,
+      ...(opts.onSequence ? { onSequence: opts.onSequence } : {}),
+    });
     this.onLearn = opts.onLearn;
   }
 
@@ -120,7 +136,9 @@ export class FlowCollector {
 
   /** Learn templates/options from a packet a sibling worker decoded (records not counted again). */
   learnFrom(buf: Uint8Array, exporter: string, port: number): void {
+    const before = this.decoder.stats.templates;
     this.decoder.learn(buf, exporter, port, this.sink);
+    this.siblingTemplates += this.decoder.stats.templates - before;
   }
 
   /** Closed host-minutes since the last call. */
@@ -139,6 +157,8 @@ export class FlowCollector {
       sequenceLost: s.sequenceLost,
       decodeErrors: Object.values(s.errors).reduce((a, b) => a + (b ?? 0), 0),
       rollupMinutes: this.rollup.closedTotal,
+      templates: s.templates - this.siblingTemplates,
+      pendingSets: s.pendingSets,
     };
   }
 

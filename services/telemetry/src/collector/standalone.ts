@@ -5,17 +5,22 @@
  * `{"records": N, "packets": M, "drops": K, …}` and exits 0. With REDIS_URL (and NATS_URL) set,
  * one process also persists templates and host-minute rollups (see `persistence()` below);
  * ROLLUP_OUT=FILE writes the host-minutes left at exit as JSON lines (lab tests, debugging).
- * METRICS_PORT (non-zero; one process only) serves the collector's counters on the runtime's
- * Prometheus endpoint (`metrics.ts`); with WORKERS > 1 there is no endpoint (the counters live
- * in the workers).
+ * METRICS_PORT (non-zero) serves the collector's counters on the runtime's Prometheus endpoint
+ * (`metrics.ts`) — with WORKERS > 1 from the primary, which sums the workers' counters.
  *
  * Beyond one event loop: Node 20's dgram has no SO_REUSEPORT, so WORKERS > 1 uses node:cluster,
  * whose workers share ONE socket (the primary owns it and hands the descriptor to every worker;
  * the kernel gives each datagram to whichever worker is reading). A template (or sampler options
  * record) seen by one worker reaches the others as the raw packet through the primary, and
  * `learn()` there applies it without counting its records twice; data that beat its template
- * to a worker waits in that decoder's buffer until then. Sequence tracking is off with
- * several workers (each sees only a share of an exporter's packets).
+ * to a worker waits in that decoder's buffer until then.
+ *
+ * Counters with several workers: every worker sends its counters and its sequence runs (see
+ * `seqledger.ts`: per exporter/domain, coalesced per burst) to the primary every
+ * {@link TICK_MS}; the primary keeps the latest counters per worker and sums them for
+ * /metrics, and tracks every exporter's sequence itself from the runs — a worker alone cannot
+ * tell loss from its siblings' share. On SIGTERM the primary asks each worker for its final
+ * counters and runs, settles the sequences (every remaining gap is loss) and prints the sums.
  */
 import cluster, { type Worker } from "node:cluster";
 import { writeFileSync } from "node:fs";
@@ -37,13 +42,18 @@ import {
   FlowCollector,
 } from "./collector.js";
 import { registerCollectorMetrics } from "./metrics.js";
+import { SequenceLedger, type SequenceReport, SequenceRuns } from "./seqledger.js";
 import { FlowPersistence, FlowStore } from "./store.js";
 import { ownSocketInodes, udpDrops } from "./udpdrops.js";
 
 type WorkerMsg =
   | { kind: "ready"; port: number; rcvbuf: number }
   | { kind: "learn"; packet: Uint8Array; exporter: string; port: number }
-  | { kind: "counts"; counts: CollectorCounts };
+  /** Periodic (`tick`) and final (`counts`, the answer to `report`): counters + sequence runs. */
+  | { kind: "tick" | "counts"; counts: CollectorCounts; seq: SequenceReport };
+
+/** How often a worker reports its counters and sequence runs to the primary (ms). */
+const TICK_MS = 100;
 
 /** The final line printed on SIGTERM. */
 export interface CollectReport extends CollectorCounts {
@@ -51,16 +61,21 @@ export interface CollectReport extends CollectorCounts {
   drops: number | null;
   workers: number;
   rcvbuf: number;
+  /** With WORKERS > 1: export packets each worker received (how the kernel spread them). */
+  workerPackets?: number[];
 }
 
-function sum(all: CollectorCounts[], workers: number): CollectorCounts {
+/** The workers' counters summed; sequence loss is the primary's ledger (workers report 0). */
+function sum(all: Iterable<CollectorCounts>, sequenceLost: number): CollectorCounts {
   const z: CollectorCounts = {
     packets: 0,
     records: 0,
     templateMisses: 0,
-    sequenceLost: 0,
+    sequenceLost,
     decodeErrors: 0,
     rollupMinutes: 0,
+    templates: 0,
+    pendingSets: 0,
   };
   for (const c of all) {
     z.packets += c.packets;
@@ -68,7 +83,8 @@ function sum(all: CollectorCounts[], workers: number): CollectorCounts {
     z.templateMisses += c.templateMisses;
     z.decodeErrors += c.decodeErrors;
     z.rollupMinutes += c.rollupMinutes;
-    z.sequenceLost = workers > 1 ? null : (z.sequenceLost ?? 0) + (c.sequenceLost ?? 0);
+    z.templates += c.templates;
+    z.pendingSets += c.pendingSets;
   }
   return z;
 }
@@ -186,27 +202,47 @@ async function runSingle(cfg: CollectorConfig, env: Record<string, string | unde
   });
 }
 
-function runPrimary(cfg: CollectorConfig): void {
+async function runPrimary(cfg: CollectorConfig, env: Record<string, string | undefined>): Promise<void> {
+  const latest = new Map<number, CollectorCounts>();
+  const finals = new Map<number, CollectorCounts>();
+  const ledger = new SequenceLedger();
+  const totals = { counts: () => sum(latest.values(), ledger.lost) };
+  let bound = -1;
+  // Started before any worker binds: a taken metrics port fails start-up with nothing bound.
+  let telemetry: Telemetry | null = null;
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== "" && env.METRICS_PORT !== "0") {
+    telemetry = await startTelemetry(loadConfig(env, { serviceName: "fleetnet-telemetry" }));
+    // The primary holds the shared socket: its inode identifies our line in /proc/net/udp.
+    registerCollectorMetrics(telemetry.meter, totals, () =>
+      bound < 0 ? null : udpDrops(bound, ownSocketInodes()),
+    );
+  }
+  // Gaps settle on time too, when no report comes (an exporter that went quiet after a loss).
+  const settler = setInterval(() => ledger.settle(), 500);
+  settler.unref();
   cluster.setupPrimary({ serialization: "advanced" });
   const workers: Worker[] = [];
   let rcvbuf = 0;
   let ready = 0;
-  const reports: CollectorCounts[] = [];
   for (let i = 0; i < cfg.workers; i++) {
     const w = cluster.fork({ FLEETNET_COLLECT_WORKER: String(i) });
     workers.push(w);
     w.on("message", (m: WorkerMsg) => {
       if (m.kind === "learn") {
         for (const o of workers) if (o !== w && o.isConnected()) o.send(m);
+      } else if (m.kind === "tick" || m.kind === "counts") {
+        latest.set(i, m.counts);
+        ledger.add(m.seq);
+        if (m.kind === "counts") finals.set(i, m.counts);
       } else if (m.kind === "ready") {
         rcvbuf = m.rcvbuf;
+        bound = m.port;
         if (++ready === cfg.workers) {
+          const extra = telemetry ? `, metrics ${telemetry.metricsUrl}` : "";
           process.stderr.write(
-            `fleetnet-telemetry: collecting on ${cfg.bind}:${m.port} (rcvbuf ${rcvbuf}, ${cfg.workers} workers, one shared socket)\n`,
+            `fleetnet-telemetry: collecting on ${cfg.bind}:${m.port} (rcvbuf ${rcvbuf}, ${cfg.workers} workers, one shared socket${extra})\n`,
           );
         }
-      } else if (m.kind === "counts") {
-        reports.push(m.counts);
       }
     });
     w.on("exit", (code) => {
@@ -219,31 +255,52 @@ function runPrimary(cfg: CollectorConfig): void {
   let stopping = false;
   onStop(() => {
     stopping = true;
-    // The primary holds the shared socket: its inode identifies our line in /proc/net/udp.
     const drops = udpDrops(cfg.port, ownSocketInodes());
     for (const w of workers) w.send({ kind: "report" });
     const deadline = Date.now() + 60_000;
     const poll = setInterval(() => {
-      if (reports.length < workers.length && Date.now() < deadline) return;
+      if (finals.size < workers.length && Date.now() < deadline) return;
       clearInterval(poll);
+      clearInterval(settler);
       for (const w of workers) w.process.kill("SIGKILL");
-      finish({ ...sum(reports, cfg.workers), drops, workers: cfg.workers, rcvbuf });
+      // Every report is in: whatever gap is left is loss.
+      ledger.settle(Date.now(), true);
+      const counts = sum(finals.values(), ledger.lost);
+      const workerPackets = workers.map((_, i) => finals.get(i)?.packets ?? 0);
+      void (telemetry?.shutdown() ?? Promise.resolve())
+        .catch(() => {})
+        .then(() => finish({ ...counts, drops, workers: cfg.workers, rcvbuf, workerPackets }));
     }, 20);
   });
 }
 
 async function runWorker(cfg: CollectorConfig): Promise<void> {
   const send = (m: WorkerMsg) => process.send?.(m);
+  const runs = new SequenceRuns();
   const c = new FlowCollector({
     trackSequence: false,
     onLearn: (packet, exporter, port) => send({ kind: "learn", packet, exporter, port }),
+    onSequence: (key, seq, advance) => runs.note(key, seq, advance),
   });
+  // Counters and sequence runs to the primary while anything changes.
+  let sent = "";
+  const tick = setInterval(() => {
+    const counts = c.counts();
+    const sig = `${counts.packets}/${counts.records}/${counts.templateMisses}`;
+    if (sig === sent) return;
+    sent = sig;
+    send({ kind: "tick", counts, seq: runs.take() });
+  }, TICK_MS);
+  tick.unref();
   // The primary coordinates shutdown; a signal to the whole process group must not kill us first.
   process.on("SIGTERM", () => {});
   process.on("SIGINT", () => {});
   process.on("message", (m: { kind: string; packet?: Uint8Array; exporter?: string; port?: number }) => {
     if (m.kind === "learn" && m.packet !== undefined) c.learnFrom(m.packet, m.exporter ?? "", m.port ?? 0);
-    else if (m.kind === "report") send({ kind: "counts", counts: c.counts(true) });
+    else if (m.kind === "report") {
+      clearInterval(tick);
+      send({ kind: "counts", counts: c.counts(true), seq: runs.take() });
+    }
   });
   const { port, rcvbuf } = await c.listen(cfg.port, cfg.bind, cfg.rcvbuf);
   send({ kind: "ready", port, rcvbuf });
@@ -266,7 +323,7 @@ export async function runCollect(env: Record<string, string | undefined> = proce
   }
   try {
     if (cfg.workers <= 1) await runSingle(cfg, env);
-    else if (cluster.isPrimary) runPrimary(cfg);
+    else if (cluster.isPrimary) await runPrimary(cfg, env);
     else await runWorker(cfg);
   } catch (e) {
     if (e instanceof FleetnetError) {
