@@ -34,7 +34,7 @@ import { dirname, join, resolve } from "node:path";
 import { loadAndValidate } from "@fleetnet/intent";
 import type { Command } from "commander";
 import { colour, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "../io.js";
-import { fleetnet, haveTool, type Proof, poll, printProof, ROOT, step } from "./demo-exec.js";
+import { fleetnet, haveTool, type Proof, printProof, ROOT, step } from "./demo-exec.js";
 import { type Collector, proveFlows, startCollector } from "./demo-flows.js";
 import {
   type DemoHost,
@@ -278,9 +278,8 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     const files = ["-f", inventory, "-f", EXAMPLE];
     if ((await fleetnet(["validate", ...files], env, { inherit: true })).code !== 0)
       throw new DemoStepError("fleetnet validate");
-    // The stack starts on the inventory alone: given the intents, the telemetry service would
-    // heal their "drift" on the fresh hosts at once — a full apply racing (and pre-empting)
-    // the staged rollout below. It gets them right after the rollout.
+    // The stack starts with the intents: telemetry watches them from the start, and its heal
+    // leaves the fresh hosts to the staged rollout below (it heals only what a rollout set).
     const upWith = async (f: string[]) => {
       const r = await fleetnet(
         [
@@ -301,8 +300,8 @@ async function runDemo(opts: DemoOptions): Promise<number> {
       if (r.code !== 0) throw new DemoStepError(`fleetnet up ${f.join(" ")}`);
       check();
     };
-    await upWith(["-f", inventory]);
-    const apply = await applyDemo(files, env);
+    await upWith(files);
+    const apply = await fleetnet(["apply", ...files, "--yes"], env, { tee: true, timeoutMs: 300_000 });
     proofs.push({
       name: "rollout of examples/demo",
       ok: apply.code === 0,
@@ -310,8 +309,6 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     });
     if (apply.code !== 0) throw new DemoStepError("fleetnet apply");
     check();
-    process.stdout.write("the telemetry service now watches the applied intents (drift, heal, health):\n");
-    await upWith(files);
 
     step("3. proofs");
     const hosts = labHosts(inventory);
@@ -388,36 +385,6 @@ async function runDemo(opts: DemoOptions): Promise<number> {
   }
   process.stdout.write(`demo passed: ${proofs.length} proofs in ${secs} s\n`);
   return EXIT_OK;
-}
-
-/**
- * `fleetnet apply --yes`, output shown live. The telemetry service starts healing baseline
- * drift (`drift: heal`) as soon as the first state reports arrive — on a fresh lab that races
- * with this first apply, which is then refused with HOST_LOCKED naming the heal's rollout:
- * wait for that rollout to end and apply again (at most 3 tries).
- */
-async function applyDemo(files: string[], env: NodeJS.ProcessEnv) {
-  for (let attempt = 1; ; attempt++) {
-    const r = await fleetnet(["apply", ...files, "--yes"], env, { tee: true, timeoutMs: 300_000 });
-    const holder = /HOST_LOCKED: host \S+ is locked by rollout (\S+?);/.exec(r.stderr)?.[1];
-    if (r.code === 0 || holder === undefined || attempt === 3) return r;
-    process.stdout.write(
-      `rollout ${holder} (a drift heal by the telemetry service) holds a host: waiting for it\n`,
-    );
-    await poll(
-      async () => {
-        const s = await fleetnet(["rollout", "status", holder, "--json"], env, { timeoutMs: 15_000 });
-        try {
-          const st = (JSON.parse(s.stdout) as { status: string }).status;
-          return ["pending", "running", "paused"].includes(st) ? undefined : st;
-        } catch {
-          return undefined;
-        }
-      },
-      120_000,
-      1000,
-    );
-  }
 }
 
 /** A demo step whose command failed (its own output already says why). */

@@ -27,7 +27,7 @@ import {
   uniqueName,
 } from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TelemetryService, telemetryHostKey } from "./service.js";
+import { TelemetryService, type TelemetryServiceOptions, telemetryHostKey } from "./service.js";
 
 const logger = createLogger({ level: "silent", serviceName: "telemetry-test" });
 const empty = {
@@ -157,7 +157,7 @@ afterAll(async () => {
   await redisServer?.[Symbol.asyncDispose]();
 });
 
-const start = () =>
+const start = (o: Partial<TelemetryServiceOptions> = {}) =>
   TelemetryService.start({
     nc: att.nc,
     redis: red.redis,
@@ -165,6 +165,8 @@ const start = () =>
     intentFiles: [{ name: "fleet.yaml", text: intents }],
     heartbeatIntervalMs: 1_000,
     healCooldownMs: 60_000,
+    healAfterMs: 0,
+    ...o,
   });
 
 describe("telemetry service", () => {
@@ -387,17 +389,12 @@ describe("drift heal leaves hosts to the rollouts (first rollout, rollout in pro
 
   it("heals only a key a rollout set on the host, never while a rollout holds it; HOST_LOCKED is quiet", async () => {
     await svc?.stop();
-    svc = await TelemetryService.start({
-      nc: att.nc,
-      redis: red.redis,
+    svc = await start({
       logger: createLogger({
         level: "debug",
         serviceName: "telemetry-test",
         destination: { write: (line: string) => void logs.push(JSON.parse(line)) },
       }),
-      intentFiles: [{ name: "fleet.yaml", text: intents }],
-      heartbeatIntervalMs: 1_000,
-      healCooldownMs: 60_000,
     });
     const asked = applyRequests.length;
     const healEvents = () => events.filter((e) => e.action === "sysctl.heal-requested").length;
@@ -442,5 +439,24 @@ describe("drift heal leaves hosts to the rollouts (first rollout, rollout in pro
     expect(ev).toMatchObject({ result: "ok", details: { hosts: [A], key: "net.ipv4.ip_forward" } });
     expect(applyRequests.slice(asked)).toHaveLength(2);
     expect(applyRequests.at(-1)).toMatchObject({ hosts: [A], by: "fleetnet-telemetry (drift heal)" });
+  });
+
+  it("heals a drift only once it has lasted healAfterMs (a change in progress is not fought at once)", async () => {
+    await svc?.stop();
+    let skew = 0;
+    svc = await start({ healCooldownMs: 0, healAfterMs: 5_000, now: () => Date.now() + skew });
+    publishReport(ownedForward(A, "1")); // back to normal: the drift clears
+    await until(() => ((svc?.drift().findings.length ?? 1) === 0 ? true : undefined));
+    const asked = applyRequests.length;
+    const mark = events.length;
+    publishReport(ownedForward(A, "0"));
+    await until(() => events.slice(mark).find((e) => e.action === "sysctl.drift" && e.target.host === A));
+    publishReport(ownedForward(A, "0")); // still young
+    await new Promise((r) => setTimeout(r, 300));
+    expect(applyRequests).toHaveLength(asked);
+    skew = 5_000; // the drift is now 5 s old: the next report heals it
+    publishReport(ownedForward(A, "0"));
+    await until(() => (applyRequests.length > asked ? true : undefined));
+    expect(applyRequests.at(-1)).toMatchObject({ hosts: [A] });
   });
 });

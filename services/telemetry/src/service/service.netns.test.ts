@@ -239,6 +239,7 @@ spec: {waves: [{percent: 100}], soak: 0s, confirmTimeout: 30s}
     intentFiles: [{ name: "fleet.yaml", text: healText }],
     heartbeatIntervalMs: 1_000,
     healCooldownMs: 3_000,
+    healAfterMs: 1_000,
   });
   const victim = lab.hosts[0] as (typeof lab.hosts)[number];
   const victimName = "t1";

@@ -22,14 +22,14 @@
  * - Heal: the planner plans whole host states, so a rollout that restores a baseline must
  *   carry the WHOLE intent set the fleet was applied with (a SysctlBaseline alone would
  *   plan away every other object). The service is therefore started with those intent
- *   files and sends them to the planner's `apply` API with `hosts` = the drifted hosts, at
- *   most one request in flight and at most one per `healCooldownMs`; the outcome is
- *   published as `sysctl.heal-requested`. Heal restores what a rollout established, it never
- *   establishes it: a drifted key is healed only on a host whose state report shows the key
- *   as fleetnet's (the executor's ledger lists it, `original` set: a fleetnet transaction
- *   that named the key was applied there and not reverted). A fresh host — `fleetnet up`
- *   with baselines before the operator's first rollout — is left to that rollout (its drift
- *   still alerts). A host a rollout holds (the planner's host lock in Redis, or `HOST_LOCKED`
+ *   files and sends them to the planner's `apply` API with `hosts` = the drifted hosts, once
+ *   a drift has lasted `healAfterMs`, at most one request in flight and at most one per
+ *   `healCooldownMs`; the outcome is published as `sysctl.heal-requested`. Heal restores
+ *   what a rollout established, it never establishes it: a drifted key is healed only on a
+ *   host whose state report shows the key as fleetnet's (the executor's ledger lists it,
+ *   `original` set: a fleetnet transaction that named the key was applied there and not
+ *   reverted). A fresh host — `fleetnet up` with baselines before the operator's first
+ *   rollout — is left to that rollout (its drift still alerts). A host a rollout holds (the planner's host lock in Redis, or `HOST_LOCKED`
  *   from the planner) is skipped quietly and retried on a later report: the rollout holding
  *   it is either the operator's, which sets the key anyway, or a heal already under way.
  * - Flow rollups of the collector (`subjects.telemetryEvent("flows")`) feed the flow-rate check.
@@ -151,6 +151,12 @@ export interface TelemetryServiceOptions {
   ttlS?: number;
   /** Minimum time between two heal requests (default 60 s). */
   healCooldownMs?: number;
+  /**
+   * A drifted key is healed once it has drifted this long (from its `since`; default 5 s):
+   * a change still in progress is not fought at once, and the drift is there to be seen
+   * (`fleetnet drift`, the `sysctl.drift` event) before the heal puts it back.
+   */
+  healAfterMs?: number;
   /** Timeout of the planner `apply` request (default 30 s). */
   applyTimeoutMs?: number;
   /** Key prefix of the collector's flow rollups in Redis (default `fleetnet:flows`, as the collector's). */
@@ -231,6 +237,7 @@ export class TelemetryService {
       staleAfterIntervals: 3,
       ttlS: 600,
       healCooldownMs: 60_000,
+      healAfterMs: 5_000,
       applyTimeoutMs: 30_000,
       queue: "fleetnet-telemetry",
       now: Date.now,
@@ -714,9 +721,11 @@ export class TelemetryService {
   #healable(findings: readonly DriftFinding[]): DriftFinding[] {
     const out: DriftFinding[] = [];
     const current = new Set<string>();
+    const now = this.#o.now();
     for (const f of findings) {
       const k = findingKey(f);
       current.add(k);
+      if (now - Date.parse(f.since) < this.#o.healAfterMs) continue; // a later report heals it
       const owned = this.#reports
         .get(f.host)
         ?.state.sysctls.some((s) => s.key === f.key && s.original !== undefined);
