@@ -12,6 +12,7 @@ import { decodeCapture, readCaptureFile } from "@fleetnet/netflow";
 import { describe, expect, it } from "vitest";
 import { collectorConfigFromEnv, FlowCollector } from "./collector.js";
 import { FlowRollup, mergeTalkers } from "./rollup.js";
+import { freeUdpPort } from "./testing.js";
 
 const FIXTURES = fileURLToPath(new URL("../../../../libs/netflow/fixtures/", import.meta.url));
 const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
@@ -46,15 +47,6 @@ async function freeTcpPort(): Promise<number> {
   const p = (probe.address() as { port: number }).port;
   await new Promise((r) => probe.close(r));
   return p;
-}
-
-/** A UDP port free right now on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const s = createSocket("udp4");
-  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
@@ -279,7 +271,7 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
   const nIpfix = expected("softflowd-ipfix.pcapng").length;
 
   it("prints {records, packets, drops} on SIGTERM (one process)", async () => {
-    const r = await runBin({ PORT: String(await freePort()), RCVBUF: "0" }, [...v9, ...ipfix]);
+    const r = await runBin({ PORT: String(await freeUdpPort()), RCVBUF: "0" }, [...v9, ...ipfix]);
     expect(r).toMatchObject({ records: nV9 + nIpfix, packets: 2, drops: 0, workers: 1 });
   }, 30_000);
 
@@ -289,7 +281,7 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
     // the fixtures, then one garbage datagram (a decode error)
     const pkts = [...v9, ...ipfix, Uint8Array.from([0, 10, 0, 3])];
     const r = await runBin(
-      { PORT: String(await freePort()), METRICS_PORT: String(mport) },
+      { PORT: String(await freeUdpPort()), METRICS_PORT: String(mport) },
       pkts,
       async () => {
         body = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
@@ -306,7 +298,7 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
   }, 30_000);
 
   it("two workers on one socket share templates: every record counted once", async () => {
-    const port = await freePort();
+    const port = await freeUdpPort();
     // One template-bearing packet, then the same packet many times: whichever worker gets a copy
     // must decode it (the first copy's templates reach the other worker through the primary).
     const pkts = [...v9, ...Array.from({ length: 40 }, () => v9[0] as Uint8Array)];
@@ -316,7 +308,7 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
   }, 30_000);
 
   it("WORKERS=2: counters and sequence loss summed by the primary — final line and /metrics agree", async () => {
-    const port = await freePort();
+    const port = await freeUdpPort();
     const mport = await freeTcpPort();
     // One exporter's v9 stream, sequence 1..3000 in bursts, with 7 sequence numbers never sent
     // (2 gaps); both workers get a share of every stretch, so per-worker tracking would see

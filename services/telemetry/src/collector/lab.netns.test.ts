@@ -11,18 +11,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mergeTalkers, type RollupMinute } from "./rollup.js";
+import { hasCommand } from "./testing.js";
 
 const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
-const has = (cmd: string) => {
-  try {
-    execFileSync("which", [cmd], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-};
 const ready =
-  process.getuid?.() === 0 && has("softflowd") && has("softflowctl") && has("iperf3") && existsSync(BIN);
+  process.getuid?.() === 0 &&
+  hasCommand("softflowd") &&
+  hasCommand("softflowctl") &&
+  hasCommand("iperf3") &&
+  existsSync(BIN);
 const NS = { col: "fnf-lab-col", h1: "fnf-lab-h1", h2: "fnf-lab-h2" };
 const ip = (args: string[]) => execFileSync("ip", args, { stdio: "pipe" });
 const inNs = (ns: string, args: string[]) =>
