@@ -146,6 +146,23 @@ spec:
   return f;
 }
 
+/**
+ * `-f` arguments of the overlays earlier tests left applied, up to `vni`: a later apply
+ * names them too, or its plan would remove them.
+ */
+function keptOverlays(upTo: number): string[] {
+  const kept = [
+    ["pause-c", 5103],
+    ["abort-e", 5105],
+    ["kill-f", 5106],
+    ["tty-g", 5107],
+    ["restart-h", 5108],
+  ] as const;
+  return kept
+    .filter(([, v]) => v <= upTo)
+    .flatMap(([n, v]) => ["-f", overlayFile(n, v, `172.16.${v - 5000}.0/24`)]);
+}
+
 function hostNames(): string[] {
   return (lab?.hosts ?? []).map((h) => h.name);
 }
@@ -508,14 +525,7 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
   });
 
   it("nats-server and redis-server restarted mid-rollout: the rollout completes", async () => {
-    const files = ["-f", lab?.inventoryFile as string, "-f", EXAMPLE];
-    for (const [n, v] of [
-      ["pause-c", 5103],
-      ["abort-e", 5105],
-      ["kill-f", 5106],
-      ["tty-g", 5107],
-    ] as const)
-      files.push("-f", overlayFile(n, v, `172.16.${v - 5000}.0/24`));
+    const files = ["-f", lab?.inventoryFile as string, "-f", EXAMPLE, ...keptOverlays(5107)];
     files.push("-f", overlayFile("restart-h", 5108, "172.16.108.0/24"));
     const run = start(["apply", ...files, "--yes", "--json"]);
     await waitFor("wave 2 dispatched", () => /wave 2 applying/.test(run.out.stderr) || undefined);
@@ -539,14 +549,7 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
     );
     expect(readFileSync(policy, "utf8")).toContain("failureThreshold: { hosts: 1 }");
     const files = ["-f", lab?.inventoryFile as string, "-f", join(EXAMPLE, "overlay.yaml"), "-f", policy];
-    for (const [n, v] of [
-      ["pause-c", 5103],
-      ["abort-e", 5105],
-      ["kill-f", 5106],
-      ["tty-g", 5107],
-      ["restart-h", 5108],
-    ] as const)
-      files.push("-f", overlayFile(n, v, `172.16.${v - 5000}.0/24`));
+    files.push(...keptOverlays(5108));
     files.push("-f", overlayFile("tolerate-i", 5109, "172.16.109.0/24"));
     // the last host (wave 3) refuses its change for real: a foreign veth holds the VXLAN's name
     const bad = hostNames().at(-1) as string;
