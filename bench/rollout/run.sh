@@ -32,15 +32,13 @@ sed -i 's/fb-/fnb-/g; s/10\.251\./10.243./g' "$W"/lab.sh "$W"/gen.py "$W"/check.
   "$W"/bench.py "$W"/methods/floor.sh
 cd "$W" || exit 1
 FLEETNET=(node "$REPO/cli/dist/bin.js")
-# Our own nats-server (JetStream) with max_payload 32 MiB: at 200 hosts the planner's `plan`
-# reply (every host's ops: ~41 000 for the full mesh) is ~6 MB, over NATS's 1 MiB default
-# (`fleetnet apply` fails with "'payload' max_payload size exceeded"). `fleetnet up` reuses
-# a JetStream server answering at NATS_URL; Redis it starts itself (infra/dev/services).
+# Our own nats-server (JetStream, default 1 MiB max_payload: the planner pages large plans),
+# so the bench's streams and consumers stay out of the machine's shared server. `fleetnet up`
+# reuses a JetStream server answering at NATS_URL; Redis it starts itself (infra/dev/services).
 NATS_PORT=${NATS_URL##*:}
 mkdir -p "$S/nats"
 cat > "$S/nats.conf" <<C
 listen: 127.0.0.1:$NATS_PORT
-max_payload: 33554432
 jetstream { store_dir: "$S/nats" }
 C
 nats-server -c "$S/nats.conf" > "$S/nats.log" 2>&1 &

@@ -31,7 +31,7 @@ export interface Probe {
 }
 
 /** How many of the desired state's remote VTEPs a transaction pings. */
-export const UNDERLAY_SAMPLE = 4;
+const UNDERLAY_SAMPLE = 4;
 
 /**
  * Up to `k` of `peers` (sorted, distinct), spread evenly from an offset that depends on `seed`
