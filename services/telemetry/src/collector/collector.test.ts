@@ -3,7 +3,6 @@
  * the standalone binary's SIGTERM report, with one process and with two workers sharing a socket.
  */
 import { spawn } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -12,22 +11,12 @@ import { decodeCapture, readCaptureFile } from "@fleetnet/netflow";
 import { describe, expect, it } from "vitest";
 import { collectorConfigFromEnv, FlowCollector } from "./collector.js";
 import { FlowRollup, mergeTalkers } from "./rollup.js";
-import { freeUdpPort } from "./testing.js";
+import { freeUdpPort, runCollectBin, sendUdp } from "./testing.js";
 
 const FIXTURES = fileURLToPath(new URL("../../../../libs/netflow/fixtures/", import.meta.url));
 const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
 const payloads = (f: string) => readCaptureFile(join(FIXTURES, f)).datagrams.map((d) => d.payload);
 const expected = (f: string) => decodeCapture(readCaptureFile(join(FIXTURES, f))).records;
-
-/** Send over real UDP; with `burst`, a 2 ms pause after every `burst` datagrams (both workers wake). */
-async function send(port: number, pkts: Uint8Array[], burst = 0): Promise<void> {
-  const s = createSocket("udp4");
-  for (const [i, p] of pkts.entries()) {
-    await new Promise<void>((res, rej) => s.send(p, port, "127.0.0.1", (e) => (e ? rej(e) : res())));
-    if (burst > 0 && i % burst === burst - 1) await new Promise((r) => setTimeout(r, 2));
-  }
-  s.close();
-}
 
 /** A v9 export packet with sequence `seq`: 2 records of template 260 (src, dst, bytes, packets). */
 function v9Packet(seq: number, withTemplate: boolean): Uint8Array {
@@ -89,7 +78,7 @@ describe("FlowCollector", () => {
     const { port } = await c.listen(0, "127.0.0.1", 0);
     try {
       const files = ["softflowd-v9.pcapng", "softflowd-ipfix.pcapng"];
-      await send(port, files.flatMap(payloads));
+      await sendUdp(port, files.flatMap(payloads));
       await until(() => c.packets === 2);
       const want = files.flatMap(expected);
       const counts = c.counts(true);
@@ -238,31 +227,9 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
     during?: () => Promise<void>,
     opts: { burst?: number } = {},
   ): Promise<Record<string, unknown>> {
-    const child = spawn(process.execPath, [BIN, "collect"], {
-      env: { ...process.env, BIND: "127.0.0.1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      err += d;
-    });
-    try {
-      await until(() => err.includes("collecting on"), 15_000);
-      await send(Number(env.PORT), pkts, opts.burst);
-      await new Promise((r) => setTimeout(r, 500));
-      await during?.();
-      const exited = new Promise<number | null>((r) => child.on("exit", r));
-      child.kill("SIGTERM");
-      expect(await exited).toBe(0);
-      const last = out.trim().split("\n").pop() ?? "";
-      return JSON.parse(last) as Record<string, unknown>;
-    } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
-    }
+    const r = await runCollectBin(BIN, env, pkts, { ...opts, ...(during ? { during } : {}) });
+    expect(r.code).toBe(0);
+    return r.report;
   }
 
   const v9 = payloads("softflowd-v9.pcapng");

@@ -404,6 +404,51 @@ export class FlowRollup {
   }
 }
 
+/**
+ * One host-minute from partial counts of the same host and minute (several workers, or a
+ * collector restarted within the minute): totals and interfaces summed, talkers merged (the
+ * heaviest `topN`; a pair outside every part's top list is not recovered).
+ */
+export function mergeMinutes(parts: readonly RollupMinute[], topN = 20): RollupMinute {
+  const first = parts[0];
+  if (first === undefined) throw new RangeError("mergeMinutes: no parts");
+  if (parts.length === 1) return first;
+  const ifs = new Map<number, InterfaceCounters>();
+  const out: RollupMinute = {
+    host: first.host,
+    minute: first.minute,
+    flows: 0,
+    bytes: 0,
+    packets: 0,
+    interfaces: [],
+    topTalkers: mergeTalkers(
+      parts.map((p) => (Array.isArray(p.topTalkers) ? p.topTalkers : [])),
+      topN,
+    ),
+  };
+  for (const p of parts) {
+    out.flows += p.flows;
+    out.bytes += p.bytes;
+    out.packets += p.packets;
+    for (const i of p.interfaces ?? []) {
+      const c = ifs.get(i.ifIndex) ?? {
+        ifIndex: i.ifIndex,
+        inBytes: 0,
+        inPackets: 0,
+        outBytes: 0,
+        outPackets: 0,
+      };
+      c.inBytes += i.inBytes;
+      c.inPackets += i.inPackets;
+      c.outBytes += i.outBytes;
+      c.outPackets += i.outPackets;
+      ifs.set(i.ifIndex, c);
+    }
+  }
+  out.interfaces = [...ifs.values()].sort((a, b) => a.ifIndex - b.ifIndex);
+  return out;
+}
+
 /** Heaviest first; equal bytes by src, then dst (a stable order for tests and tables). */
 function byBytes(a: TalkerPair, b: TalkerPair): number {
   return (

@@ -3,8 +3,9 @@
  * RCVBUF (0 = kernel default) and WORKERS from the environment, decodes everything it receives
  * into rollups, and on SIGTERM/SIGINT prints one JSON line
  * `{"records": N, "packets": M, "drops": K, …}` and exits 0. With REDIS_URL (and NATS_URL) set,
- * one process also persists templates and host-minute rollups (see `persistence()` below);
- * ROLLUP_OUT=FILE writes the host-minutes left at exit as JSON lines (lab tests, debugging).
+ * templates and host-minute rollups are persisted (see `persistence()` below; with WORKERS > 1
+ * by the primary); ROLLUP_OUT=FILE writes the host-minutes left at exit as JSON lines (lab
+ * tests, debugging).
  * METRICS_PORT (non-zero) serves the collector's counters on the runtime's Prometheus endpoint
  * (`metrics.ts`) — with WORKERS > 1 from the primary, which sums the workers' counters.
  *
@@ -21,9 +22,16 @@
  * /metrics, and tracks every exporter's sequence itself from the runs — a worker alone cannot
  * tell loss from its siblings' share. On SIGTERM the primary asks each worker for its final
  * counters and runs, settles the sequences (every remaining gap is loss) and prints the sums.
+ *
+ * Persistence with several workers: the primary restores the templates from Redis and hands
+ * them to each worker before it listens (so a restart decodes at once whichever worker gets a
+ * packet), keeps a template-only decoder fed by the forwarded template packets to save new ones,
+ * and stores the host-minutes the workers close (sent with their reports); the workers' parts of
+ * one host-minute are merged on write (`FlowStore.writeMinutes`).
  */
 import cluster, { type Worker } from "node:cluster";
 import { writeFileSync } from "node:fs";
+import { NetflowDecoder, type TemplateSnapshot } from "@fleetnet/netflow";
 import { FleetnetError } from "@fleetnet/protocol";
 import {
   connectNats,
@@ -42,15 +50,29 @@ import {
   FlowCollector,
 } from "./collector.js";
 import { registerCollectorMetrics } from "./metrics.js";
+import { mergeMinutes, type RollupMinute } from "./rollup.js";
 import { SequenceLedger, type SequenceReport, SequenceRuns } from "./seqledger.js";
-import { FlowPersistence, FlowStore } from "./store.js";
+import { FlowPersistence, type FlowSource, FlowStore } from "./store.js";
 import { ownSocketInodes, udpDrops } from "./udpdrops.js";
 
 type WorkerMsg =
+  /** The worker listens for the primary's messages: send it {@link StartMsg}. */
+  | { kind: "hello" }
   | { kind: "ready"; port: number; rcvbuf: number }
   | { kind: "learn"; packet: Uint8Array; exporter: string; port: number }
-  /** Periodic (`tick`) and final (`counts`, the answer to `report`): counters + sequence runs. */
-  | { kind: "tick" | "counts"; counts: CollectorCounts; seq: SequenceReport };
+  /**
+   * Periodic (`tick`) and final (`counts`, the answer to `report`): counters, sequence runs and
+   * the host-minutes closed since the last one (when the primary asked for them).
+   */
+  | { kind: "tick" | "counts"; counts: CollectorCounts; seq: SequenceReport; minutes: RollupMinute[] };
+
+/** Primary → worker: templates to start with (restored from Redis), then listen. */
+interface StartMsg {
+  kind: "start";
+  templates: TemplateSnapshot[];
+  /** Send closed host-minutes to the primary (it persists them or writes ROLLUP_OUT). */
+  minutes: boolean;
+}
 
 /** How often a worker reports its counters and sequence runs to the primary (ms). */
 const TICK_MS = 100;
@@ -90,7 +112,7 @@ function sum(all: Iterable<CollectorCounts>, sequenceLost: number): CollectorCou
 }
 
 /** ROLLUP_OUT=file: the closed host-minutes not sent elsewhere, one JSON object per line (lab/debug). */
-function writeRollups(path: string | undefined, c: FlowCollector): void {
+function writeRollups(path: string | undefined, c: { drainRollups(): RollupMinute[] }): void {
   if (path === undefined || path === "") return;
   const lines = c.drainRollups().map((m) => `${JSON.stringify(m)}\n`);
   try {
@@ -125,7 +147,7 @@ function onStop(fn: () => void): void {
  * collector keeps everything in memory (the measurement setup).
  */
 async function persistence(
-  c: FlowCollector,
+  c: FlowCollector | FlowSource,
   env: Record<string, string | undefined>,
 ): Promise<{ close: () => Promise<void> } | null> {
   if (env.REDIS_URL === undefined || env.REDIS_URL === "") return null;
@@ -202,6 +224,38 @@ async function runSingle(cfg: CollectorConfig, env: Record<string, string | unde
   });
 }
 
+/**
+ * The primary as a {@link FlowSource}: templates in a decoder fed only with the template packets
+ * the workers forward (`learn`), host-minutes as the workers close them. Parts of one
+ * host-minute from several workers are merged when stored (`FlowStore.writeMinutes`).
+ */
+function primarySource(): FlowSource & { add(minutes: readonly RollupMinute[]): void } {
+  let pending: RollupMinute[] = [];
+  return {
+    decoder: new NetflowDecoder({ trackSequence: false }),
+    add: (minutes) => {
+      for (const m of minutes) pending.push(m);
+    },
+    drainRollups: () => {
+      const out = pending;
+      pending = [];
+      return out;
+    },
+    // The workers close their minutes when asked for their final report.
+    closeAll: () => {},
+  };
+}
+
+/** ROLLUP_OUT with workers: the parts of each host-minute merged, oldest first. */
+function mergedParts(minutes: readonly RollupMinute[]): RollupMinute[] {
+  const groups = new Map<string, RollupMinute[]>();
+  for (const m of minutes) {
+    const k = `${m.minute} ${m.host}`;
+    groups.set(k, [...(groups.get(k) ?? []), m]);
+  }
+  return [...groups.keys()].sort().map((k) => mergeMinutes(groups.get(k) ?? []));
+}
+
 async function runPrimary(cfg: CollectorConfig, env: Record<string, string | undefined>): Promise<void> {
   const latest = new Map<number, CollectorCounts>();
   const finals = new Map<number, CollectorCounts>();
@@ -217,6 +271,16 @@ async function runPrimary(cfg: CollectorConfig, env: Record<string, string | und
       bound < 0 ? null : udpDrops(bound, ownSocketInodes()),
     );
   }
+  // REDIS_URL: templates restored here (and handed to every worker before it listens), saved
+  // as the workers forward new ones; the workers' closed minutes stored from here.
+  const source = primarySource();
+  const persisted = await persistence(source, env);
+  const rollupOut = env.ROLLUP_OUT !== undefined && env.ROLLUP_OUT !== "";
+  const start: StartMsg = {
+    kind: "start",
+    templates: source.decoder.exportTemplates(),
+    minutes: persisted !== null || rollupOut,
+  };
   // Gaps settle on time too, when no report comes (an exporter that went quiet after a loss).
   const settler = setInterval(() => ledger.settle(), 500);
   settler.unref();
@@ -228,17 +292,22 @@ async function runPrimary(cfg: CollectorConfig, env: Record<string, string | und
     const w = cluster.fork({ FLEETNET_COLLECT_WORKER: String(i) });
     workers.push(w);
     w.on("message", (m: WorkerMsg) => {
-      if (m.kind === "learn") {
+      if (m.kind === "hello") {
+        w.send(start);
+      } else if (m.kind === "learn") {
+        source.decoder.learn(m.packet, m.exporter, m.port, () => {});
         for (const o of workers) if (o !== w && o.isConnected()) o.send(m);
       } else if (m.kind === "tick" || m.kind === "counts") {
         latest.set(i, m.counts);
         ledger.add(m.seq);
+        source.add(m.minutes);
         if (m.kind === "counts") finals.set(i, m.counts);
       } else if (m.kind === "ready") {
         rcvbuf = m.rcvbuf;
         bound = m.port;
         if (++ready === cfg.workers) {
-          const extra = telemetry ? `, metrics ${telemetry.metricsUrl}` : "";
+          const extra =
+            (persisted === null ? "" : ", Redis") + (telemetry ? `, metrics ${telemetry.metricsUrl}` : "");
           process.stderr.write(
             `fleetnet-telemetry: collecting on ${cfg.bind}:${m.port} (rcvbuf ${rcvbuf}, ${cfg.workers} workers, one shared socket${extra})\n`,
           );
@@ -267,9 +336,17 @@ async function runPrimary(cfg: CollectorConfig, env: Record<string, string | und
       ledger.settle(Date.now(), true);
       const counts = sum(finals.values(), ledger.lost);
       const workerPackets = workers.map((_, i) => finals.get(i)?.packets ?? 0);
-      void (telemetry?.shutdown() ?? Promise.resolve())
-        .catch(() => {})
-        .then(() => finish({ ...counts, drops, workers: cfg.workers, rcvbuf, workerPackets }));
+      void (async () => {
+        try {
+          await persisted?.close();
+        } catch (e) {
+          process.stderr.write(`fleetnet-telemetry: final flush failed: ${(e as Error).message}\n`);
+        }
+        await telemetry?.shutdown().catch(() => {});
+        if (rollupOut)
+          writeRollups(env.ROLLUP_OUT, { drainRollups: () => mergedParts(source.drainRollups()) });
+        finish({ ...counts, drops, workers: cfg.workers, rcvbuf, workerPackets });
+      })();
     }, 20);
   });
 }
@@ -282,26 +359,38 @@ async function runWorker(cfg: CollectorConfig): Promise<void> {
     onLearn: (packet, exporter, port) => send({ kind: "learn", packet, exporter, port }),
     onSequence: (key, seq, advance) => runs.note(key, seq, advance),
   });
-  // Counters and sequence runs to the primary while anything changes.
+  let wantMinutes = false;
+  const minutes = () => (wantMinutes ? c.drainRollups() : []);
+  // Counters, sequence runs and closed minutes to the primary while anything changes.
   let sent = "";
   const tick = setInterval(() => {
     const counts = c.counts();
-    const sig = `${counts.packets}/${counts.records}/${counts.templateMisses}`;
+    const sig = `${counts.packets}/${counts.records}/${counts.templateMisses}/${counts.rollupMinutes}`;
     if (sig === sent) return;
     sent = sig;
-    send({ kind: "tick", counts, seq: runs.take() });
+    send({ kind: "tick", counts, seq: runs.take(), minutes: minutes() });
   }, TICK_MS);
   tick.unref();
   // The primary coordinates shutdown; a signal to the whole process group must not kill us first.
   process.on("SIGTERM", () => {});
   process.on("SIGINT", () => {});
-  process.on("message", (m: { kind: string; packet?: Uint8Array; exporter?: string; port?: number }) => {
-    if (m.kind === "learn" && m.packet !== undefined) c.learnFrom(m.packet, m.exporter ?? "", m.port ?? 0);
-    else if (m.kind === "report") {
-      clearInterval(tick);
-      send({ kind: "counts", counts: c.counts(true), seq: runs.take() });
-    }
+  const started = new Promise<StartMsg>((resolve) => {
+    process.on("message", (m: { kind: string; packet?: Uint8Array; exporter?: string; port?: number }) => {
+      if (m.kind === "start") resolve(m as StartMsg);
+      else if (m.kind === "learn" && m.packet !== undefined)
+        c.learnFrom(m.packet, m.exporter ?? "", m.port ?? 0);
+      else if (m.kind === "report") {
+        clearInterval(tick);
+        const counts = c.counts(true);
+        send({ kind: "counts", counts, seq: runs.take(), minutes: minutes() });
+      }
+    });
   });
+  send({ kind: "hello" });
+  // Templates first: data that arrives at once decodes with them.
+  const start = await started;
+  c.decoder.importTemplates(start.templates);
+  wantMinutes = start.minutes;
   const { port, rcvbuf } = await c.listen(cfg.port, cfg.bind, cfg.rcvbuf);
   send({ kind: "ready", port, rcvbuf });
 }

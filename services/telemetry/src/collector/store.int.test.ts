@@ -3,8 +3,6 @@
  * a restarted collector decodes data at once from saved templates; host-minutes are stored with
  * a TTL, indexed per host, merged into top talkers, and published on NATS.
  */
-import { spawn } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { connectNats, createLogger, loadConfig, type NatsConnection } from "@fleetnet/runtime";
@@ -12,6 +10,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FlowCollector } from "./collector.js";
 import { FLOWS_SUBJECT, FlowPersistence, FlowStore } from "./store.js";
+import { freeUdpPort, runCollectBin } from "./testing.js";
 
 const u16 = (n: number) => [(n >> 8) & 255, n & 255];
 const u32 = (n: number) => [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
@@ -106,44 +105,60 @@ describe("collector persistence (Redis + NATS)", () => {
   it.skipIf(!existsSync(BIN))(
     "`collect` with REDIS_URL: a restart decodes data at once (needs tsc -b)",
     async () => {
-      const s = createSocket("udp4");
-      await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
-      const port = s.address().port;
-      s.close();
-      const run = async (pkt: Uint8Array): Promise<Record<string, unknown>> => {
-        const child = spawn(process.execPath, [BIN, "collect"], {
-          env: {
-            ...process.env,
-            PORT: String(port),
-            BIND: "127.0.0.1",
-            REDIS_URL: "redis://127.0.0.1:6379",
-            FLOWS_REDIS_PREFIX: `${prefix}:bin`,
-            LOG_LEVEL: "warn",
-          },
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        let out = "";
-        let err = "";
-        child.stdout.on("data", (d) => {
-          out += d;
-        });
-        child.stderr.on("data", (d) => {
-          err += d;
-        });
-        const end = Date.now() + 20_000;
-        while (!err.includes("collecting on") && Date.now() < end)
-          await new Promise((r) => setTimeout(r, 50));
-        const tx = createSocket("udp4");
-        await new Promise<void>((r) => tx.send(pkt, port, "127.0.0.1", () => r()));
-        tx.close();
-        await new Promise((r) => setTimeout(r, 300));
-        const exited = new Promise((r) => child.on("exit", r));
-        child.kill("SIGTERM");
-        await exited;
-        return JSON.parse(out.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
+      const port = await freeUdpPort();
+      const env = {
+        PORT: String(port),
+        REDIS_URL: "redis://127.0.0.1:6379",
+        FLOWS_REDIS_PREFIX: `${prefix}:bin`,
       };
+      const run = async (pkt: Uint8Array) => (await runCollectBin(BIN, env, [pkt])).report;
       expect(await run(v9(1, [TPL]))).toMatchObject({ packets: 1, records: 0 });
       expect(await run(v9(2, [DATA]))).toMatchObject({ packets: 1, records: 3, templateMisses: 0 });
+    },
+    60_000,
+  );
+
+  it.skipIf(!existsSync(BIN))(
+    "`collect` WORKERS=2 with REDIS_URL: both workers' parts of a host-minute merged in Redis; a restart decodes at once",
+    async () => {
+      const port = await freeUdpPort();
+      const px = `${prefix}:w2`;
+      const env = {
+        PORT: String(port),
+        WORKERS: "2",
+        REDIS_URL: "redis://127.0.0.1:6379",
+        FLOWS_REDIS_PREFIX: px,
+      };
+      const run = async (pkts: Uint8Array[]) => {
+        const r = await runCollectBin(BIN, env, pkts, { burst: 20 });
+        expect(r.stderr).toContain("2 workers, one shared socket, Redis");
+        return r.report;
+      };
+      const stored = async () => {
+        const names = await redis.zrange(`${px}:idx:127.0.0.1`, "0", "-1");
+        const docs = await redis.mget(...names.map((n) => `${px}:min:127.0.0.1:${n}`));
+        return { names, docs: docs.filter((d): d is string => d !== null).map((d) => JSON.parse(d)) };
+      };
+      // 1. a template, then 299 data packets spread over both workers
+      const first = await run([
+        v9(1, [TPL, DATA]),
+        ...Array.from({ length: 299 }, (_, i) => v9(i + 2, [DATA])),
+      ]);
+      expect(first).toMatchObject({ packets: 300, records: 900, templateMisses: 0, sequenceLost: 0 });
+      expect(Math.min(...(first.workerPackets as number[]))).toBeGreaterThan(0);
+      let r = await stored();
+      // one document per host-minute holding both workers' parts
+      expect(new Set(r.names).size).toBe(r.names.length);
+      expect(r.docs.reduce((a, m) => a + m.flows, 0)).toBe(900);
+      expect(r.docs.reduce((a, m) => a + m.bytes, 0)).toBe(300 * 6000);
+      expect(await redis.hlen(`${px}:templates`)).toBe(1);
+      // 2. restarted: data only, decoded at once by whichever worker gets it; merged into the minutes
+      const second = await run(Array.from({ length: 100 }, (_, i) => v9(i + 301, [DATA])));
+      expect(second).toMatchObject({ packets: 100, records: 300, templateMisses: 0, pendingSets: 0 });
+      r = await stored();
+      expect(r.docs.reduce((a, m) => a + m.flows, 0)).toBe(1200);
+      const pairs = r.docs.flatMap((m) => m.topTalkers);
+      expect(pairs.filter((t) => t.src === "10.1.0.1").reduce((a, t) => a + t.bytes, 0)).toBe(400 * 5700);
     },
     60_000,
   );

@@ -3,14 +3,33 @@
  * - templates in one Redis hash, so a restarted collector decodes the first data packet at once
  *   (exporters resend templates only every few minutes);
  * - closed host-minutes (totals, interfaces, top src→dst talker pairs) as JSON under per-minute keys with a
- *   TTL (retention), indexed per host in a sorted set trimmed to the same retention;
+ *   TTL (retention), indexed per host in a sorted set trimmed to the same retention; parts of one
+ *   host-minute (several workers, a restart within the minute) are merged on write;
  * - the same host-minutes published on NATS `fleet.v1.events.telemetry.flows`.
  */
 import type { NetflowDecoder, TemplateSnapshot } from "@fleetnet/netflow";
 import { REDIS_PREFIX, subjects } from "@fleetnet/protocol";
 import type { Redis } from "@fleetnet/runtime";
 import type { FlowCollector } from "./collector.js";
-import { mergeTalkers, type RollupMinute, type TalkerPair } from "./rollup.js";
+
+/**
+ * What {@link FlowPersistence} persists: a decoder's templates and closed host-minutes — a
+ * {@link FlowCollector}, or the primary of several workers (its templates learned from the
+ * workers' template packets, its minutes the workers' closed minutes).
+ */
+export interface FlowSource {
+  readonly decoder: NetflowDecoder;
+  drainRollups(): RollupMinute[];
+  /** Close the minutes still open (at shutdown). */
+  closeAll(): void;
+}
+
+/** A collector as a {@link FlowSource}. */
+export function collectorSource(c: FlowCollector): FlowSource {
+  return { decoder: c.decoder, drainRollups: () => c.drainRollups(), closeAll: () => c.rollup.closeAll() };
+}
+
+import { mergeMinutes, mergeTalkers, type RollupMinute, type TalkerPair } from "./rollup.js";
 
 /** Options of {@link FlowStore}. */
 export interface FlowStoreOptions {
@@ -56,14 +75,39 @@ export class FlowStore {
     return { templates, skipped };
   }
 
-  /** Store closed host-minutes with the retention TTL and index them per host. */
-  async writeMinutes(minutes: readonly RollupMinute[], nowMs = Date.now()): Promise<void> {
-    if (minutes.length === 0) return;
+  /**
+   * Store closed host-minutes with the retention TTL and index them per host. A host-minute
+   * that is already stored (another worker's part, or the same minute before a restart) is
+   * merged with it, never replaced. Returns the host-minutes as stored.
+   */
+  async writeMinutes(minutes: readonly RollupMinute[], nowMs = Date.now()): Promise<RollupMinute[]> {
+    if (minutes.length === 0) return [];
+    // Parts of one host-minute in this batch first, then with what Redis holds. Only one
+    // process writes a prefix (one collector), so read-then-write does not race.
+    const groups = new Map<string, RollupMinute[]>();
+    for (const r of minutes) {
+      const k = this.minuteKey(r.host, r.minute);
+      groups.set(k, [...(groups.get(k) ?? []), r]);
+    }
+    const keys = [...groups.keys()];
+    const stored = await this.redis.mget(...keys);
+    const merged = keys.map((k, i) => {
+      const parts = groups.get(k) ?? [];
+      const old = stored[i];
+      if (old !== null && old !== undefined) {
+        try {
+          parts.unshift(JSON.parse(old) as RollupMinute);
+        } catch {
+          // an unreadable stored minute is replaced
+        }
+      }
+      return mergeMinutes(parts);
+    });
     const m = this.redis.multi();
     const hosts = new Set<string>();
-    for (const r of minutes) {
+    for (const r of merged) {
       const at = Date.parse(r.minute);
-      m.set(`${this.prefix}:min:${r.host}:${r.minute}`, JSON.stringify(r), "EX", this.retentionS);
+      m.set(this.minuteKey(r.host, r.minute), JSON.stringify(r), "EX", this.retentionS);
       m.zadd(`${this.prefix}:idx:${r.host}`, at, r.minute);
       hosts.add(r.host);
     }
@@ -72,13 +116,18 @@ export class FlowStore {
       m.zremrangebyscore(`${this.prefix}:idx:${h}`, "-inf", nowMs - this.retentionS * 1000);
     }
     await m.exec();
+    return merged;
+  }
+
+  private minuteKey(host: string, minute: string): string {
+    return `${this.prefix}:min:${host}:${minute}`;
   }
 
   /** Host-minutes of `host` from `sinceMs` on (oldest first). */
   async minutes(host: string, sinceMs: number): Promise<RollupMinute[]> {
     const names = await this.redis.zrangebyscore(`${this.prefix}:idx:${host}`, sinceMs, "+inf");
     if (names.length === 0) return [];
-    const docs = await this.redis.mget(...names.map((n) => `${this.prefix}:min:${host}:${n}`));
+    const docs = await this.redis.mget(...names.map((n) => this.minuteKey(host, n)));
     return docs.filter((d): d is string => d !== null).map((d) => JSON.parse(d) as RollupMinute);
   }
 
@@ -108,17 +157,20 @@ export class FlowPersistence {
   private timer: NodeJS.Timeout | null = null;
   /** Flush failures (Redis/NATS errors), kept going: the next flush retries. */
   failures = 0;
+  private readonly source: FlowSource;
 
   constructor(
-    private readonly collector: FlowCollector,
+    collector: FlowCollector | FlowSource,
     private readonly store: FlowStore,
     private readonly nats: Publisher | null = null,
-  ) {}
+  ) {
+    this.source = "rollup" in collector ? collectorSource(collector) : collector;
+  }
 
   /** Load saved templates into the collector's decoder; returns how many. */
   async restore(): Promise<number> {
     const { templates } = await this.store.loadTemplates();
-    const dec: NetflowDecoder = this.collector.decoder;
+    const dec: NetflowDecoder = this.source.decoder;
     dec.importTemplates(templates);
     this.savedTemplates = dec.stats.templates + dec.stats.templatesWithdrawn;
     return templates.length;
@@ -126,17 +178,18 @@ export class FlowPersistence {
 
   /** One flush: closed minutes out, templates saved if they changed. */
   async flush(final = false): Promise<number> {
-    if (final) this.collector.rollup.closeAll();
-    const minutes = this.collector.drainRollups();
-    await this.store.writeMinutes(minutes);
-    if (this.nats !== null) for (const m of minutes) this.nats.publish(FLOWS_SUBJECT, JSON.stringify(m));
-    const s = this.collector.decoder.stats;
+    if (final) this.source.closeAll();
+    const minutes = this.source.drainRollups();
+    // (a host-minute merged with a part stored earlier is published again, with the sums)
+    const stored = await this.store.writeMinutes(minutes);
+    if (this.nats !== null) for (const m of stored) this.nats.publish(FLOWS_SUBJECT, JSON.stringify(m));
+    const s = this.source.decoder.stats;
     const sig = s.templates + s.templatesWithdrawn;
     if (sig !== this.savedTemplates) {
-      await this.store.saveTemplates(this.collector.decoder.exportTemplates());
+      await this.store.saveTemplates(this.source.decoder.exportTemplates());
       this.savedTemplates = sig;
     }
-    return minutes.length;
+    return stored.length;
   }
 
   /** Flush every `everyMs` until {@link stop}. */
