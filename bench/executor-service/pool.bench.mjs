@@ -14,12 +14,11 @@
 // CPU is this process (publisher, pool, subscriber) plus its reaped children (ip, bridge,
 // sysctl…), from /proc/self/stat. Build first: pnpm exec tsc -b services/executor libs/testkit
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { loadAndValidate } from "../../libs/intent/dist/index.js";
-import { compile, diff, emptyHostState } from "../../libs/netstate/dist/index.js";
+import { diff, emptyHostState } from "../../libs/netstate/dist/index.js";
 import {
   generateJobKeyPair,
   jobPublication,
@@ -39,14 +38,9 @@ import { netnsDriver } from "../../services/executor/dist/drivers/process.js";
 import { bridgeLine, ipLines, segments, sysctlAssignment } from "../../services/executor/dist/render.js";
 import { runExecutorService } from "../../services/executor/dist/service/index.js";
 import { applyHost } from "../../services/executor/dist/transaction.js";
+import { cpuSeconds, labDesiredState } from "../lib/lab.mjs";
 
 const N = Number(process.argv[2] ?? 50);
-const TICK = 100; // USER_HZ
-function cpuSeconds() {
-  const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ");
-  // fields after "(comm) ": state=0 … utime=11 stime=12 cutime=13 cstime=14
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICK;
-}
 function rssMiB() {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
   return Math.round(Number(m?.[1] ?? 0) / 1024);
@@ -77,32 +71,7 @@ const nats = await startNatsServer();
 const lab = await testLab({ prefix: "fnsb", hosts: N });
 const names = lab.hosts.map((h) => h.name);
 try {
-  writeFileSync(
-    join(dir, "intents.yaml"),
-    `apiVersion: fleetnet/v1
-kind: VxlanOverlay
-metadata: {name: bench}
-spec:
-  hosts: {names: [${names.join(", ")}]}
-  vni: 5001
-  port: 4789
-  mtu: 1450
-  replication: {mode: unicast}
-  addresses: {pool: 172.20.0.0/16}
----
-apiVersion: fleetnet/v1
-kind: SysctlBaseline
-metadata: {name: bench}
-spec:
-  hosts: {names: [${names.join(", ")}]}
-  settings: {net.ipv4.ip_forward: 1, net.ipv4.tcp_syncookies: 1}
-  persist: false
-`,
-  );
-  const v = loadAndValidate([lab.inventoryFile, join(dir, "intents.yaml")]);
-  if (!v.valid) throw new Error(JSON.stringify(v.errors.slice(0, 3)));
-  const desired = compile(v.inventory, v.intents).hosts;
-  const nsOf = new Map(lab.hosts.map((h) => [h.name, h.namespace]));
+  const { desired, nsOf } = labDesiredState(lab, dir);
   const opsOf = new Map(names.map((n) => [n, diff(desired.get(n), emptyHostState())]));
   const opCount = [...opsOf.values()].reduce((a, o) => a + o.length, 0);
 

@@ -7,18 +7,17 @@
 // `observe` (what every report already did) vs `collectObservations` with live peers only, and
 // with one dead peer among the probed (the 1 s ping timeout is the bound). Medians in ms.
 // Build first: pnpm exec tsc -b services/executor libs/testkit
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 
-const { loadAndValidate } = await import("../../libs/intent/dist/index.js");
-const { compile } = await import("../../libs/netstate/dist/index.js");
 const { testLab } = await import("../../libs/testkit/dist/index.js");
 const { netnsDriver, applyHost, observe, serviceManager } = await import(
   "../../services/executor/dist/index.js"
 );
 const { collectObservations } = await import("../../services/executor/dist/service/observations.js");
+const { labDesiredState } = await import("../lib/lab.mjs");
 
 const N = Number(process.argv[2] ?? 4);
 const ROUNDS = Number(process.argv[3] ?? 10);
@@ -29,25 +28,7 @@ const median = (xs) => {
 const dir = mkdtempSync(join(tmpdir(), "fnh-obs-"));
 const lab = await testLab({ prefix: "fnh", hosts: N });
 try {
-  const names = lab.hosts.map((h) => h.name);
-  writeFileSync(
-    join(dir, "intents.yaml"),
-    `apiVersion: fleetnet/v1
-kind: VxlanOverlay
-metadata: {name: bench}
-spec:
-  hosts: {names: [${names.join(", ")}]}
-  vni: 5001
-  port: 4789
-  mtu: 1450
-  replication: {mode: unicast}
-  addresses: {pool: 172.20.0.0/16}
-`,
-  );
-  const v = loadAndValidate([lab.inventoryFile, join(dir, "intents.yaml")]);
-  if (!v.valid) throw new Error(JSON.stringify(v.errors.slice(0, 3)));
-  const desired = compile(v.inventory, v.intents).hosts;
-  const nsOf = new Map(lab.hosts.map((h) => [h.name, h.namespace]));
+  const { names, desired, nsOf } = labDesiredState(lab, dir, { sysctl: false });
   const driver = (n) => netnsDriver({ host: n, netns: nsOf.get(n), stateDir: join(dir, "state") });
   await Promise.all(
     names.map(async (n) => {

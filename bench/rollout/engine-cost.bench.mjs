@@ -6,7 +6,7 @@
 // reaped children) per host, the summed phase timings, and process spawns per transaction
 // (counted by wrapping child_process.spawn). Build first: pnpm exec tsc -b services/executor libs/testkit
 import childProcess from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,51 +26,16 @@ childProcess.spawn = (cmd, args, o) => {
 };
 syncBuiltinESMExports();
 
-const { loadAndValidate } = await import("../../libs/intent/dist/index.js");
-const { compile } = await import("../../libs/netstate/dist/index.js");
+const { cpuParts, cpuSeconds, labDesiredState } = await import("../lib/lab.mjs");
 const { testLab } = await import("../../libs/testkit/dist/index.js");
 const { netnsDriver } = await import("../../services/executor/dist/drivers/process.js");
 const { applyHost } = await import("../../services/executor/dist/transaction.js");
 
 const N = Number(process.argv[2] ?? 20);
-function cpuParts() {
-  const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ");
-  return { self: (Number(f[11]) + Number(f[12])) / 100, children: (Number(f[13]) + Number(f[14])) / 100 };
-}
-function cpuSeconds() {
-  const c = cpuParts();
-  return c.self + c.children;
-}
 const dir = mkdtempSync(join(tmpdir(), "fnb-cost-"));
 const lab = await testLab({ prefix: "fnb", hosts: N });
 try {
-  const names = lab.hosts.map((h) => h.name);
-  writeFileSync(
-    join(dir, "intents.yaml"),
-    `apiVersion: fleetnet/v1
-kind: VxlanOverlay
-metadata: {name: bench}
-spec:
-  hosts: {names: [${names.join(", ")}]}
-  vni: 5001
-  port: 4789
-  mtu: 1450
-  replication: {mode: unicast}
-  addresses: {pool: 172.20.0.0/16}
----
-apiVersion: fleetnet/v1
-kind: SysctlBaseline
-metadata: {name: bench}
-spec:
-  hosts: {names: [${names.join(", ")}]}
-  settings: {net.ipv4.ip_forward: 1, net.ipv4.tcp_syncookies: 1}
-  persist: false
-`,
-  );
-  const v = loadAndValidate([lab.inventoryFile, join(dir, "intents.yaml")]);
-  if (!v.valid) throw new Error(JSON.stringify(v.errors.slice(0, 3)));
-  const desired = compile(v.inventory, v.intents).hosts;
-  const nsOf = new Map(lab.hosts.map((h) => [h.name, h.namespace]));
+  const { names, desired, nsOf } = labDesiredState(lab, dir);
   const target = (n) => ({
     host: n,
     serviceMode: "direct",
