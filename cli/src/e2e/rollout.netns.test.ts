@@ -147,8 +147,8 @@ spec:
 }
 
 /**
- * `-f` arguments of the overlays earlier tests left applied, up to `vni`: a later apply
- * names them too, or its plan would remove them.
+ * Files of the overlays earlier tests left applied, up to `vni`: a later apply names them
+ * too, or its plan would remove them.
  */
 function keptOverlays(upTo: number): string[] {
   const kept = [
@@ -158,9 +158,42 @@ function keptOverlays(upTo: number): string[] {
     ["tty-g", 5107],
     ["restart-h", 5108],
   ] as const;
-  return kept
-    .filter(([, v]) => v <= upTo)
-    .flatMap(([n, v]) => ["-f", overlayFile(n, v, `172.16.${v - 5000}.0/24`)]);
+  return kept.filter(([, v]) => v <= upTo).map(([n, v]) => overlayFile(n, v, `172.16.${v - 5000}.0/24`));
+}
+
+/** `-f` arguments: the lab inventory, the example intents (examples/rollout), then `files`. */
+function inputs(files: string[], example: string[] = [EXAMPLE]): string[] {
+  return [lab?.inventoryFile as string, ...example, ...files].flatMap((f) => ["-f", f]);
+}
+
+/** Waits until a started apply prints its rollout id. */
+function submittedId(run: ReturnType<typeof start>): Promise<string> {
+  return waitFor("the rollout id", () => /rollout (\S+) submitted/.exec(run.out.stderr)?.[1]);
+}
+
+/** Waits until a started apply says wave `n` is applying. */
+function waveApplying(run: ReturnType<typeof start>, n: number, ms?: number): Promise<true> {
+  return waitFor(
+    `wave ${n} dispatched`,
+    () => run.out.stderr.includes(`wave ${n} applying`) || undefined,
+    ms,
+  );
+}
+
+/**
+ * Makes `host` refuse a VXLAN named `dev` for real: a foreign veth (peer `peer`) already
+ * holds the name. Returns the host's namespace.
+ */
+function foreignVeth(host: string, dev: string, peer: string): string {
+  const ns = lab?.host(host).namespace as string;
+  const add = spawnSync("ip", ["-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peer]);
+  expect(add.status).toBe(0);
+  return ns;
+}
+
+/** Every lab host's kernel has the overlay `vni`. */
+function expectOverlayOnAll(vni: number): void {
+  for (const h of hostNames()) expect(overlayOf(h, vni)?.vni, h).toBe(vni);
 }
 
 function hostNames(): string[] {
@@ -250,13 +283,13 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
   });
 
   it("apply without --yes and without a terminal is a usage error; nothing is submitted", async () => {
-    const r = await fleetnet(["apply", "-f", lab?.inventoryFile as string, "-f", EXAMPLE]);
+    const r = await fleetnet(["apply", ...inputs([])]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("--yes");
   });
 
   it("rolls examples/rollout out in 3 waves; every host's kernel matches the plan", async () => {
-    const r = await fleetnet(["apply", "-f", lab?.inventoryFile as string, "-f", EXAMPLE, "--yes", "--json"]);
+    const r = await fleetnet(["apply", ...inputs([]), "--yes", "--json"]);
     if (process.env.FNE_LOG) process.stderr.write(r.stderr);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     const res = JSON.parse(r.stdout) as {
@@ -301,17 +334,7 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
 
   it("a host failing in wave 2 stops the rollout, wave 2 is reverted, wave 3 never starts; the audit tells it", async () => {
     const extra = overlayFile("fail-b", 5102, "172.16.102.0/24");
-    const run = start([
-      "apply",
-      "-f",
-      lab?.inventoryFile as string,
-      "-f",
-      EXAMPLE,
-      "-f",
-      extra,
-      "--yes",
-      "--json",
-    ]);
+    const run = start(["apply", ...inputs([extra]), "--yes", "--json"]);
     // the waves are printed at submit; make the 2nd host of wave 2 refuse its change for real:
     // a foreign veth already named like the VXLAN device fleetnet must create there
     const wave2 = await waitFor(
@@ -319,20 +342,7 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
       () => /wave 2: (\S+), (\S+)\n/.exec(run.out.stderr) ?? undefined,
     );
     const [ok2, bad] = [wave2[1] as string, wave2[2] as string];
-    const ns = lab?.host(bad).namespace as string;
-    const add = spawnSync("ip", [
-      "-n",
-      ns,
-      "link",
-      "add",
-      "vx5102",
-      "type",
-      "veth",
-      "peer",
-      "name",
-      "fne-peer",
-    ]);
-    expect(add.status).toBe(0);
+    const ns = foreignVeth(bad, "vx5102", "fne-peer");
     const r = await run.done;
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
     const res = JSON.parse(r.stdout) as {
@@ -373,18 +383,8 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
 
   it("pause holds the rollout, a second rollout on its hosts is refused with the holder's id, resume finishes it", async () => {
     const extra = overlayFile("pause-c", 5103, "172.16.103.0/24");
-    const run = start([
-      "apply",
-      "-f",
-      lab?.inventoryFile as string,
-      "-f",
-      EXAMPLE,
-      "-f",
-      extra,
-      "--yes",
-      "--json",
-    ]);
-    const id = await waitFor("the rollout id", () => /rollout (\S+) submitted/.exec(run.out.stderr)?.[1]);
+    const run = start(["apply", ...inputs([extra]), "--yes", "--json"]);
+    const id = await submittedId(run);
     const p = await fleetnet(["rollout", "pause", id, "--json"]);
     expect(p.code, p.stderr).toBe(0);
     const paused = await waitFor("paused", async () => {
@@ -395,16 +395,7 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
     expect(paused.waves?.[2]?.status).toBe("pending");
     // a second rollout touching the same hosts is refused, naming the holder
     const other = overlayFile("lock-d", 5104, "172.16.104.0/24");
-    const second = await fleetnet([
-      "apply",
-      "-f",
-      lab?.inventoryFile as string,
-      "-f",
-      EXAMPLE,
-      "-f",
-      other,
-      "--yes",
-    ]);
+    const second = await fleetnet(["apply", ...inputs([other]), "--yes"]);
     expect(second.code).toBe(1);
     expect(second.stderr).toContain("HOST_LOCKED");
     expect(second.stderr).toContain(id);
@@ -419,25 +410,13 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
     const r = await run.done;
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect((JSON.parse(r.stdout) as { status: string }).status).toBe("succeeded");
-    for (const h of hostNames()) expect(overlayOf(h, 5103)?.vni, h).toBe(5103);
+    expectOverlayOnAll(5103);
   });
 
   it("abort mid-rollout stops it: later waves never start, the CLI exits 1 with status aborted", async () => {
     const extra = overlayFile("abort-e", 5105, "172.16.105.0/24");
-    const run = start([
-      "apply",
-      "-f",
-      lab?.inventoryFile as string,
-      "-f",
-      EXAMPLE,
-      "-f",
-      overlayFile("pause-c", 5103, "172.16.103.0/24"),
-      "-f",
-      extra,
-      "--yes",
-      "--json",
-    ]);
-    const id = await waitFor("the rollout id", () => /rollout (\S+) submitted/.exec(run.out.stderr)?.[1]);
+    const run = start(["apply", ...inputs([...keptOverlays(5103), extra]), "--yes", "--json"]);
+    const id = await submittedId(run);
     const a = await fleetnet(["rollout", "abort", id]);
     expect(a.code, a.stderr).toBe(0);
     const r = await run.done;
@@ -449,12 +428,9 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
 
   it("SIGKILL of the planner mid-wave: `fleetnet up` restarts it, the rollout completes, no host applied twice", async () => {
     const extra = overlayFile("kill-f", 5106, "172.16.106.0/24");
-    const files = ["-f", lab?.inventoryFile as string, "-f", EXAMPLE, "-f", extra];
-    for (const v of [5103, 5105])
-      files.push("-f", overlayFile(v === 5103 ? "pause-c" : "abort-e", v, `172.16.${v - 5000}.0/24`));
-    const run = start(["apply", ...files, "--yes", "--json"]);
-    const id = await waitFor("the rollout id", () => /rollout (\S+) submitted/.exec(run.out.stderr)?.[1]);
-    await waitFor("wave 2 dispatched", () => /wave 2 applying/.test(run.out.stderr) || undefined);
+    const run = start(["apply", ...inputs([extra, ...keptOverlays(5105)]), "--yes", "--json"]);
+    const id = await submittedId(run);
+    await waveApplying(run, 2);
     const pidFile = join(dir, "state", "stack", "planner.pid");
     const before = JSON.parse(readFileSync(pidFile, "utf8")) as { pid: number };
     process.kill(before.pid, "SIGKILL");
@@ -498,8 +474,7 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
 
   it("on a terminal, apply asks before submitting and draws one progress bar per wave", async () => {
     // `script` gives the CLI a pseudo-terminal; what we type goes to its stdin
-    const argv = [CLI, "apply", "-f", lab?.inventoryFile as string, "-f", EXAMPLE, "-f"];
-    argv.push(overlayFile("tty-g", 5107, "172.16.107.0/24"));
+    const argv = [CLI, "apply", ...inputs([overlayFile("tty-g", 5107, "172.16.107.0/24")])];
     const cmd = [process.execPath, ...argv].map((a) => `'${a}'`).join(" "); // our own paths, no quotes in them
     const ask = (answer: string) =>
       new Promise<Run>((res) => {
@@ -521,21 +496,20 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
     expect(yes.stdout).toMatch(/wave 1 \[#{20}\] 1\/1/);
     expect(yes.stdout).toMatch(/wave 3 \[#{20}\] 5\/5/);
     expect(yes.stdout).toContain("\u001b[2K"); // bars are redrawn in place
-    for (const h of hostNames()) expect(overlayOf(h, 5107)?.vni, h).toBe(5107);
+    expectOverlayOnAll(5107);
   });
 
   it("nats-server and redis-server restarted mid-rollout: the rollout completes", async () => {
-    const files = ["-f", lab?.inventoryFile as string, "-f", EXAMPLE, ...keptOverlays(5107)];
-    files.push("-f", overlayFile("restart-h", 5108, "172.16.108.0/24"));
-    const run = start(["apply", ...files, "--yes", "--json"]);
-    await waitFor("wave 2 dispatched", () => /wave 2 applying/.test(run.out.stderr) || undefined);
+    const files = [...keptOverlays(5107), overlayFile("restart-h", 5108, "172.16.108.0/24")];
+    const run = start(["apply", ...inputs(files), "--yes", "--json"]);
+    await waveApplying(run, 2);
     await nats?.restart();
-    await waitFor("wave 3 dispatched", () => /wave 3 applying/.test(run.out.stderr) || undefined, 45_000);
+    await waveApplying(run, 3, 45_000);
     await redis?.restart();
     const r = await run.done;
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect((JSON.parse(r.stdout) as { status: string }).status).toBe("succeeded");
-    for (const h of hostNames()) expect(overlayOf(h, 5108)?.vni, h).toBe(5108);
+    expectOverlayOnAll(5108);
   });
 
   it("failureThreshold {hosts: 1}: a host failing for real is tolerated, every wave runs, apply exits 1 saying so", async () => {
@@ -548,25 +522,13 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
       ),
     );
     expect(readFileSync(policy, "utf8")).toContain("failureThreshold: { hosts: 1 }");
-    const files = ["-f", lab?.inventoryFile as string, "-f", join(EXAMPLE, "overlay.yaml"), "-f", policy];
-    files.push(...keptOverlays(5108));
-    files.push("-f", overlayFile("tolerate-i", 5109, "172.16.109.0/24"));
+    const files = inputs(
+      [...keptOverlays(5108), overlayFile("tolerate-i", 5109, "172.16.109.0/24")],
+      [join(EXAMPLE, "overlay.yaml"), policy],
+    );
     // the last host (wave 3) refuses its change for real: a foreign veth holds the VXLAN's name
     const bad = hostNames().at(-1) as string;
-    const ns = lab?.host(bad).namespace as string;
-    const add = spawnSync("ip", [
-      "-n",
-      ns,
-      "link",
-      "add",
-      "vx5109",
-      "type",
-      "veth",
-      "peer",
-      "name",
-      "fni-peer",
-    ]);
-    expect(add.status).toBe(0);
+    const ns = foreignVeth(bad, "vx5109", "fni-peer");
     try {
       const r = await fleetnet(["apply", ...files, "--yes", "--json"], 120_000);
       expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
