@@ -25,7 +25,7 @@ export interface FlowSource {
 }
 
 /** A collector as a {@link FlowSource}. */
-export function collectorSource(c: FlowCollector): FlowSource {
+function collectorSource(c: FlowCollector): FlowSource {
   return { decoder: c.decoder, drainRollups: () => c.drainRollups(), closeAll: () => c.rollup.closeAll() };
 }
 
