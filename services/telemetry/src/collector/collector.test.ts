@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { decodeCapture, readCaptureFile } from "@fleetnet/netflow";
 import { describe, expect, it } from "vitest";
 import { collectorConfigFromEnv, FlowCollector } from "./collector.js";
-import { FlowRollup, mergeTalkers } from "./rollup.js";
+import { FlowRollup, mergeMinutes, mergeTalkers } from "./rollup.js";
 import { freeUdpPort, runCollectBin, sendUdp } from "./testing.js";
 
 const FIXTURES = fileURLToPath(new URL("../../../../libs/netflow/fixtures/", import.meta.url));
@@ -215,6 +215,30 @@ describe("FlowCollector", () => {
     expect(merged).toEqual([
       { src: "a", dst: "b", bytes: 400, packets: 2, flows: 2, protocol: 6, dstPort: 443 },
       { src: "e", dst: "f", bytes: 120, packets: 1, flows: 1, protocol: 6, dstPort: 25 },
+    ]);
+  });
+});
+
+describe("mergeMinutes", () => {
+  it("sums the parts of one host-minute: totals, interfaces by index, talker pairs", () => {
+    const part = (bytes: number, ifIndex: number, src: string) => ({
+      host: "192.0.2.1",
+      minute: "2026-11-30T01:00:00.000Z",
+      flows: 2,
+      bytes,
+      packets: 3,
+      interfaces: [{ ifIndex, inBytes: bytes, inPackets: 3, outBytes: 0, outPackets: 0 }],
+      topTalkers: [{ src, dst: "10.0.0.9", bytes, packets: 3, flows: 2, protocol: 6, dstPort: 22 }],
+    });
+    const m = mergeMinutes([part(100, 1, "10.0.0.1"), part(50, 2, "10.0.0.1"), part(70, 1, "10.0.0.2")]);
+    expect(m).toMatchObject({ host: "192.0.2.1", flows: 6, bytes: 220, packets: 9 });
+    expect(m.interfaces).toEqual([
+      { ifIndex: 1, inBytes: 170, inPackets: 6, outBytes: 0, outPackets: 0 },
+      { ifIndex: 2, inBytes: 50, inPackets: 3, outBytes: 0, outPackets: 0 },
+    ]);
+    expect(m.topTalkers.map((t) => [t.src, t.bytes, t.flows])).toEqual([
+      ["10.0.0.1", 150, 4],
+      ["10.0.0.2", 70, 2],
     ]);
   });
 });
