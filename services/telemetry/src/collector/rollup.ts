@@ -127,14 +127,27 @@ class V4PairTable {
       }
       i = (i + 1) & mask;
     }
-    flows[i] = 1;
-    src[i] = s;
-    dst[i] = d;
+    this.insert(i, s, d, bytes, packets, raw, v);
+  }
+
+  /** A new pair in free slot `i` (kept out of {@link add} so the hit path stays small enough to inline). */
+  private insert(
+    i: number,
+    s: number,
+    d: number,
+    bytes: number,
+    packets: number,
+    raw: number,
+    v: RecordView,
+  ): void {
+    this.flows[i] = 1;
+    this.src[i] = s;
+    this.dst[i] = d;
     this.bytes[i] = bytes;
     this.packets[i] = packets;
     this.describe(i, raw, v);
     if (++this.size > this.cap) this.rebuild(this.cap >> 1);
-    else if (this.size * 2 > mask + 1) this.rebuild(Number.POSITIVE_INFINITY);
+    else if (this.size * 2 > this.mask + 1) this.rebuild(Number.POSITIVE_INFINITY);
   }
 
   private describe(i: number, raw: number, v: RecordView): void {
