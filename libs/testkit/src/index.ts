@@ -2,3 +2,4 @@
 export * from "./lab.js";
 export * from "./netns.js";
 export * from "./services.js";
+export * from "./wait.js";

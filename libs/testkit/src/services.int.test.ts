@@ -4,7 +4,14 @@ import { ensureStream, publishDurably } from "@fleetnet/runtime";
 import { StorageType } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { uniqueName } from "./netns.js";
-import { attachNats, attachRedis, sharedServices, startNatsServer, startRedisServer } from "./services.js";
+import {
+  attachNats,
+  attachRedis,
+  privateBackends,
+  sharedServices,
+  startNatsServer,
+  startRedisServer,
+} from "./services.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -122,5 +129,22 @@ describe("private redis-server", () => {
     const exited = once(conn.redis, "end");
     await conn.redis.quit();
     await exited;
+  });
+});
+
+describe("privateBackends", () => {
+  it("starts nats-server and redis-server with clients attached; disposing stops both (idempotent)", async () => {
+    const b = await privateBackends();
+    const pids = [b.nats.pid, b.redisServer.pid];
+    expect(pids.every((p) => p !== undefined && alive(p))).toBe(true);
+    expect(b.att.url).toBe(b.nats.url);
+    expect(b.red.url).toBe(b.redisServer.url);
+    expect(await b.att.nc.rtt()).toBeGreaterThanOrEqual(0);
+    expect(await b.red.redis.ping()).toBe("PONG");
+    await b[Symbol.asyncDispose]();
+    await b[Symbol.asyncDispose]();
+    expect(b.att.nc.isClosed()).toBe(true);
+    expect(pids.some((p) => p !== undefined && alive(p))).toBe(false);
+    expect(existsSync(b.nats.dir) || existsSync(b.redisServer.dir)).toBe(false);
   });
 });

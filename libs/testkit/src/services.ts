@@ -306,3 +306,37 @@ export function startRedisServer(): Promise<PrivateServer> {
     ready: /Ready to accept connections/,
   });
 }
+
+/** A private nats-server and redis-server with a client attached to each. */
+export interface PrivateBackends extends AsyncDisposable {
+  readonly nats: PrivateServer;
+  readonly redisServer: PrivateServer;
+  readonly att: NatsAttachment;
+  readonly red: RedisAttachment;
+}
+
+/**
+ * Starts a private nats-server and redis-server and attaches to both. Disposing closes the
+ * clients, then stops the servers (idempotent); when a step fails, what started is stopped.
+ */
+export async function privateBackends(): Promise<PrivateBackends> {
+  const opened: AsyncDisposable[] = [];
+  const open = async <T extends AsyncDisposable>(p: Promise<T>): Promise<T> => {
+    const r = await p;
+    opened.push(r);
+    return r;
+  };
+  const close = async (): Promise<void> => {
+    for (const d of opened.splice(0).reverse()) await d[Symbol.asyncDispose]();
+  };
+  try {
+    const nats = await open(startNatsServer());
+    const redisServer = await open(startRedisServer());
+    const att = await open(attachNats(nats.url));
+    const red = await open(attachRedis(redisServer.url));
+    return { nats, redisServer, att, red, [Symbol.asyncDispose]: close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
