@@ -15,7 +15,7 @@
  * Last, FRR: an eBGP session between the two hosts comes up Established, a neighbor at a
  * dead address does not → `bgp-down` and the `bgpEstablished` gate fails for that host only.
  */
-import { execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,7 +23,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   type ApplyJob,
-  exportKeyPairPem,
   generateJobKeyPair,
   jobPublication,
   newJob,
@@ -35,34 +34,32 @@ import {
 } from "@fleetnet/protocol";
 import { createLogger, publishDurably } from "@fleetnet/runtime";
 import {
-  attachNats,
-  attachRedis,
   type NatsAttachment,
-  type PrivateServer,
+  type PrivateBackends,
+  privateBackends,
   type RedisAttachment,
-  startNatsServer,
-  startRedisServer,
+  stopChild,
   type TestLab,
   testLab,
+  waitFor,
 } from "@fleetnet/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { EXECUTOR, netnsInventory, startExecutorPool } from "./executor.testlib.js";
 import { TelemetryService } from "./service.js";
 
 /** A host's whole desired state as an apply job carries it. */
 type HostStateWire = ApplyJob["payload"]["desired"];
 
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
-const EXECUTOR = join(ROOT, "services/executor/dist/service/index.js");
 const logger = createLogger({ level: "silent", serviceName: "telemetry-health-netns-test" });
 const KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf";
 
-let nats: PrivateServer;
-let redisServer: PrivateServer;
+let backends: PrivateBackends | undefined;
 let att: NatsAttachment;
 let red: RedisAttachment;
 let lab: TestLab | undefined;
 let dir: string | undefined;
-let child: ReturnType<typeof spawn> | undefined;
+let child: ChildProcess | undefined;
 let svc: TelemetryService | undefined;
 /** The lab's hosts as the inventory names them (set by the first test). */
 let fleet: { name: string; namespace: string; iface: string; address: string }[] = [];
@@ -88,20 +85,6 @@ function build(): Promise<void> {
   });
 }
 
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms: number,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function api(verb: string, body: unknown = {}): Promise<Record<string, unknown>> {
   const m = await att.nc.request(subjects.telemetryApi(verb), JSON.stringify(body), { timeout: 3_000 });
   return JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>;
@@ -115,10 +98,8 @@ beforeAll(async () => {
   if (!existsSync(EXECUTOR)) throw new Error(`${EXECUTOR} is missing after the build`);
   dir = mkdtempSync(join(tmpdir(), "fnh-health-"));
   chmodSync(dir, 0o755); // FRR's daemons run as user frr and must reach the per-host config
-  nats = await startNatsServer();
-  redisServer = await startRedisServer();
-  att = await attachNats(nats.url);
-  red = await attachRedis(redisServer.url);
+  backends = await privateBackends();
+  ({ att, red } = backends);
   lab = await testLab({ prefix: "fnh", hosts: 2 });
   att.nc.subscribe(subjects.allHostEvents(), {
     callback: (_e, m) => {
@@ -130,22 +111,11 @@ beforeAll(async () => {
   await att.nc.flush();
 }, 300_000);
 
-async function stopProcess(p: ReturnType<typeof spawn> | undefined): Promise<void> {
-  if (p?.pid === undefined || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once("exit", r));
-  p.kill("SIGTERM");
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
-}
-
 afterAll(async () => {
   await svc?.stop();
-  await stopProcess(child);
-  await att?.[Symbol.asyncDispose]();
-  await red?.[Symbol.asyncDispose]();
+  await stopChild(child);
   await lab?.dispose(); // kills keepalived and any revert timer left in the namespaces
-  await nats?.[Symbol.asyncDispose]();
-  await redisServer?.[Symbol.asyncDispose]();
+  await backends?.[Symbol.asyncDispose]();
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -237,20 +207,7 @@ it("two keepalived masters for one VRID → split-brain from real executor repor
   const inSubnet = (last: number) => [...octets.slice(0, 3), String(last)].join(".");
   const vip = `${inSubnet(200)}/${h1.prefixLength}`;
   const bogus = inSubnet(250); // nobody: neither keepalived hears the other
-  const text = `apiVersion: fleetnet/v1
-kind: Inventory
-metadata: {name: health}
-spec:
-  hosts:
-${hosts
-  .map(
-    (h) => `    - name: ${h.name}
-      labels: {role: gw}
-      underlay: {interface: ${h.iface}, address: ${h.address}/${h.prefixLength}}
-      transport: {driver: netns, namespace: ${h.namespace}}`,
-  )
-  .join("\n")}
-`;
+  const text = netnsInventory("health", "gw", hosts);
   writeFileSync(join(d, "fleet.yaml"), text);
   svc = await TelemetryService.start({
     nc: att.nc,
@@ -259,21 +216,8 @@ ${hosts
     intentFiles: [{ name: "fleet.yaml", text }],
     heartbeatIntervalMs: 1_000,
   });
-  writeFileSync(join(d, "planner.pub"), exportKeyPairPem(keys).publicKeyPem);
-  const code = `const m = await import(${JSON.stringify(EXECUTOR)}); process.exitCode = await m.runServiceCommand(process.argv.slice(1));`;
-  const args = ["--pool", "-f", join(d, "fleet.yaml"), "--public-key", join(d, "planner.pub")];
-  args.push("--lab-state-dir", join(d, "lab"), "--heartbeat", "1s", "--state-report", "1s");
-  let out = "";
-  child = spawn(process.execPath, ["--input-type=module", "-e", code, "--", ...args], {
-    env: { ...process.env, NATS_URL: nats.url, FLEETNET_STATE_DIR: join(d, "exec"), LOG_LEVEL: "warn" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.on("data", (b: Buffer) => {
-    out += b;
-  });
-  child.stderr?.on("data", (b: Buffer) => {
-    out += b;
-  });
+  const executor = startExecutorPool(d, att.url, keys);
+  child = executor.child;
   try {
     // reports arrive: MACs are reported (none managed), VRRP not yet (no keepalived anywhere)
     const before = await waitFor(
@@ -335,7 +279,7 @@ ${hosts
     });
     expect((await api("health")).healthy).toBe(true);
   } catch (err) {
-    throw new Error(`${(err as Error).message}\nexecutor output:\n${out}`);
+    throw new Error(`${(err as Error).message}\nexecutor output:\n${executor.out}`);
   }
 }, 120_000);
 

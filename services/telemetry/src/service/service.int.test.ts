@@ -17,14 +17,12 @@ import {
 } from "@fleetnet/protocol";
 import { createLogger } from "@fleetnet/runtime";
 import {
-  attachNats,
-  attachRedis,
   type NatsAttachment,
-  type PrivateServer,
+  type PrivateBackends,
+  privateBackends,
   type RedisAttachment,
-  startNatsServer,
-  startRedisServer,
   uniqueName,
+  waitFor,
 } from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TelemetryService, type TelemetryServiceOptions, telemetryHostKey } from "./service.js";
@@ -71,8 +69,7 @@ spec:
   drift: heal
 `;
 
-let nats: PrivateServer;
-let redisServer: PrivateServer;
+let backends: PrivateBackends | undefined;
 let att: NatsAttachment;
 let red: RedisAttachment;
 let svc: TelemetryService | undefined;
@@ -119,21 +116,12 @@ async function api(verb: string, body: unknown = {}): Promise<Record<string, unk
   return JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>;
 }
 
-async function until<T>(f: () => T | undefined | Promise<T | undefined>, ms = 3_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(f: () => T | undefined | Promise<T | undefined>, ms = 3_000): Promise<T> =>
+  waitFor("a condition", f, ms, 20);
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  redisServer = await startRedisServer();
-  att = await attachNats(nats.url);
-  red = await attachRedis(redisServer.url);
+  backends = await privateBackends();
+  ({ att, red } = backends);
   att.nc.subscribe(subjects.api("apply"), {
     callback: (_e, m) => {
       applyRequests.push(JSON.parse(new TextDecoder().decode(m.data)));
@@ -151,10 +139,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.stop();
-  await att?.[Symbol.asyncDispose]();
-  await red?.[Symbol.asyncDispose]();
-  await nats?.[Symbol.asyncDispose]();
-  await redisServer?.[Symbol.asyncDispose]();
+  await backends?.[Symbol.asyncDispose]();
 });
 
 const start = (o: Partial<TelemetryServiceOptions> = {}) =>

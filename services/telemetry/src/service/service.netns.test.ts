@@ -4,7 +4,7 @@
  * state reports every second, and the telemetry service on a private nats-server and
  * redis-server. A sysctl changed by hand in one namespace must show as drift within 10 s.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,31 +20,29 @@ import {
 } from "@fleetnet/protocol";
 import { createLogger } from "@fleetnet/runtime";
 import {
-  attachNats,
-  attachRedis,
   type NatsAttachment,
-  type PrivateServer,
+  type PrivateBackends,
+  privateBackends,
   type RedisAttachment,
-  startNatsServer,
-  startRedisServer,
+  stopChild,
   type TestLab,
   testLab,
+  waitFor,
 } from "@fleetnet/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { EXECUTOR, netnsInventory, startExecutorPool } from "./executor.testlib.js";
 import { TelemetryService } from "./service.js";
 
-const EXECUTOR = fileURLToPath(new URL("../../../executor/dist/service/index.js", import.meta.url));
 const PLANNER = fileURLToPath(new URL("../../../planner/dist/bin.js", import.meta.url));
 const logger = createLogger({ level: "silent", serviceName: "telemetry-netns-test" });
 
-let nats: PrivateServer;
-let redisServer: PrivateServer;
+let backends: PrivateBackends | undefined;
 let att: NatsAttachment;
 let red: RedisAttachment;
 let lab: TestLab;
 let dir: string;
-let child: ReturnType<typeof spawn> | undefined;
-let planner: ReturnType<typeof spawn> | undefined;
+let child: ChildProcess | undefined;
+let planner: ChildProcess | undefined;
 const keys = generateJobKeyPair();
 let fleetText = "";
 let svc: TelemetryService | undefined;
@@ -54,27 +52,12 @@ function sysctlW(namespace: string, kv: string): void {
   execFileSync("ip", ["netns", "exec", namespace, "sysctl", "-q", "-w", kv], { stdio: "ignore" });
 }
 
-async function waitForAsync<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms: number) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const waitFor = <T>(what: string, fn: () => T | undefined, ms: number): Promise<T> =>
-  waitForAsync(what, fn, ms);
-
 beforeAll(async () => {
   if (!existsSync(EXECUTOR))
     throw new Error(`${EXECUTOR} is missing: build first (pnpm exec tsc -b services/executor)`);
   dir = mkdtempSync(join(tmpdir(), "fnt-drift-"));
-  nats = await startNatsServer();
-  redisServer = await startRedisServer();
-  att = await attachNats(nats.url);
-  red = await attachRedis(redisServer.url);
+  backends = await privateBackends();
+  ({ att, red } = backends);
   lab = await testLab({ prefix: "fnt", hosts: 2 });
   att.nc.subscribe(subjects.telemetryEvent("drift"), {
     callback: (_e, m) => {
@@ -85,42 +68,18 @@ beforeAll(async () => {
   await att.nc.flush();
 }, 120_000);
 
-async function stopProcess(p: ReturnType<typeof spawn> | undefined): Promise<void> {
-  if (p?.pid === undefined || p.exitCode !== null) return;
-  const exited = new Promise((r) => p.once("exit", r));
-  p.kill("SIGTERM");
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  if (p.exitCode === null) p.kill("SIGKILL");
-}
-
 afterAll(async () => {
   await svc?.stop();
-  await stopProcess(child);
-  await stopProcess(planner);
-  await att?.[Symbol.asyncDispose]();
-  await red?.[Symbol.asyncDispose]();
+  await stopChild(child);
+  await stopChild(planner);
   await lab?.dispose();
-  await nats?.[Symbol.asyncDispose]();
-  await redisServer?.[Symbol.asyncDispose]();
+  await backends?.[Symbol.asyncDispose]();
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
 it("a sysctl changed by hand in a namespace shows as drift within 10 s (real executor reports)", async () => {
   const hosts = lab.hosts.map((h, i) => ({ ...h, name: `t${i + 1}` }));
-  const text = `apiVersion: fleetnet/v1
-kind: Inventory
-metadata: {name: drift}
-spec:
-  hosts:
-${hosts
-  .map(
-    (h) => `    - name: ${h.name}
-      labels: {role: hv}
-      underlay: {interface: ${h.iface}, address: ${h.address}/${h.prefixLength}}
-      transport: {driver: netns, namespace: ${h.namespace}}`,
-  )
-  .join("\n")}
----
+  const text = `${netnsInventory("drift", "hv", hosts)}---
 apiVersion: fleetnet/v1
 kind: SysctlBaseline
 metadata: {name: fwd}
@@ -140,25 +99,12 @@ spec:
   });
 
   fleetText = text;
-  writeFileSync(join(dir, "planner.pub"), exportKeyPairPem(keys).publicKeyPem);
-  const code = `const m = await import(${JSON.stringify(EXECUTOR)}); process.exitCode = await m.runServiceCommand(process.argv.slice(1));`;
-  const args = ["--pool", "-f", join(dir, "fleet.yaml"), "--public-key", join(dir, "planner.pub")];
-  args.push("--lab-state-dir", join(dir, "lab"), "--heartbeat", "1s", "--state-report", "1s");
-  let out = "";
-  child = spawn(process.execPath, ["--input-type=module", "-e", code, "--", ...args], {
-    env: { ...process.env, NATS_URL: nats.url, FLEETNET_STATE_DIR: join(dir, "exec"), LOG_LEVEL: "warn" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.on("data", (b: Buffer) => {
-    out += b;
-  });
-  child.stderr?.on("data", (b: Buffer) => {
-    out += b;
-  });
+  const executor = startExecutorPool(dir, att.url, keys);
+  child = executor.child;
 
   // Both hosts heartbeat and report; nothing drifts yet.
   await waitFor(
-    `a healthy fleet (executor output: ${out})`,
+    `a healthy fleet (executor output: ${executor.out})`,
     () => {
       const h = svc?.health();
       return h?.healthy && Object.values(h.hosts).every((x) => x.heartbeatAgeS !== null) ? h : undefined;
@@ -207,8 +153,8 @@ it("drift: heal leaves fresh hosts to the operator's first rollout, then restore
   planner = spawn(process.execPath, [PLANNER, "run"], {
     env: {
       ...process.env,
-      NATS_URL: nats.url,
-      REDIS_URL: redisServer.url,
+      NATS_URL: att.url,
+      REDIS_URL: red.url,
       FLEETNET_SIGNING_KEY_FILE: join(dir, "planner.key"),
       LOG_LEVEL: "warn",
       METRICS_PORT: "0",
@@ -271,7 +217,7 @@ spec: {waves: [{percent: 100}], soak: 0s, confirmTimeout: 30s}
     );
   const applied = await ask("apply", { files: [{ name: "fleet.yaml", text: healText }], by: "operator" });
   expect(applied.ok, JSON.stringify(applied)).toBe(true);
-  const done = await waitForAsync(
+  const done = await waitFor(
     `the operator's rollout (planner output: ${pout})`,
     async () => {
       const st = await ask("status", { rolloutId: applied.rolloutId });
