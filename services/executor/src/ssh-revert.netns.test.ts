@@ -7,7 +7,7 @@
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type HostState, ownerAlias } from "@fleetnet/netstate";
+import { emptyHostState, type HostState, ownerAlias } from "@fleetnet/netstate";
 import { type ScratchNamespace, scratchNamespace } from "@fleetnet/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { sshDriver } from "./drivers/ssh.js";
@@ -48,14 +48,8 @@ it("a change that cuts the SSH session is reverted by the host itself; result re
   const target: HostTarget = { host: "h1", serviceMode: "direct", connect };
   // adopt the management veth and want no address on it: the diff deletes the underlay address
   const cut: HostState = {
+    ...emptyHostState(),
     links: [{ kind: "veth", name: "mgmt0", up: true, alias: ownerAlias("Underlay", "cut") }],
-    ports: [],
-    addresses: [],
-    routes: [],
-    fdb: [],
-    sysctls: [],
-    files: [],
-    services: [],
   };
   const t0 = Date.now();
   const r = await applyHost(target, cut, { confirmTimeoutS: 5 });

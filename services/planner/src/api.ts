@@ -34,7 +34,14 @@ import {
   type ValidationError,
   validateDocuments,
 } from "@fleetnet/intent";
-import { type Allocations, compile, type HostState, type Plan, planFromDesired } from "@fleetnet/netstate";
+import {
+  type Allocations,
+  compile,
+  emptyHostState,
+  type HostState,
+  type Plan,
+  planFromDesired,
+} from "@fleetnet/netstate";
 import {
   API_VERBS,
   type ApiVerb,
@@ -368,16 +375,7 @@ export async function planDocuments(redis: Redis, files: DocumentsRequest["files
     if (text) observed.set(h, JSON.parse(text) as HostState);
     else {
       unobserved.push(h);
-      observed.set(h, {
-        links: [],
-        ports: [],
-        addresses: [],
-        routes: [],
-        fdb: [],
-        sysctls: [],
-        files: [],
-        services: [],
-      });
+      observed.set(h, emptyHostState());
     }
   });
   const plan = planFromDesired(compiled.hosts, observed, { allocations: compiled.allocations });

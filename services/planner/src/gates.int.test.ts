@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { emptyHostState } from "@fleetnet/netstate";
 import {
   encodeMessage,
   HeartbeatSchema,
@@ -244,16 +245,7 @@ spec:
       v: 1,
       host,
       at: new Date().toISOString(),
-      state: {
-        links: [],
-        ports: [],
-        addresses: [],
-        routes: [],
-        fdb: [],
-        sysctls: [],
-        files: [],
-        services: [],
-      },
+      state: emptyHostState(),
       sysctls: {},
       observations: { vrrp: [{ segment: "gw", vrid: 7, state, vips: ["10.251.1.100/24"] }] },
     };
