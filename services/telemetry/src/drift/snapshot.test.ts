@@ -1,17 +1,9 @@
+import { emptyHostState } from "@fleetnet/netstate";
 import type { StateReport } from "@fleetnet/protocol";
 import { describe, expect, it } from "vitest";
 import { captureBaseline, diffBaselines, parseBaseline } from "./snapshot.js";
 
-const empty = {
-  links: [],
-  ports: [],
-  addresses: [],
-  routes: [],
-  fdb: [],
-  sysctls: [],
-  files: [],
-  services: [],
-};
+const empty = emptyHostState();
 
 function report(host: string, over: Partial<StateReport> = {}): StateReport {
   return { v: 1, host, at: "2026-11-29T00:00:00.000Z", state: { ...empty }, sysctls: {}, ...over };

@@ -21,6 +21,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { emptyHostState } from "@fleetnet/netstate";
 import {
   type ApplyJob,
   generateJobKeyPair,
@@ -119,6 +120,8 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
+const EMPTY: HostStateWire = emptyHostState();
+
 function keepalived(host: string, iface: string, src: string, bogusPeer: string, vip: string): HostStateWire {
   const conf = `global_defs {
     router_id ${host}
@@ -141,12 +144,7 @@ vrrp_instance fnh_gw {
 }
 `;
   return {
-    links: [],
-    ports: [],
-    addresses: [],
-    routes: [],
-    fdb: [],
-    sysctls: [],
+    ...EMPTY,
     files: [{ path: KEEPALIVED_CONF, content: conf, mode: 0o644 }],
     services: [
       {
@@ -158,17 +156,6 @@ vrrp_instance fnh_gw {
     ],
   };
 }
-
-const EMPTY: HostStateWire = {
-  links: [],
-  ports: [],
-  addresses: [],
-  routes: [],
-  fdb: [],
-  sysctls: [],
-  files: [],
-  services: [],
-};
 
 /** Send a signed apply job, wait for `applied`, then confirm it (disarms the host's revert timer). */
 async function applyAndConfirm(host: string, desired: HostStateWire, n: number): Promise<void> {

@@ -4,6 +4,7 @@
  * a plain NATS responder that records what it is asked (the real planner needs the whole
  * rollout machinery; its request shape is what is checked here).
  */
+import { emptyHostState } from "@fleetnet/netstate";
 import {
   type AuditEvent,
   AuditEventSchema,
@@ -28,16 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TelemetryService, type TelemetryServiceOptions, telemetryHostKey } from "./service.js";
 
 const logger = createLogger({ level: "silent", serviceName: "telemetry-test" });
-const empty = {
-  links: [],
-  ports: [],
-  addresses: [],
-  routes: [],
-  fdb: [],
-  sysctls: [],
-  files: [],
-  services: [],
-};
+const empty = emptyHostState();
 
 const p = uniqueName("fnt", 12);
 const [A, B, C] = [`${p}-a`, `${p}-b`, `${p}-c`];
