@@ -16,6 +16,7 @@ import {
   resolveSecrets,
   secretIds,
 } from "./index.js";
+import { BGP_LEAVES, BGP_SPINE, KEEPALIVED_GW } from "./testlib/fixtures.testlib.js";
 
 function inv(n: number, extra = ""): string {
   const hosts = Array.from({ length: n }, (_, k) => {
@@ -242,32 +243,7 @@ describe("compile: other kinds", () => {
     ]);
   });
 
-  const BGP = `---
-apiVersion: fleetnet/v1
-kind: BgpMultipath
-metadata: {name: leaves}
-spec:
-  hosts: {matchLabels: {role: hypervisor}}
-  asn: {pool: "65001-65100"}
-  peers:
-    - {hosts: {matchLabels: {role: spine}}}
-    - {address: 10.250.0.254, remoteAs: 65500}
-  maximumPaths: 4
-  advertise: [10.10.0.0/24]
-  redistribute: [connected]
-  timers: {keepalive: 3, hold: 9}
----
-apiVersion: fleetnet/v1
-kind: BgpMultipath
-metadata: {name: spine}
-spec:
-  hosts: {matchLabels: {role: spine}}
-  asn: 65000
-  multipathRelax: false
-  peers:
-    - {hosts: {matchLabels: {role: hypervisor}}}
-  maximumPaths: 8
-`;
+  const BGP = `${BGP_LEAVES}${BGP_SPINE}  multipathRelax: false\n`;
 
   it("BgpMultipath: FRR config with ASN from the pool, peers by selector, ECMP and ip_forward", () => {
     const { inventory, intents } = load(inv(3) + BGP);
@@ -301,21 +277,7 @@ spec:
     expect(spine).toContain("  maximum-paths 8\n");
   });
 
-  const KA = `---
-apiVersion: fleetnet/v1
-kind: KeepalivedPair
-metadata: {name: gw}
-spec:
-  primary: h001
-  backup: h002
-  interface: veth0
-  vrid: 51
-  vips: [10.250.0.100/16]
-  priority: {primary: 150, backup: 100}
-  advertInterval: 1
-  version: 2
-  authPassword: {fromEnv: FLEETNET_VRRP_GW}
-`;
+  const KA = `${KEEPALIVED_GW}  priority: {primary: 150, backup: 100}\n  advertInterval: 1\n`;
 
   it("KeepalivedPair: MASTER/BACKUP instances with unicast peers; the password is only a reference", () => {
     const { inventory, intents } = load(inv(3) + KA);

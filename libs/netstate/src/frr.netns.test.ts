@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { validateText } from "@fleetnet/intent";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile, PATHS } from "./index.js";
+import { must, run } from "./testlib/run.testlib.js";
 
 const tag = `${process.pid % 100000}`;
 const FAB = `fnp-fab${tag}`;
@@ -23,17 +24,6 @@ const HOSTS = [
 ];
 let dir = "";
 const pids: number[] = [];
-
-function run(argv: string[]): { rc: number; out: string } {
-  const [cmd, ...args] = argv as [string, ...string[]];
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 30_000 });
-  return { rc: r.status ?? -1, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
-}
-function must(argv: string[]): string {
-  const r = run(argv);
-  if (r.rc !== 0) throw new Error(`${argv.join(" ")} failed (${r.rc}): ${r.out}`);
-  return r.out;
-}
 
 const YAML = `apiVersion: fleetnet/v1
 kind: Inventory

@@ -5,13 +5,14 @@
  * hold the VIP; when the primary's keepalived stops, the backup takes it over. Namespaces use
  * the prefix `fnp-`; keepalived runs in the foreground (-n) and is killed by PID in afterAll.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateText } from "@fleetnet/intent";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile, PATHS, resolveSecrets } from "./index.js";
+import { must, run } from "./testlib/run.testlib.js";
 
 const tag = `${process.pid % 100000}`;
 const HOSTS = [
@@ -21,16 +22,6 @@ const HOSTS = [
 const VIP = "10.249.0.100";
 let dir = "";
 const procs = new Map<string, ChildProcess>();
-
-function run(argv: string[]): { rc: number; out: string } {
-  const [cmd, ...args] = argv as [string, ...string[]];
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 30_000 });
-  return { rc: r.status ?? -1, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
-}
-function must(argv: string[]): void {
-  const r = run(argv);
-  if (r.rc !== 0) throw new Error(`${argv.join(" ")} failed (${r.rc}): ${r.out}`);
-}
 
 const YAML = `apiVersion: fleetnet/v1
 kind: Inventory

@@ -17,6 +17,7 @@ import {
   planJson,
   sha256Text,
 } from "./index.js";
+import { KEEPALIVED_GW } from "./testlib/fixtures.testlib.js";
 
 const YAML = `apiVersion: fleetnet/v1
 kind: Inventory
@@ -33,19 +34,7 @@ metadata: {name: blue}
 spec:
   hosts: {matchLabels: {role: hv}}
   vni: 5001
----
-apiVersion: fleetnet/v1
-kind: KeepalivedPair
-metadata: {name: gw}
-spec:
-  primary: h001
-  backup: h002
-  interface: veth0
-  vrid: 51
-  vips: [10.250.0.100/16]
-  version: 2
-  authPassword: {fromEnv: FLEETNET_VRRP_GW}
-`;
+${KEEPALIVED_GW}`;
 
 function load() {
   const r = validateText(YAML);

@@ -3,29 +3,19 @@
  * `keepalived -t -f` run INSIDE a network namespace that has the VRRP interface (rc 0 = ok).
  * Namespaces use the prefix `fnp-` and are always deleted in afterAll.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateText } from "@fleetnet/intent";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile, PATHS, renderFrr, resolveSecrets } from "./index.js";
+import { BGP_LEAVES, BGP_SPINE, KEEPALIVED_GW } from "./testlib/fixtures.testlib.js";
+import { must, run } from "./testlib/run.testlib.js";
 
 const NS = `fnp-ka-${process.pid}`;
 let dir = "";
 
-function run(argv: string[]): { rc: number; out: string } {
-  const [cmd, ...args] = argv as [string, ...string[]];
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 30_000 });
-  return { rc: r.status ?? -1, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
-}
-
-function must(argv: string[]): void {
-  const r = run(argv);
-  if (r.rc !== 0) throw new Error(`${argv.join(" ")} failed (${r.rc}): ${r.out}`);
-}
-
-const YAML = `apiVersion: fleetnet/v1
+const INVENTORY = `apiVersion: fleetnet/v1
 kind: Inventory
 metadata: {name: lab}
 spec:
@@ -33,43 +23,9 @@ spec:
     - {name: h001, labels: {role: hypervisor}, underlay: {interface: veth0, address: 10.250.0.1/16}, transport: {driver: netns, namespace: fnp-h1}}
     - {name: h002, labels: {role: hypervisor}, underlay: {interface: veth0, address: 10.250.0.2/16}, transport: {driver: netns, namespace: fnp-h2}}
     - {name: s001, labels: {role: spine}, underlay: {interface: veth0, address: 10.250.0.11/16}, transport: {driver: netns, namespace: fnp-s1}}
----
-apiVersion: fleetnet/v1
-kind: BgpMultipath
-metadata: {name: leaves}
-spec:
-  hosts: {matchLabels: {role: hypervisor}}
-  asn: {pool: "65001-65100"}
-  peers:
-    - {hosts: {matchLabels: {role: spine}}}
-    - {address: 10.250.0.254, remoteAs: 65500}
-  maximumPaths: 4
-  advertise: [10.10.0.0/24]
-  redistribute: [connected]
-  timers: {keepalive: 3, hold: 9}
----
-apiVersion: fleetnet/v1
-kind: BgpMultipath
-metadata: {name: spine}
-spec:
-  hosts: {matchLabels: {role: spine}}
-  asn: 65000
-  peers:
-    - {hosts: {matchLabels: {role: hypervisor}}}
-  maximumPaths: 8
----
-apiVersion: fleetnet/v1
-kind: KeepalivedPair
-metadata: {name: gw}
-spec:
-  primary: h001
-  backup: h002
-  interface: veth0
-  vrid: 51
-  vips: [10.250.0.100/16]
-  version: 2
-  authPassword: {fromEnv: FLEETNET_VRRP_GW}
----
+`;
+
+const YAML = `${INVENTORY}${BGP_LEAVES}${BGP_SPINE}${KEEPALIVED_GW}---
 apiVersion: fleetnet/v1
 kind: KeepalivedPair
 metadata: {name: gw-fast}
