@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import {
   assertHostName,
   assertSafeId,
-  FleetnetError,
   hostInboxPrefix,
   jobConsumerName,
   jsApi,
@@ -10,15 +9,7 @@ import {
   redisKeys,
   subjects,
 } from "./index.js";
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof FleetnetError ? err.code : "NOT_FLEETNET";
-  }
-  return undefined;
-}
+import { codeOf } from "./testlib/errors.testlib.js";
 
 describe("subject builders", () => {
   it("builds every subject from validated parts", () => {

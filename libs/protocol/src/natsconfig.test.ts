@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  FleetnetError,
+  type FleetnetError,
   generateNatsConfig,
   generateUserNkey,
   hostPermissions,
@@ -10,15 +10,7 @@ import {
   natsUsersManifest,
   userNkeyFromSeed,
 } from "./index.js";
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof FleetnetError ? err.code : "NOT_FLEETNET";
-  }
-  return undefined;
-}
+import { codeOf } from "./testlib/errors.testlib.js";
 
 describe("nkeys", () => {
   it("generates user keys in the NATS encoding and derives the public key from the seed", () => {
