@@ -12,15 +12,7 @@ import {
   scratchNamespace,
   uniqueName,
 } from "./netns.js";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isAlive } from "./wait.js";
 
 describe("netns helpers", () => {
   const leftovers: string[] = [];
@@ -49,10 +41,10 @@ describe("netns helpers", () => {
       expect(JSON.parse(links.stdout)[0].operstate).toBe("UNKNOWN"); // lo is up
       const child = ns.spawn(["sleep", "600"]);
       pid = child.pid ?? 0;
-      expect(alive(pid)).toBe(true);
+      expect(isAlive(pid)).toBe(true);
     }
     expect(await listNamespaces()).not.toContain(name);
-    expect(alive(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
   });
 
   it("runIn passes argv verbatim (no shell) and stdin", async () => {

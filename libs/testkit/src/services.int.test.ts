@@ -12,17 +12,9 @@ import {
   startNatsServer,
   startRedisServer,
 } from "./services.js";
+import { isAlive } from "./wait.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("shared services", () => {
   it("attaches to the shared NATS (JetStream on) and Redis", async () => {
@@ -44,11 +36,11 @@ describe("private nats-server", () => {
       await using server = await startNatsServer();
       pid = server.pid;
       dir = server.dir;
-      expect(pid && alive(pid)).toBe(true);
+      expect(pid && isAlive(pid)).toBe(true);
       await using nats = await attachNats(server.url);
       expect(await nats.nc.rtt()).toBeGreaterThanOrEqual(0);
     }
-    expect(pid && alive(pid)).toBe(false);
+    expect(pid && isAlive(pid)).toBe(false);
     expect(existsSync(dir)).toBe(false);
   });
 
@@ -136,7 +128,7 @@ describe("privateBackends", () => {
   it("starts nats-server and redis-server with clients attached; disposing stops both (idempotent)", async () => {
     const b = await privateBackends();
     const pids = [b.nats.pid, b.redisServer.pid];
-    expect(pids.every((p) => p !== undefined && alive(p))).toBe(true);
+    expect(pids.every((p) => p !== undefined && isAlive(p))).toBe(true);
     expect(b.att.url).toBe(b.nats.url);
     expect(b.red.url).toBe(b.redisServer.url);
     expect(await b.att.nc.rtt()).toBeGreaterThanOrEqual(0);
@@ -144,7 +136,7 @@ describe("privateBackends", () => {
     await b[Symbol.asyncDispose]();
     await b[Symbol.asyncDispose]();
     expect(b.att.nc.isClosed()).toBe(true);
-    expect(pids.some((p) => p !== undefined && alive(p))).toBe(false);
+    expect(pids.some((p) => p !== undefined && isAlive(p))).toBe(false);
     expect(existsSync(b.nats.dir) || existsSync(b.redisServer.dir)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { stopChild, waitFor } from "./wait.js";
+import { isAlive, stopChild, waitFor } from "./wait.js";
 
 describe("waitFor", () => {
   it("returns the first value that is not undefined (false and 0 count as values)", async () => {
@@ -33,5 +33,14 @@ describe("stopChild", () => {
     await stopChild(p, 200);
     await new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once("exit", r)));
     expect(p.signalCode).toBe("SIGKILL");
+  });
+});
+
+describe("isAlive", () => {
+  it("is true for this process and false once a child has exited and been reaped", async () => {
+    expect(isAlive(process.pid)).toBe(true);
+    const p = spawn("true", [], { stdio: "ignore" });
+    await new Promise((r) => p.once("exit", r));
+    expect(p.pid !== undefined && isAlive(p.pid)).toBe(false);
   });
 });

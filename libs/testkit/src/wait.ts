@@ -31,3 +31,13 @@ export async function stopChild(p: ChildProcess | undefined, graceMs = 10_000): 
   await Promise.race([exited, new Promise((r) => setTimeout(r, graceMs))]);
   if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
 }
+
+/** Whether a process with this PID exists (a zombie still counts) and may be signalled. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
