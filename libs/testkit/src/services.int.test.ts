@@ -7,12 +7,13 @@ import { uniqueName } from "./netns.js";
 import {
   attachNats,
   attachRedis,
+  collect,
   privateBackends,
   sharedServices,
   startNatsServer,
   startRedisServer,
 } from "./services.js";
-import { isAlive } from "./wait.js";
+import { isAlive, waitFor } from "./wait.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -138,5 +139,30 @@ describe("privateBackends", () => {
     expect(b.att.nc.isClosed()).toBe(true);
     expect(pids.some((p) => p !== undefined && isAlive(p))).toBe(false);
     expect(existsSync(b.nats.dir) || existsSync(b.redisServer.dir)).toBe(false);
+  });
+});
+
+describe("collect", () => {
+  it("appends what parse accepts on the subjects accept lets through, drops the rest", async () => {
+    await using a = await attachNats();
+    const base = uniqueName("collect");
+    const got: number[] = [];
+    const parse = (d: Uint8Array) => {
+      const n = Number(new TextDecoder().decode(d));
+      return Number.isInteger(n) ? { ok: true as const, value: n } : { ok: false as const };
+    };
+    collect(a.nc, `${base}.>`, parse, got, (s) => s.endsWith(".keep"));
+    await a.nc.flush();
+    for (const [s, body] of [
+      ["keep", "1"],
+      ["keep", "not a number"],
+      ["skip", "2"],
+      ["keep", "3"],
+    ])
+      a.nc.publish(`${base}.x.${s}`, body);
+    await a.nc.flush();
+    await waitFor("two numbers", () => (got.length >= 2 ? got : undefined), 2_000, 10);
+    await sleep(100);
+    expect(got).toEqual([1, 3]);
   });
 });

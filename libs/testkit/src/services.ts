@@ -340,3 +340,24 @@ export async function privateBackends(): Promise<PrivateBackends> {
     throw err;
   }
 }
+
+/**
+ * Subscribes `nc` to `subject` and appends to `into` every message `parse` accepts (e.g.
+ * `(d) => parseMessage(Schema, d)` of @fleetnet/protocol), of the subjects `accept` lets
+ * through; malformed messages are dropped. Flush the connection before relying on it.
+ */
+export function collect<T>(
+  nc: NatsConnection,
+  subject: string,
+  parse: (data: Uint8Array) => { ok: true; value: T } | { ok: false },
+  into: T[],
+  accept: (subject: string) => boolean = () => true,
+): void {
+  nc.subscribe(subject, {
+    callback: (_e, m) => {
+      if (!accept(m.subject)) return;
+      const r = parse(m.data);
+      if (r.ok) into.push(r.value);
+    },
+  });
+}

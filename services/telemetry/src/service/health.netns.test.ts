@@ -35,6 +35,7 @@ import {
 } from "@fleetnet/protocol";
 import { createLogger, publishDurably } from "@fleetnet/runtime";
 import {
+  collect,
   type NatsAttachment,
   type PrivateBackends,
   privateBackends,
@@ -102,13 +103,13 @@ beforeAll(async () => {
   backends = await privateBackends();
   ({ att, red } = backends);
   lab = await testLab({ prefix: "fnh", hosts: 2 });
-  att.nc.subscribe(subjects.allHostEvents(), {
-    callback: (_e, m) => {
-      if (!m.subject.endsWith(".result")) return;
-      const r = parseMessage(ResultSchema, m.data);
-      if (r.ok) results.push(r.value);
-    },
-  });
+  collect(
+    att.nc,
+    subjects.allHostEvents(),
+    (d) => parseMessage(ResultSchema, d),
+    results,
+    (s) => s.endsWith(".result"),
+  );
   await att.nc.flush();
 }, 300_000);
 

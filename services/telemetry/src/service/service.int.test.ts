@@ -18,6 +18,7 @@ import {
 } from "@fleetnet/protocol";
 import { createLogger } from "@fleetnet/runtime";
 import {
+  collect,
   type NatsAttachment,
   type PrivateBackends,
   privateBackends,
@@ -120,12 +121,7 @@ beforeAll(async () => {
       m.respond(JSON.stringify(applyReply));
     },
   });
-  att.nc.subscribe(subjects.telemetryEvent("drift"), {
-    callback: (_e, m) => {
-      const ev = parseMessage(AuditEventSchema, m.data);
-      if (ev.ok) events.push(ev.value);
-    },
-  });
+  collect(att.nc, subjects.telemetryEvent("drift"), (d) => parseMessage(AuditEventSchema, d), events);
   await att.nc.flush();
 }, 30_000);
 

@@ -20,6 +20,7 @@ import {
 } from "@fleetnet/protocol";
 import { createLogger } from "@fleetnet/runtime";
 import {
+  collect,
   type NatsAttachment,
   type PrivateBackends,
   privateBackends,
@@ -59,12 +60,7 @@ beforeAll(async () => {
   backends = await privateBackends();
   ({ att, red } = backends);
   lab = await testLab({ prefix: "fnt", hosts: 2 });
-  att.nc.subscribe(subjects.telemetryEvent("drift"), {
-    callback: (_e, m) => {
-      const ev = parseMessage(AuditEventSchema, m.data);
-      if (ev.ok) events.push(ev.value);
-    },
-  });
+  collect(att.nc, subjects.telemetryEvent("drift"), (d) => parseMessage(AuditEventSchema, d), events);
   await att.nc.flush();
 }, 120_000);
 
