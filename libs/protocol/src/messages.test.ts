@@ -19,6 +19,18 @@ import {
 
 const at = "2026-11-29T22:00:00.000Z";
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+/** A job's fields but `kind` and `payload`. */
+const jobFields = {
+  v: 1,
+  jobId: "j-2",
+  host: "h1",
+  rolloutId: "r",
+  planHash: "p",
+  issuer: "planner",
+  issuedAt: at,
+  expiresAt: "2026-11-29T22:01:00.000Z",
+  nonce: "AAAAAAAAAAAAAAAAAAAAAA",
+};
 
 const result = {
   v: 1,
@@ -137,19 +149,7 @@ describe("message schemas", () => {
           : kind === "revert"
             ? { applyJobId: "j-1", reason: "wave failed" }
             : { sysctls: ["net.ipv4.ip_forward"] };
-      ok(JobSchema, {
-        v: 1,
-        jobId: "j-2",
-        host: "h1",
-        rolloutId: "r",
-        planHash: "p",
-        issuer: "planner",
-        issuedAt: at,
-        expiresAt: "2026-11-29T22:01:00.000Z",
-        nonce: "AAAAAAAAAAAAAAAAAAAAAA",
-        kind,
-        payload,
-      });
+      ok(JobSchema, { ...jobFields, kind, payload });
     }
   });
 
@@ -198,19 +198,7 @@ describe("message schemas", () => {
         sysctls: { "a.b": { status: "absent", value: "1" } },
       }).success,
     ).toBe(false);
-    const job = {
-      v: 1,
-      jobId: "j-2",
-      host: "h1",
-      rolloutId: "r",
-      planHash: "p",
-      issuer: "planner",
-      issuedAt: at,
-      expiresAt: "2026-11-29T22:01:00.000Z",
-      nonce: "AAAAAAAAAAAAAAAAAAAAAA",
-      kind: "confirm",
-      payload: { sysctls: [] },
-    };
+    const job = { ...jobFields, kind: "confirm", payload: { sysctls: [] } };
     const r = parseMessage(JobSchema, job);
     expect(!r.ok && r.error.message).toMatch(/field payload/);
     expect(
