@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadAndValidate } from "../../libs/intent/dist/index.js";
 import { compile } from "../../libs/netstate/dist/index.js";
+import { meshOverlayYaml } from "../../libs/testkit/dist/index.js";
 
 const TICK = 100; // USER_HZ
 
@@ -36,24 +37,15 @@ function readStat() {
  */
 export function labDesiredState(lab, dir, { sysctl = true } = {}) {
   const names = lab.hosts.map((h) => h.name);
-  const hosts = `  hosts: {names: [${names.join(", ")}]}\n`;
-  let yaml = `apiVersion: fleetnet/v1
-kind: VxlanOverlay
-metadata: {name: bench}
-spec:
-${hosts}  vni: 5001
-  port: 4789
-  mtu: 1450
-  replication: {mode: unicast}
-  addresses: {pool: 172.20.0.0/16}
-`;
+  let yaml = meshOverlayYaml("bench", names);
   if (sysctl)
     yaml += `---
 apiVersion: fleetnet/v1
 kind: SysctlBaseline
 metadata: {name: bench}
 spec:
-${hosts}  settings: {net.ipv4.ip_forward: 1, net.ipv4.tcp_syncookies: 1}
+  hosts: {names: [${names.join(", ")}]}
+  settings: {net.ipv4.ip_forward: 1, net.ipv4.tcp_syncookies: 1}
   persist: false
 `;
   const file = join(dir, "intents.yaml");

@@ -13,7 +13,7 @@ import { loadAndValidate } from "@fleetnet/intent";
 import { buildPlan, type Plan } from "@fleetnet/netstate";
 import { subjects } from "@fleetnet/protocol";
 import { connectNats, createLogger, loadConfig, type NatsConnection } from "@fleetnet/runtime";
-import { type PrivateServer, startNatsServer } from "@fleetnet/testkit";
+import { meshOverlayYaml, type PrivateServer, startNatsServer } from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PlannerClient } from "./rollout-api.js";
 
@@ -32,17 +32,7 @@ ${hosts.map((h, i) => `    - name: ${h}\n      underlay: {interface: veth0, addr
   },
   {
     name: "intents.yaml",
-    text: `apiVersion: fleetnet/v1
-kind: VxlanOverlay
-metadata: {name: big}
-spec:
-  hosts: {names: [${hosts.join(", ")}]}
-  vni: 5001
-  port: 4789
-  mtu: 1450
-  replication: {mode: unicast}
-  addresses: {pool: 172.20.0.0/16}
-`,
+    text: meshOverlayYaml("big", hosts),
   },
 ];
 

@@ -18,7 +18,7 @@ import {
   loadConfig,
   type NatsConnection,
 } from "@fleetnet/runtime";
-import { type PrivateServer, startNatsServer } from "@fleetnet/testkit";
+import { meshOverlayYaml, type PrivateServer, startNatsServer } from "@fleetnet/testkit";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENTS_PAGE_MAX, PLAN_PAGE_MAX, type PlannerApi, planPagesKey, startPlannerApi } from "./api.js";
@@ -44,17 +44,7 @@ ${hosts
   )
   .join("\n")}
 `;
-const intents = `apiVersion: fleetnet/v1
-kind: VxlanOverlay
-metadata: {name: big}
-spec:
-  hosts: {names: [${hosts.join(", ")}]}
-  vni: 5001
-  port: 4789
-  mtu: 1450
-  replication: {mode: unicast}
-  addresses: {pool: 172.20.0.0/16}
-`;
+const intents = meshOverlayYaml("big", hosts);
 const files = [
   { name: "inventory.yaml", text: inventory },
   { name: "intents.yaml", text: intents },
