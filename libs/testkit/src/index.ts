@@ -1,4 +1,5 @@
 /** Public API of @fleetnet/testkit: helpers for integration and netns tests. */
+export * from "./build.js";
 export * from "./fixtures.js";
 export * from "./lab.js";
 export * from "./netns.js";
