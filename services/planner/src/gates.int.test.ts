@@ -6,7 +6,7 @@
  * `fleetnet-telemetry run`, as a process: a service never imports another service) on a
  * private redis-server judges protocol-valid state reports with VRRP observations.
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +21,7 @@ import {
 } from "@fleetnet/protocol";
 import {
   attachNats,
+  buildProjects,
   type NatsAttachment,
   type PrivateServer,
   startNatsServer,
@@ -151,19 +152,7 @@ describe("TelemetryGates against the real telemetry service", () => {
   let out = "";
 
   beforeAll(async () => {
-    await new Promise<void>((resolve, reject) =>
-      execFile(
-        "pnpm",
-        ["exec", "tsc", "-b", "services/telemetry"],
-        { cwd: ROOT, timeout: 240_000 },
-        (err, o, e) =>
-          err
-            ? reject(
-                new Error(`build failed (pnpm exec tsc -b services/telemetry): ${err.message}\n${o}${e}`),
-              )
-            : resolve(),
-      ),
-    );
+    await buildProjects(["services/telemetry"]);
     redis = await startRedisServer();
     dir = mkdtempSync(join(tmpdir(), "fnh-gates-"));
     writeFileSync(
