@@ -66,9 +66,31 @@ done
 python3 "$REPO/bench/rollout/gen-fleetnet.py" "$N" "$FNB_GEN" || exit 1
 reset_check
 t0=$(date +%s.%N)
-# FNB_PROFILE=1: the stack's node processes write V8 CPU profiles to $S/prof when stopped
+# FNB_PROFILE=1: the planner, executor pool and telemetry write V8 CPU profiles to $S/prof
+# when they stop (Node refuses --cpu-prof in NODE_OPTIONS: `fleetnet up` starts each through a
+# wrapper, FLEETNET_*_BIN, that runs the inspector's profiler around the real bin).
 PROF=()
-[[ -n ${FNB_PROFILE:-} ]] && PROF=(env NODE_OPTIONS="--cpu-prof --cpu-prof-dir=$S/prof")
+if [[ -n ${FNB_PROFILE:-} ]]; then
+  mkdir -p "$S/prof"
+  for svc in planner executor telemetry; do
+    cat > "$S/prof-$svc.mjs" <<JS
+import { mkdirSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
+const s = new Session();
+s.connect();
+s.post("Profiler.enable");
+s.post("Profiler.start");
+process.on("exit", () =>
+  s.post("Profiler.stop", (err, r) => {
+    if (!err) writeFileSync("$S/prof/$svc-" + process.pid + ".cpuprofile", JSON.stringify(r.profile));
+  }),
+);
+await import("$REPO/services/$svc/dist/bin.js");
+JS
+  done
+  PROF=(env FLEETNET_PLANNER_BIN="$S/prof-planner.mjs" FLEETNET_EXECUTOR_BIN="$S/prof-executor.mjs"
+    FLEETNET_TELEMETRY_BIN="$S/prof-telemetry.mjs")
+fi
 "${PROF[@]}" "${FLEETNET[@]}" up -f "$FNB_GEN/inventory.yaml" --lab-state-dir "$S/lab" --timeout 600s || exit 1
 printf 'fleetnet up (stack for %d hosts heartbeating): %.1f s\n' "$N" "$(echo "$(date +%s.%N) - $t0" | bc)"
 ./bench.py run fleetnet "$N" 1 1800 -- methods/fleetnet.sh

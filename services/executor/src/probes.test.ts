@@ -1,6 +1,6 @@
 import { renderKeepalived } from "@fleetnet/netstate";
 import { describe, expect, it } from "vitest";
-import { keepalivedVips, samplePeers } from "./probes.js";
+import { keepalivedVips, parsePings, samplePeers } from "./probes.js";
 
 describe("keepalivedVips", () => {
   it("reads the VIPs of every virtual_ipaddress block of a rendered config", () => {
@@ -51,5 +51,21 @@ describe("samplePeers", () => {
   it("spreads different hosts over different peers", () => {
     const firsts = new Set(Array.from({ length: 50 }, (_, i) => samplePeers(peers, 4, `h${i}`)[0]));
     expect(firsts.size).toBeGreaterThan(25);
+  });
+});
+
+describe("parsePings", () => {
+  it("reads fping's lines (one process for all peers)", () => {
+    const out = "10.0.0.2 is alive (0.035 ms)\n10.0.0.3 is unreachable\n10.0.0.4 is alive\n";
+    expect(parsePings(out, ["10.0.0.2", "10.0.0.3", "10.0.0.4"])).toEqual(
+      new Map([
+        ["10.0.0.2", 0.035],
+        ["10.0.0.4", undefined],
+      ]),
+    );
+  });
+  it("reads the ping fallback's `ADDR rtt-summary` lines and ignores addresses not asked for", () => {
+    const out = "10.0.0.2 0.045/0.052/0.060/0.000 ms\n10.0.0.9 0.1/0.1/0.1/0.0 ms\n\n";
+    expect(parsePings(out, ["10.0.0.2", "10.0.0.3"])).toEqual(new Map([["10.0.0.2", 0.052]]));
   });
 });

@@ -30,8 +30,20 @@ export interface Probe {
   run(): Promise<boolean>;
 }
 
-/** How many of the desired state's remote VTEPs a transaction pings. */
+/** How many of the desired state's remote VTEPs a transaction pings (and a state report probes). */
 const UNDERLAY_SAMPLE = 4;
+
+/** The latest ping result per address (each round overwrites). */
+export type PingLog = Map<string, { reachable: boolean; rttMs?: number }>;
+
+/**
+ * The remote VTEPs of `desired` (its FDB destinations) that a transaction on `host` pings:
+ * a spread sample of {@link UNDERLAY_SAMPLE} (see the module header). State reports probe the
+ * same ones, so a report right after a transaction can use the transaction's last round.
+ */
+export function underlayPeers(desired: HostState, host: string): string[] {
+  return samplePeers([...new Set(desired.fdb.map((f) => f.dst))].sort(), UNDERLAY_SAMPLE, host);
+}
 
 /**
  * Up to `k` of `peers` (sorted, distinct), spread evenly from an offset that depends on `seed`
@@ -91,13 +103,37 @@ export function keepalivedVips(conf: string): string[] {
 }
 
 /**
- * Pings its arguments in parallel (one `ping` each, 1 s timeout); prints `ADDR RTT-SUMMARY` for
- * each address that answered (`10.0.0.2 0.045/0.045/0.045/0.000 ms`). CONSTANT text: the
- * addresses are positional arguments, never shell text.
+ * Pings its arguments, 1 s timeout each. With `fping` on the host: ONE process for all of
+ * them, printing `ADDR is alive (0.045 ms)` / `ADDR is unreachable`; without it, one `ping`
+ * each in parallel, printing `ADDR RTT-SUMMARY` (`10.0.0.2 0.045/0.045/0.045/0.000 ms`) for
+ * each that answered. CONSTANT text: the addresses are positional arguments, never shell text.
  */
 const PING_SCRIPT =
+  'if command -v fping >/dev/null 2>&1; then fping -e -t 1000 -r 0 -- "$@" 2>/dev/null; exit 0; fi; ' +
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion in a constant script
   'for a; do { r=$(ping -n -q -c 1 -W 1 "$a" 2>/dev/null) && echo "$a ${r##*= }"; } & done; wait';
+
+/**
+ * The answers in {@link PING_SCRIPT}'s output (either form) among the addresses `asked`:
+ * address → RTT in ms (`undefined` when no RTT was printed). Unreachable ones are absent.
+ */
+export function parsePings(stdout: string, asked: readonly string[]): Map<string, number | undefined> {
+  const want = new Set(asked);
+  const out = new Map<string, number | undefined>();
+  for (const line of stdout.split("\n")) {
+    const fp = /^(\S+) is (alive|unreachable)(?: \(([\d.]+) ms\))?/.exec(line);
+    if (fp?.[1]) {
+      if (fp[2] === "alive" && want.has(fp[1]))
+        out.set(fp[1], fp[3] !== undefined ? Number(fp[3]) : undefined);
+      continue;
+    }
+    const [addr, summary] = line.split(" ", 2);
+    if (!addr || !want.has(addr)) continue;
+    const avg = Number(summary?.split("/")[1]);
+    out.set(addr, Number.isFinite(avg) ? avg : undefined);
+  }
+  return out;
+}
 
 /**
  * Ping `addrs` from the host with ONE process on it (plus the pings it starts): the
@@ -108,31 +144,28 @@ export async function pingMany(
   d: HostDriver,
   addrs: readonly string[],
 ): Promise<Map<string, number | undefined>> {
-  const answered = new Map<string, number | undefined>();
-  if (addrs.length === 0) return answered;
+  if (addrs.length === 0) return new Map();
   try {
     const r = await d.run(["sh", "-c", PING_SCRIPT, "sh", ...addrs], { timeoutMs: 5000 });
-    for (const line of r.stdout.split("\n")) {
-      const [addr, summary] = line.split(" ", 2);
-      if (!addr) continue;
-      const avg = Number(summary?.split("/")[1]);
-      answered.set(addr, Number.isFinite(avg) ? avg : undefined);
-    }
+    return parsePings(r.stdout, addrs);
   } catch {
-    /* session gone: nothing answered */
+    return new Map(); // session gone: nothing answered
   }
-  return answered;
 }
 
 /**
  * A pinger that gathers the addresses asked for in the same turn of the event loop and
  * pings them with one process on the host.
  */
-function batchPinger(d: HostDriver): (addr: string) => Promise<boolean> {
+function batchPinger(d: HostDriver, log?: PingLog): (addr: string) => Promise<boolean> {
   let pending: Map<string, ((ok: boolean) => void)[]> | undefined;
   const flush = async (batch: Map<string, ((ok: boolean) => void)[]>) => {
     const answered = await pingMany(d, [...batch.keys()]);
-    for (const [addr, waiters] of batch) for (const w of waiters) w(answered.has(addr));
+    for (const [addr, waiters] of batch) {
+      const rtt = answered.get(addr);
+      log?.set(addr, { reachable: answered.has(addr), ...(rtt !== undefined ? { rttMs: rtt } : {}) });
+      for (const w of waiters) w(answered.has(addr));
+    }
   };
   return (addr) =>
     new Promise<boolean>((resolve) => {
@@ -156,6 +189,8 @@ export function probesFor(
   services: ServiceManager,
   desired: HostState,
   opts: ProbeOptions = {},
+  /** Filled with each ping round's results (the latest per address). */
+  log?: PingLog,
 ): Probe[] {
   const probes: Probe[] = [
     {
@@ -163,12 +198,8 @@ export function probesFor(
       run: async () => (await d.run(["true"], { timeoutMs: 5000 })).code === 0,
     },
   ];
-  const vteps = [...new Set(desired.fdb.map((f) => f.dst))].sort();
-  const peers = [...new Set([...samplePeers(vteps, UNDERLAY_SAMPLE, d.host), ...(opts.ping ?? [])])].slice(
-    0,
-    16,
-  );
-  const ping = batchPinger(d);
+  const peers = [...new Set([...underlayPeers(desired, d.host), ...(opts.ping ?? [])])].slice(0, 16);
+  const ping = batchPinger(d, log);
   for (const p of peers) {
     const addr = ip(p);
     probes.push({ name: `ping ${addr}`, run: () => ping(addr) });

@@ -34,7 +34,14 @@ import type { HostDriver } from "./driver.js";
 import { asExecutorError, ExecutorError } from "./errors.js";
 import { LEDGER_PATH, updateLedger } from "./ledger.js";
 import { type ObserveResult, observe } from "./observe.js";
-import { type Probe, type ProbeOptions, probesFor, recheckProbes, runProbes } from "./probes.js";
+import {
+  type PingLog,
+  type Probe,
+  type ProbeOptions,
+  probesFor,
+  recheckProbes,
+  runProbes,
+} from "./probes.js";
 import { checkOps } from "./render.js";
 import {
   armRevertTimer,
@@ -78,6 +85,8 @@ export interface TxResult {
    * reports the host's state right after the transaction uses it instead of observing again.
    */
   observed?: ObserveResult;
+  /** `applied` only: the ping probes' results after the change (peers re-pinged then). */
+  pings?: PingLog;
 }
 
 /** Options of {@link applyHost}. */
@@ -326,9 +335,11 @@ export async function applyHost(
     checkSysctls(d, ops, obs.missingSysctls, obs.readOnlySysctls);
     const contents = await resolveFileSecrets(d, ops);
     await checkConfigs(d, services, ops, contents, txId);
-    const probes: Probe[] = probesFor(d, services, desired, opts.probes);
+    const pings: PingLog = new Map();
+    const probes: Probe[] = probesFor(d, services, desired, opts.probes, pings);
     lap("preflight");
     const passedBefore = await runProbes(probes);
+    pings.clear(); // keep only what the rounds after the change see
     lap("probes");
 
     // ---- snapshot + revert plan + timer
@@ -413,6 +424,7 @@ export async function applyHost(
         txId,
         pendingUntil: armedUntil,
         observed: after,
+        pings,
       };
     }
     if (!(await confirmPlan(d, plan))) {
@@ -425,7 +437,16 @@ export async function applyHost(
     }
     await d.run(["rm", "-rf", "--", d.hostPath(`${REVERT_DIR}/${txId}`)]).catch(() => {});
     lap("confirm");
-    return { host: target.host, result: "applied", changed: ops.length, ops, txId, timings, observed: after };
+    return {
+      host: target.host,
+      result: "applied",
+      changed: ops.length,
+      ops,
+      txId,
+      timings,
+      observed: after,
+      pings,
+    };
   } catch (e) {
     const err = asExecutorError(e);
     if (err.code === "CONNECTION_LOST" && plan) {

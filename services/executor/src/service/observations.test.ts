@@ -1,5 +1,6 @@
 import { emptyHostState, type HostState, ownerAlias, renderKeepalived } from "@fleetnet/netstate";
 import { describe, expect, it } from "vitest";
+import { underlayPeers } from "../probes.js";
 import { managedMacs, parseKeepalivedInstances, probeTargets, vrrpStates } from "./observations.js";
 
 describe("observations (pure parts)", () => {
@@ -90,7 +91,7 @@ describe("observations (pure parts)", () => {
     ]);
   });
 
-  it("probes at most 3 distinct remote VTEPs, named by the overlay intent", () => {
+  it("probes the transaction's sample of distinct remote VTEPs, named by the overlay intent", () => {
     const d: HostState = {
       ...emptyHostState(),
       links: [
@@ -106,17 +107,19 @@ describe("observations (pure parts)", () => {
           learning: false,
         },
       ],
-      fdb: ["10.0.0.5", "10.0.0.2", "10.0.0.2", "10.0.0.3", "10.0.0.4"].map((dst, i) => ({
-        dev: "vx100",
-        mac: i === 2 ? "aa:bb:cc:dd:ee:ff" : "00:00:00:00:00:00",
-        dst,
-      })),
+      fdb: ["10.0.0.5", "10.0.0.2", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.6", "10.0.0.7"].map(
+        (dst, i) => ({
+          dev: "vx100",
+          mac: i === 2 ? "aa:bb:cc:dd:ee:ff" : "00:00:00:00:00:00",
+          dst,
+        }),
+      ),
     };
-    expect(probeTargets(d)).toEqual([
-      { overlay: "tenant-a", peer: "10.0.0.2" },
-      { overlay: "tenant-a", peer: "10.0.0.3" },
-      { overlay: "tenant-a", peer: "10.0.0.4" },
-    ]);
-    expect(probeTargets(undefined)).toEqual([]);
+    const got = probeTargets(d, "h1");
+    expect(got.map((t) => t.peer)).toEqual(underlayPeers(d, "h1"));
+    expect(got).toHaveLength(4);
+    expect(new Set(got.map((t) => t.peer)).size).toBe(4);
+    for (const t of got) expect(t.overlay).toBe("tenant-a");
+    expect(probeTargets(undefined, "h1")).toEqual([]);
   });
 });

@@ -13,9 +13,10 @@
  *   instance name (fleetnet renders one instance per KeepalivedPair, same name on both
  *   members), so two hosts MASTER for one (segment, VRID) is a split brain.
  * - MACs: `ip -j link show`; only links fleetnet owns (alias `fleetnet:…`) are reported.
- * - Overlay probes: a sample of at most {@link MAX_PROBES} remote VTEPs of the host's last
- *   desired state (its VXLAN FDB destinations), one ping each with a 1 s timeout, in parallel
- *   under ONE process on the host (probes.ts `pingMany`; ≤ ~1 s added to a report). The desired state names the peers' VTEPs, not their
+ * - Overlay probes: the sample of remote VTEPs of the host's last desired state (its VXLAN FDB
+ *   destinations) that transactions ping too (probes.ts `underlayPeers`), 1 s timeout, in ONE
+ *   process on the host (probes.ts `pingMany`; ≤ ~1 s added to a report). A report right after
+ *   a transaction takes the transaction's last round for the peers it re-pinged. The desired state names the peers' VTEPs, not their
  *   overlay addresses, so the probe proves the tunnel's underlay path to the peer.
  * - Every category fails soft: an error in one leaves it out of the report (logged by the
  *   caller), never the whole report.
@@ -24,11 +25,8 @@ import { type HostState, isOwnedAlias, OWNER_ALIAS_PREFIX } from "@fleetnet/nets
 import type { Observations } from "@fleetnet/protocol";
 import type { HostDriver } from "../driver.js";
 import { type LinkMac, observeDaemons } from "../observe.js";
-import { pingMany } from "../probes.js";
+import { pingMany, underlayPeers } from "../probes.js";
 import { CONFIG_PATHS, type ServiceManager } from "../services.js";
-
-/** Most overlay peers probed per report. */
-const MAX_PROBES = 3;
 
 /** One `vrrp_instance` of a keepalived config. */
 export interface KeepalivedInstance {
@@ -133,10 +131,14 @@ export function managedMacs(raw: readonly IpLinkJson[]): NonNullable<Observation
     .sort((a, b) => (a.link < b.link ? -1 : a.link > b.link ? 1 : 0));
 }
 
-/** The overlay peers to probe: up to `max` distinct remote VTEPs of the desired FDB, by overlay. */
+/**
+ * The overlay peers to probe: the remote VTEPs of the host's last desired state (its VXLAN FDB
+ * destinations) that a transaction on `host` pings too (probes.ts `underlayPeers`: a spread
+ * sample), each named by its overlay intent.
+ */
 export function probeTargets(
   desired: HostState | undefined,
-  max = MAX_PROBES,
+  host: string,
 ): { overlay: string; peer: string }[] {
   if (!desired) return [];
   const overlayOf = (dev: string) => {
@@ -144,15 +146,13 @@ export function probeTargets(
     const owned = alias?.startsWith(OWNER_ALIAS_PREFIX) ? alias.slice(alias.indexOf("/") + 1) : "";
     return owned || dev;
   };
-  const seen = new Set<string>();
-  const out: { overlay: string; peer: string }[] = [];
-  for (const f of [...desired.fdb].sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0))) {
-    if (seen.has(f.dst)) continue;
-    seen.add(f.dst);
-    out.push({ overlay: overlayOf(f.dev), peer: f.dst });
-    if (out.length >= max) break;
-  }
-  return out;
+  const devOf = new Map<string, string>();
+  for (const f of desired.fdb)
+    if (!devOf.has(f.dst) || f.dev < (devOf.get(f.dst) as string)) devOf.set(f.dst, f.dev);
+  return underlayPeers(desired, host).map((peer) => ({
+    overlay: overlayOf(devOf.get(peer) as string),
+    peer,
+  }));
 }
 
 /** Inputs of {@link collectObservations}. */
@@ -167,6 +167,11 @@ export interface ObservationInput {
   onError?: (category: string, err: unknown) => void;
   /** The links (with MACs) of the same observation, when the caller has them: no `ip link show` then. */
   links?: readonly LinkMac[];
+  /**
+   * Ping results the caller just got from this host (a transaction's last probe round):
+   * targets found here are not pinged again.
+   */
+  pings?: ReadonlyMap<string, { reachable: boolean; rttMs?: number }>;
 }
 
 async function soft<T>(category: string, f: () => Promise<T>, o: ObservationInput): Promise<T | undefined> {
@@ -226,12 +231,15 @@ export async function collectObservations(o: ObservationInput): Promise<Observat
     soft(
       "probes",
       async () => {
-        const targets = probeTargets(o.desired);
+        const targets = probeTargets(o.desired, d.host);
         if (targets.length === 0) return undefined;
-        const answered = await pingMany(d, [...new Set(targets.map((t) => t.peer))]);
+        const ask = [...new Set(targets.map((t) => t.peer))].filter((p) => !o.pings?.has(p));
+        const answered = await pingMany(d, ask);
         return targets.map((t) => {
-          const rtt = answered.get(t.peer);
-          return { ...t, reachable: answered.has(t.peer), ...(rtt !== undefined ? { rttMs: rtt } : {}) };
+          const known = o.pings?.get(t.peer);
+          const reachable = known ? known.reachable : answered.has(t.peer);
+          const rtt = known ? known.rttMs : answered.get(t.peer);
+          return { ...t, reachable, ...(rtt !== undefined ? { rttMs: rtt } : {}) };
         });
       },
       o,

@@ -7,7 +7,7 @@
  */
 import type { SysctlReading } from "@fleetnet/protocol";
 import type { HostDriver } from "../driver.js";
-import { normSysctl } from "../observe.js";
+import { normSysctl, type ObserveResult } from "../observe.js";
 
 const KEY_RE = /^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/;
 
@@ -42,4 +42,26 @@ export async function readSysctls(
     else out[k] = { status: "absent" };
   });
   return out;
+}
+
+/**
+ * The readings of `keys` that an observation already holds (its sysctls, missing and
+ * read-only keys), and the keys it does not cover (to {@link readSysctls}).
+ */
+export function readingsFrom(
+  o: Pick<ObserveResult, "state" | "missingSysctls" | "readOnlySysctls">,
+  keys: readonly string[],
+): { readings: Record<string, SysctlReading>; rest: string[] } {
+  const values = new Map(o.state.sysctls.map((s) => [s.key, s.value]));
+  const missing = new Set(o.missingSysctls);
+  const readOnly = new Set(o.readOnlySysctls);
+  const readings: Record<string, SysctlReading> = {};
+  const rest: string[] = [];
+  for (const k of new Set(keys)) {
+    const v = values.get(k);
+    if (missing.has(k)) readings[k] = { status: "absent" };
+    else if (v !== undefined) readings[k] = { status: readOnly.has(k) ? "read-only" : "ok", value: v };
+    else rest.push(k);
+  }
+  return { readings, rest };
 }

@@ -70,12 +70,13 @@ import {
 } from "@fleetnet/runtime";
 import type { HostDriver } from "../driver.js";
 import { type ObserveResult, observe } from "../observe.js";
+import type { PingLog } from "../probes.js";
 import { confirmPlan, planStatus, REVERT_DIR, type RevertPlan, revertNow } from "../revert.js";
 import { serviceManager } from "../services.js";
 import { applyHost, type HostTarget, pendingPlans, type TxResult } from "../transaction.js";
 import { collectObservations } from "./observations.js";
 import { type ApplyRecord, FileReplayCache, HostJournal, hostStateDir } from "./store.js";
-import { readSysctls } from "./sysctls.js";
+import { readingsFrom, readSysctls } from "./sysctls.js";
 
 type Consumer = Awaited<ReturnType<JetStreamClient["consumers"]["get"]>>;
 /** A JetStream message as the pull consumer hands it out. */
@@ -110,6 +111,12 @@ export interface HostWorkerOptions {
   workingEveryMs: number;
   /** Test hook passed to the engine: runs after the ops were applied, before verify. */
   afterApply?: () => Promise<void> | void;
+}
+
+/** An observation of the host made by a transaction, with its last ping round. */
+interface Fresh {
+  o: ObserveResult;
+  pings?: PingLog;
 }
 
 /** How many deliveries of an apply may find the host busy before it is failed with HOST_BUSY. */
@@ -148,8 +155,8 @@ export class HostWorker {
   #stopping = false;
   #loop: Promise<void> | undefined;
   #activeJobId: string | undefined;
-  /** The verify observation of the apply job that just ran (taken by the report that follows). */
-  #observed: ObserveResult | undefined;
+  /** The verify observation (+ pings) of the apply job that just ran (taken by the report that follows). */
+  #observed: Fresh | undefined;
   /** How many host operations have started under the host lock (see {@link #report}'s `observed`). */
   #lockedRuns = 0;
   #hbSeq = 0;
@@ -167,6 +174,13 @@ export class HostWorker {
   /** The journal (tests and status). */
   get journal(): HostJournal {
     return this.#journal;
+  }
+
+  /** The apply job's observation for the report that follows it (once). */
+  #takeObserved(): Fresh | undefined {
+    const o = this.#observed;
+    this.#observed = undefined;
+    return o;
   }
 
   /** Recover from a crash, then start pulling jobs, heartbeats and state reports. */
@@ -328,14 +342,12 @@ export class HostWorker {
       this.#observed = undefined;
       const started = Date.now();
       let result: Result;
-      let observed: ObserveResult | undefined;
       try {
         result = await this.#run(job, started, m.info.deliveryCount);
       } finally {
         this.#activeJobId = undefined;
-        observed = this.#observed;
-        this.#observed = undefined;
       }
+      const observed = this.#takeObserved();
       log.info({ status: result.status, ops: result.ops.length, error: result.error }, "job done");
       this.#journal.finish(result);
       await this.#publishResult(result);
@@ -346,7 +358,7 @@ export class HostWorker {
       // this worker holds it); a confirm changes nothing on the host, so it reports nothing.
       if (this.#o.stateReportMs > 0 && (result.status === "applied" || result.status === "reverted"))
         void this.#report(
-          result.status === "applied" && observed ? { observed: { at: this.#lockedRuns, o: observed } } : {},
+          result.status === "applied" && observed ? { observed: { at: this.#lockedRuns, ...observed } } : {},
         );
     } catch (err) {
       // NATS gone, the host busy or unreachable: hand the job back for redelivery
@@ -471,7 +483,7 @@ export class HostWorker {
       ...(r.error ? { errorCode: r.error.code } : {}),
     };
     this.#journal.putApply(rec, desired);
-    this.#observed = r.observed;
+    this.#observed = r.observed ? { o: r.observed, ...(r.pings ? { pings: r.pings } : {}) } : undefined;
     if (rec.status === "armed") {
       this.#watch(rec);
       await this.#progress(job, "awaiting-confirm");
@@ -776,7 +788,7 @@ export class HostWorker {
       extraKeys?: readonly string[];
       must?: boolean;
       /** An observation made under the host lock, and the lock's run count then. */
-      observed?: { at: number; o: ObserveResult };
+      observed?: Fresh & { at: number };
     } = {},
   ): Promise<void> {
     const { jobId, extraKeys = [], must = false } = opts;
@@ -786,17 +798,21 @@ export class HostWorker {
         const desired = this.#journal.lastDesired;
         const services = serviceManager(d, this.#o.target.serviceMode);
         // still the host's state only if nothing else ran under the lock since (this run is +1)
-        const fresh =
-          opts.observed && this.#lockedRuns === opts.observed.at + 1 ? opts.observed.o : undefined;
-        const o = fresh ?? (await observe(d, services, desired ? { desired } : {}));
+        const fresh = opts.observed && this.#lockedRuns === opts.observed.at + 1 ? opts.observed : undefined;
+        const o = fresh?.o ?? (await observe(d, services, desired ? { desired } : {}));
         const keys = [...this.#o.sysctlKeys, ...(desired?.sysctls.map((s) => s.key) ?? []), ...extraKeys];
+        // an observation made by a transaction already read the desired state's keys
+        const known = fresh ? readingsFrom(fresh.o, keys) : { readings: {}, rest: keys };
         const [sysctls, observations] = await Promise.all([
-          readSysctls(d, keys),
+          known.rest.length > 0
+            ? readSysctls(d, known.rest).then((r) => ({ ...known.readings, ...r }))
+            : Promise.resolve(known.readings),
           collectObservations({
             d,
             services,
             state: o.state,
             links: o.linkMacs,
+            ...(fresh?.pings ? { pings: fresh.pings } : {}),
             ...(desired ? { desired } : {}),
             onError: (category, err) =>
               this.#log.warn({ category, err: toErrorEnvelope(err) }, "observation skipped"),
