@@ -189,14 +189,7 @@ async function waitReady(
   deadline: number,
   died: () => string | undefined,
 ): Promise<string | undefined> {
-  const seen = new Set<string>();
-  const sub = client.nc.subscribe(subjects.allHeartbeats());
-  void (async () => {
-    for await (const m of sub) {
-      const hb = parseMessage(HeartbeatSchema, m.data);
-      if (hb.ok) seen.add(hb.value.host);
-    }
-  })();
+  const { seen, stop } = watchHeartbeats(client);
   try {
     let answering = false;
     while (Date.now() < deadline) {
@@ -209,8 +202,21 @@ async function waitReady(
     if (!answering) return "the planner does not answer its API";
     return `no heartbeat from ${hosts.filter((h) => !seen.has(h)).join(", ")}`;
   } finally {
-    sub.unsubscribe();
+    stop();
   }
+}
+
+/** The hosts heard heartbeating from now on (`seen`), until `stop()`. */
+function watchHeartbeats(client: PlannerClient): { seen: ReadonlySet<string>; stop: () => void } {
+  const seen = new Set<string>();
+  const sub = client.nc.subscribe(subjects.allHeartbeats());
+  void (async () => {
+    for await (const m of sub) {
+      const hb = parseMessage(HeartbeatSchema, m.data);
+      if (hb.ok) seen.add(hb.value.host);
+    }
+  })();
+  return { seen, stop: () => sub.unsubscribe() };
 }
 
 /** The planner answers its `status` API (an unknown rollout id is a good enough question). */
@@ -385,18 +391,11 @@ async function runStatus(opts: { json?: boolean }): Promise<number> {
   try {
     const client = await PlannerClient.connect();
     try {
-      const seen = new Set<string>();
-      const sub = client.nc.subscribe(subjects.allHeartbeats());
-      void (async () => {
-        for await (const m of sub) {
-          const hb = parseMessage(HeartbeatSchema, m.data);
-          if (hb.ok) seen.add(hb.value.host);
-        }
-      })();
+      const { seen, stop } = watchHeartbeats(client);
       answering = await plannerAnswers(client, 2_000);
       const until = Date.now() + 3_000;
       while (Date.now() < until && !(rec?.hosts ?? []).every((h) => seen.has(h))) await sleep(100);
-      sub.unsubscribe();
+      stop();
       for (const h of rec?.hosts ?? []) hosts[h] = seen.has(h) ? "heartbeating" : "silent";
     } finally {
       await client.close();

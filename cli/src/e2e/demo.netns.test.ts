@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type PrivateServer, startNatsServer, startRedisServer } from "@fleetnet/testkit";
+import { buildProjects, type PrivateServer, startNatsServer, startRedisServer } from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..");
@@ -36,13 +36,7 @@ function gone(pid: number): boolean {
 }
 
 beforeAll(async () => {
-  const build = spawnSync(
-    "pnpm",
-    ["exec", "tsc", "-b", "cli", "services/planner", "services/executor", "services/telemetry"],
-    { cwd: ROOT, encoding: "utf8" },
-  );
-  if (build.status !== 0)
-    throw new Error(`build failed (pnpm exec tsc -b …):\n${build.stdout}${build.stderr}`);
+  await buildProjects(["cli", "services/planner", "services/executor", "services/telemetry"]);
   dir = mkdtempSync(join(tmpdir(), "fnd-demo-"));
   chmodSync(dir, 0o755); // FRR's daemons (user frr) reach their files under it
   nats = await startNatsServer();

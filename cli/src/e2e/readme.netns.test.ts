@@ -24,7 +24,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type PrivateServer, startNatsServer, startRedisServer } from "@fleetnet/testkit";
+import { buildProjects, type PrivateServer, startNatsServer, startRedisServer } from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..");
@@ -149,13 +149,7 @@ function localise(argv: string[]): string[] {
 }
 
 beforeAll(async () => {
-  const build = spawnSync(
-    "pnpm",
-    ["exec", "tsc", "-b", "cli", "services/planner", "services/executor", "services/telemetry"],
-    { cwd: ROOT, encoding: "utf8" },
-  );
-  if (build.status !== 0)
-    throw new Error(`build failed (pnpm exec tsc -b …):\n${build.stdout}${build.stderr}`);
+  await buildProjects(["cli", "services/planner", "services/executor", "services/telemetry"]);
   dir = mkdtempSync(join(tmpdir(), "fnr-readme-"));
   nats = await startNatsServer();
   redis = await startRedisServer();

@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   attachNats,
+  buildProjects,
   type PrivateServer,
   startNatsServer,
   startRedisServer,
@@ -202,12 +203,7 @@ function hostNames(): string[] {
 
 beforeAll(async () => {
   // Tests run the built binaries: build them now (fast when up to date), fail clearly if it fails.
-  const build = spawnSync("pnpm", ["exec", "tsc", "-b", "cli", "services/planner", "services/executor"], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
-  if (build.status !== 0)
-    throw new Error(`build failed (pnpm exec tsc -b …):\n${build.stdout}${build.stderr}`);
+  await buildProjects(["cli", "services/planner", "services/executor"]);
   dir = mkdtempSync(join(tmpdir(), "fne-rollout-"));
   nats = await startNatsServer();
   redis = await startRedisServer();

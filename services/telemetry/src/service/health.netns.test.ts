@@ -15,12 +15,11 @@
  * Last, FRR: an eBGP session between the two hosts comes up Established, a neighbor at a
  * dead address does not → `bgp-down` and the `bgpEstablished` gate fails for that host only.
  */
-import { type ChildProcess, execFile } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { emptyHostState } from "@fleetnet/netstate";
 import {
   type ApplyJob,
@@ -35,6 +34,7 @@ import {
 } from "@fleetnet/protocol";
 import { createLogger, publishDurably } from "@fleetnet/runtime";
 import {
+  buildProjects,
   collect,
   type NatsAttachment,
   type PrivateBackends,
@@ -52,7 +52,6 @@ import { TelemetryService } from "./service.js";
 /** A host's whole desired state as an apply job carries it. */
 type HostStateWire = ApplyJob["payload"]["desired"];
 
-const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 const logger = createLogger({ level: "silent", serviceName: "telemetry-health-netns-test" });
 const KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf";
 
@@ -68,25 +67,6 @@ let fleet: { name: string; namespace: string; iface: string; address: string }[]
 const keys = generateJobKeyPair();
 const results: Result[] = [];
 
-/** `pnpm exec tsc -b services/executor services/telemetry` (argv, no shell); throws with its output. */
-function build(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      "pnpm",
-      ["exec", "tsc", "-b", "services/executor", "services/telemetry"],
-      { cwd: ROOT, timeout: 240_000 },
-      (err, stdout, stderr) =>
-        err
-          ? reject(
-              new Error(
-                `build failed (pnpm exec tsc -b services/executor services/telemetry): ${err.message}\n${stdout}${stderr}`,
-              ),
-            )
-          : resolve(),
-    );
-  });
-}
-
 async function api(verb: string, body: unknown = {}): Promise<Record<string, unknown>> {
   const m = await att.nc.request(subjects.telemetryApi(verb), JSON.stringify(body), { timeout: 3_000 });
   return JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>;
@@ -96,7 +76,7 @@ type Finding = { code: string; host?: string; severity: string; message: string 
 const findings = async () => (await api("health")).findings as Finding[];
 
 beforeAll(async () => {
-  await build();
+  await buildProjects(["services/executor", "services/telemetry"]);
   if (!existsSync(EXECUTOR)) throw new Error(`${EXECUTOR} is missing after the build`);
   dir = mkdtempSync(join(tmpdir(), "fnh-health-"));
   chmodSync(dir, 0o755); // FRR's daemons run as user frr and must reach the per-host config
