@@ -522,11 +522,18 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
       [...keptOverlays(5108), overlayFile("tolerate-i", 5109, "172.16.109.0/24")],
       [join(EXAMPLE, "overlay.yaml"), policy],
     );
-    // the last host (wave 3) refuses its change for real: a foreign veth holds the VXLAN's name
-    const bad = hostNames().at(-1) as string;
+    // a wave-3 host refuses its change for real: a foreign veth holds the VXLAN's name. Made
+    // after the plan (the waves are printed at submit), as an operator's hand change would be:
+    // in a state report before planning, the planner itself refuses the plan (FOREIGN_LINK_CONFLICT).
+    const run = start(["apply", ...files, "--yes", "--json"]);
+    const wave3 = await waitFor(
+      "the wave list",
+      () => /wave 3: ([^\n]+)\n/.exec(run.out.stderr) ?? undefined,
+    );
+    const bad = (wave3[1] as string).split(", ").at(-1) as string;
     const ns = foreignVeth(bad, "vx5109", "fni-peer");
     try {
-      const r = await fleetnet(["apply", ...files, "--yes", "--json"], 120_000);
+      const r = await run.done;
       expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
       const res = JSON.parse(r.stdout) as {
         rolloutId: string;

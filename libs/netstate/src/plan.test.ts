@@ -76,6 +76,30 @@ describe("buildPlan", () => {
     expect(formatPlan(again)).toContain("No changes.");
   });
 
+  it("names the host when its observed state conflicts (a foreign link holds a wanted name)", () => {
+    const { hosts } = compile(r.inventory, r.intents);
+    const [name, want] = [...hosts].find(([, st]) => st.links.some((l) => l.kind === "vxlan")) as [
+      string,
+      HostState,
+    ];
+    const vx = want.links.find((l) => l.kind === "vxlan")?.name as string;
+    const observed = new Map<string, HostState>();
+    for (const h of hosts.keys()) observed.set(h, emptyHostState());
+    observed.set(name, { ...emptyHostState(), links: [{ kind: "veth", name: vx, up: false, peer: "x" }] });
+    let err: unknown;
+    try {
+      planFromDesired(hosts, observed);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({
+      code: "FOREIGN_LINK_CONFLICT",
+      retryable: false,
+      details: { host: name, link: vx },
+    });
+    expect((err as Error).message).toMatch(new RegExp(`^${name}: link ${vx} exists as a veth`));
+  });
+
   it("needs an observed state for every host in live mode", () => {
     expect(() => buildPlan(r.inventory, r.intents, { h001: emptyHostState() })).toThrow(
       /no observed state for host h002/,

@@ -101,7 +101,15 @@ export function planFromDesired(
   let changedHosts = 0;
   for (const name of [...desired.keys()].sort(byName)) {
     const d = desired.get(name) as HostState;
-    const o = diff(d, observedOf(observed, name));
+    let o: Op[];
+    try {
+      o = diff(d, observedOf(observed, name));
+    } catch (e) {
+      // name the host: the same conflict reads very differently on h001 and h200
+      if (e instanceof NetstateError)
+        throw new NetstateError(e.code, `${name}: ${e.message}`, { ...e.details, host: name });
+      throw e;
+    }
     hosts.push({ host: name, ops: o });
     ops += o.length;
     if (o.length > 0) changedHosts++;

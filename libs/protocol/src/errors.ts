@@ -114,12 +114,31 @@ export function isFleetnetError(err: unknown, code?: string): err is FleetnetErr
 }
 
 /**
- * Wire form of any thrown value. A {@link FleetnetError} keeps its code; anything else
+ * Wire form of any thrown value. A {@link FleetnetError} keeps its code; so does an error of
+ * a package below this one (e.g. netstate's `NetstateError`: an `Error` with a
+ * SCREAMING_SNAKE_CASE `code`, a boolean `retryable` and optional `details`); anything else
  * becomes `INTERNAL` (retryable, since an unexpected failure may be transient) with the
  * error's message.
  */
 export function toErrorEnvelope(err: unknown): ErrorEnvelope {
   if (err instanceof FleetnetError) return err.toEnvelope();
   const message = err instanceof Error ? err.message : String(err);
+  const coded = err as { code?: unknown; retryable?: unknown; details?: unknown } | undefined;
+  if (
+    err instanceof Error &&
+    typeof coded?.code === "string" &&
+    ERROR_CODE_RE.test(coded.code) &&
+    typeof coded.retryable === "boolean"
+  ) {
+    const details = coded.details;
+    return {
+      code: coded.code,
+      message: message || coded.code,
+      retryable: coded.retryable,
+      ...(details !== null && typeof details === "object" && !Array.isArray(details)
+        ? { details: details as Record<string, unknown> }
+        : {}),
+    };
+  }
   return { code: ProtocolErrorCodes.INTERNAL, message: message || "unknown error", retryable: true };
 }

@@ -261,6 +261,20 @@ describe("error envelope", () => {
       retryable: true,
     });
     expect(toErrorEnvelope("x")).toMatchObject({ code: "INTERNAL", message: "x" });
+    // a lower package's coded error (netstate's, the executor's) keeps its code across NATS
+    const coded = Object.assign(new Error("h1: link vx1 exists as a veth"), {
+      code: "FOREIGN_LINK_CONFLICT",
+      retryable: false,
+      details: { host: "h1" },
+    });
+    expect(toErrorEnvelope(coded)).toEqual({
+      code: "FOREIGN_LINK_CONFLICT",
+      message: "h1: link vx1 exists as a veth",
+      retryable: false,
+      details: { host: "h1" },
+    });
+    const badCode = Object.assign(new Error("m"), { code: "ENOENT-ish", retryable: false });
+    expect(toErrorEnvelope(badCode).code).toBe("INTERNAL");
     expect(() => new FleetnetError("lower-case", "m")).toThrow(TypeError);
     expect(ErrorEnvelopeSchema.safeParse({ code: "X", message: "m", retryable: true }).success).toBe(false);
   });

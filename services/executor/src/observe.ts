@@ -34,40 +34,63 @@ import { type Ledger, readLedger } from "./ledger.js";
 import { keepalivedVips } from "./probes.js";
 import type { ServiceManager } from "./services.js";
 
-async function json<T>(d: HostDriver, argv: string[]): Promise<T> {
-  const r = await d.run(argv);
-  if (r.code !== 0) {
-    throw new ExecutorError(
-      "COMMAND_FAILED",
-      `${argv.join(" ")} failed on ${d.host}: ${r.stderr.trim()}`,
-      true,
-    );
-  }
-  const text = r.stdout.trim();
-  return (text === "" ? [] : JSON.parse(text)) as T;
+/**
+ * What `observe` reads from the kernel, in ONE host process (a process start is most of an
+ * observation's cost): `ip -j -d -N -batch -` (`link show`, `addr show`, `route show table
+ * all`, from stdin; a route listing without `-4`/`-6` holds both families, {@link isV6Route}
+ * tells them apart), `bridge -j fdb show`, then the sysctl part of {@link SYSCTL_SCRIPT} for
+ * the positional arguments. Each section is followed by `@@fleetnet <exit status>`. CONSTANT
+ * text: keys and paths arrive only as positional arguments.
+ */
+const KERNEL_SCRIPT =
+  'ip -j -d -N -batch -; r=$?; echo; echo "@@fleetnet $r"; ' +
+  'bridge -j fdb show; r=$?; echo; echo "@@fleetnet $r"; ' +
+  'n=$1; shift; i=0; while [ $i -lt "$n" ]; do k=$1; p=$2; shift 2; ' +
+  'if [ -w "$p" ]; then echo "rw $k"; elif [ -e "$p" ]; then echo "ro $k"; fi; ' +
+  'set -- "$@" "$k"; i=$((i+1)); done; echo --; if [ "$#" -gt 0 ]; then sysctl -e "$@"; fi';
+
+/** The kernel tables and sysctl readings of one {@link KERNEL_SCRIPT} run. */
+interface KernelRead {
+  links: IpLink[];
+  addrs: IpAddr[];
+  routes: IpRoute[];
+  fdb: BridgeFdb[];
+  sysctls: Map<string, { value: string; writable: boolean }>;
 }
 
-/**
- * Links, addresses and routes of every family from ONE `ip -j -d -N -batch -` process
- * (`link show`, `addr show`, `route show table all`). A route listing without `-4`/`-6`
- * holds both families; {@link isV6Route} tells them apart.
- */
-async function kernelTables(d: HostDriver): Promise<[IpLink[], IpAddr[], IpRoute[]]> {
-  const argv = ["ip", "-j", "-d", "-N", "-batch", "-"];
-  const r = await d.run(argv, { stdin: "link show\naddr show\nroute show table all\n" });
-  if (r.code !== 0) {
-    throw new ExecutorError(
-      "COMMAND_FAILED",
-      `${argv.join(" ")} (link show, addr show, route show table all) failed on ${d.host}: ${r.stderr.trim()}`,
-      true,
-    );
-  }
-  const docs = r.stdout.split("\n").filter((l) => l.trim() !== "");
+async function readKernel(d: HostDriver, sysctlKeys: readonly string[]): Promise<KernelRead> {
+  const r = await d.run(
+    [
+      "sh",
+      "-c",
+      KERNEL_SCRIPT,
+      "sh",
+      String(sysctlKeys.length),
+      ...sysctlKeys.flatMap((k) => [k, sysctlPath(k)]),
+    ],
+    { stdin: "link show\naddr show\nroute show table all\n" },
+  );
+  const parts = r.stdout.split(/^@@fleetnet (\d+)$/m);
+  // [ip output, ip status, bridge output, bridge status, sysctl part]
+  const [ipOut = "", ipRc, fdbOut = "", fdbRc, sysOut = ""] = parts;
+  const fail = (what: string) =>
+    new ExecutorError("COMMAND_FAILED", `${what} failed on ${d.host}: ${r.stderr.trim()}`, true);
+  if (parts.length !== 5) throw fail("observing the kernel (ip -batch, bridge fdb, sysctl)");
+  if (ipRc !== "0") throw fail("ip -j -d -N -batch - (link show, addr show, route show table all)");
+  if (fdbRc !== "0") throw fail("bridge -j fdb show");
+  const docs = ipOut.split("\n").filter((l) => l.trim() !== "");
   if (docs.length !== 3) {
-    throw new ExecutorError("COMMAND_FAILED", `unexpected output of ${argv.join(" ")} on ${d.host}`, true);
+    throw new ExecutorError("COMMAND_FAILED", `unexpected output of ip -j -d -N -batch - on ${d.host}`, true);
   }
   const [links, addrs, routes] = docs.map((t) => JSON.parse(t) as unknown);
-  return [links as IpLink[], addrs as IpAddr[], routes as IpRoute[]];
+  const fdbText = fdbOut.trim();
+  return {
+    links: links as IpLink[],
+    addrs: addrs as IpAddr[],
+    routes: routes as IpRoute[],
+    fdb: (fdbText === "" ? [] : JSON.parse(fdbText)) as BridgeFdb[],
+    sysctls: parseSysctlOutput(sysOut.replace(/^\n/, "")),
+  };
 }
 
 /**
@@ -307,8 +330,13 @@ async function readSysctls(
     String(keys.length),
     ...keys.flatMap((k) => [k, sysctlPath(k)]),
   ]);
+  return parseSysctlOutput(r.stdout);
+}
+
+/** `rw KEY` / `ro KEY` lines, `--`, then `sysctl -e` output → key → value + writable. */
+function parseSysctlOutput(stdout: string): Map<string, { value: string; writable: boolean }> {
   const out = new Map<string, { value: string; writable: boolean }>();
-  const [head = "", values = ""] = r.stdout.split(/^--\n/m);
+  const [head = "", values = ""] = stdout.split(/^--\n/m);
   const writable = new Set(head.split("\n").flatMap((l) => (l.startsWith("rw ") ? [l.slice(3)] : [])));
   for (const line of values.split("\n")) {
     const i = line.indexOf(" = ");
@@ -326,11 +354,14 @@ export async function observe(
   scope: ObserveScope = {},
 ): Promise<ObserveResult> {
   const desired = scope.desired;
-  const [ledger, [rawLinks, rawAddrs, rawRoutes], rawFdb] = await Promise.all([
+  const reuse = scope.reuse;
+  const desiredSys = new Map((desired?.sysctls ?? []).map((s) => [s.key, s]));
+  // the desired state's sysctls are read with the kernel tables; ledger-only ones after
+  const [ledger, kernel] = await Promise.all([
     scope.ledger ? Promise.resolve(scope.ledger) : readLedger(d),
-    kernelTables(d),
-    json<BridgeFdb[]>(d, ["bridge", "-j", "fdb", "show"]),
+    readKernel(d, reuse?.sysctls ? [] : [...desiredSys.keys()].sort()),
   ]);
+  const { links: rawLinks, addrs: rawAddrs, routes: rawRoutes, fdb: rawFdb } = kernel;
   const { links, ports } = parseLinks(rawLinks);
   const desiredRoutes = new Map((desired?.routes ?? []).map((r) => [`${r.table} ${r.destination}`, r]));
   const rawR6 = rawRoutes.filter(isV6Route);
@@ -340,8 +371,6 @@ export async function observe(
   );
 
   // sysctls named by the desired state or owned per the ledger
-  const desiredSys = new Map((desired?.sysctls ?? []).map((s) => [s.key, s]));
-  const reuse = scope.reuse;
   const keys = reuse?.sysctls
     ? []
     : [...new Set([...desiredSys.keys(), ...Object.keys(ledger.sysctls)])].sort();
@@ -349,7 +378,11 @@ export async function observe(
   const missingSysctls: string[] = reuse?.sysctls ? [...reuse.from.missingSysctls] : [];
   const readOnlySysctls: string[] = reuse?.sysctls ? [...reuse.from.readOnlySysctls] : [];
   if (keys.length > 0) {
-    const values = await readSysctls(d, keys);
+    const ledgerOnly = keys.filter((k) => !kernel.sysctls.has(k) && !desiredSys.has(k));
+    const values =
+      ledgerOnly.length > 0
+        ? new Map([...kernel.sysctls, ...(await readSysctls(d, ledgerOnly))])
+        : kernel.sysctls;
     for (const key of keys) {
       const v = values.get(key);
       if (v === undefined) {

@@ -42,11 +42,11 @@ describe("FileReplayCache", () => {
 });
 
 describe("HostJournal", () => {
-  it("keeps the in-flight job, results and apply records across instances", () => {
+  it("keeps the in-flight job, results and apply records across instances", async () => {
     const path = join(dir, "j.json");
     const j = new HostJournal(path, 2);
-    j.begin({ jobId: "j1", kind: "apply", streamSeq: 3, startedAt: now });
-    j.putApply({
+    await j.begin({ jobId: "j1", kind: "apply", streamSeq: 3, startedAt: now });
+    await j.putApply({
       jobId: "j1",
       rolloutId: "r",
       planHash: "p",
@@ -70,11 +70,26 @@ describe("HostJournal", () => {
       at: new Date(now).toISOString(),
       durationMs: 1,
     };
-    again.finish(result);
+    await again.finish(result);
     expect(again.inflight).toBeUndefined();
-    for (const id of ["j2", "j3"]) again.finish({ ...result, jobId: id });
+    for (const id of ["j2", "j3"]) await again.finish({ ...result, jobId: id });
     const third = new HostJournal(path, 2);
     expect(third.result("j1")).toBeUndefined(); // bounded: oldest dropped
     expect(third.result("j3")?.status).toBe("applied");
+  });
+});
+
+describe("HostJournal writes", () => {
+  it("land in call order: the file holds the last mutation even when they are not awaited one by one", async () => {
+    const path = join(dir, "order.json");
+    const j = new HostJournal(path, 64);
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++)
+      writes.push(j.begin({ jobId: `j${i}`, kind: "apply", streamSeq: i, startedAt: now }));
+    writes.push(j.clearInflight());
+    writes.push(j.begin({ jobId: "last", kind: "confirm", streamSeq: 99, startedAt: now }));
+    await Promise.all(writes);
+    const again = new HostJournal(path, 64);
+    expect(again.inflight).toEqual({ jobId: "last", kind: "confirm", streamSeq: 99, startedAt: now });
   });
 });

@@ -10,13 +10,15 @@
  *   `redelivered` set) is not a replay: {@link FileReplayCache.forMessage} lets it through,
  *   so an executor killed mid-job can finish the job after a restart. A re-publish of the
  *   same job gets a new stream sequence and is refused.
- * - {@link HostJournal} (`journal.json`): the job in flight (to recover after a crash),
+ * - {@link HostJournal} (`journal.json`, written off the event loop: each mutation returns
+ *   the promise of its write, writes land in order): the job in flight (to recover after a crash),
  *   the results already published (a redelivered job is answered with the same result, not
  *   run twice), and recent apply transactions (applyJobId → on-host revert plan id and
  *   whether it is armed, confirmed or reverted) so confirm/revert jobs and the confirm
  *   deadline find their transaction after a restart.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { open, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { HostState, Op } from "@fleetnet/netstate";
 import type { ReplayCache, Result } from "@fleetnet/protocol";
@@ -31,6 +33,19 @@ function writeJsonAtomic(path: string, value: unknown): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
+}
+
+/** {@link writeJsonAtomic} off the event loop (fsync in libuv's thread pool); `text` is the JSON. */
+async function writeTextAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, "w", 0o600);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
 }
 
 function readJson(path: string): unknown {
@@ -175,11 +190,16 @@ interface JournalData {
   lastDesired?: HostState;
 }
 
-/** The journal of one host (see the module header). Every mutation is written at once. */
+/**
+ * The journal of one host (see the module header). Every mutation changes the journal in
+ * memory at once and returns the promise of its write (await it before acting on it: a job
+ * runs only once `begin` is on disk, a result is published only once `finish` is).
+ */
 export class HostJournal {
   readonly #path: string;
   readonly #data: JournalData;
   readonly #keep: number;
+  #writes: Promise<void> = Promise.resolve();
 
   /** @param keep how many results and apply records to keep */
   constructor(path: string, keep = 64) {
@@ -215,37 +235,41 @@ export class HostJournal {
   }
 
   /** Mark a job in flight. */
-  begin(job: InflightJob): void {
+  begin(job: InflightJob): Promise<void> {
     this.#data.inflight = job;
-    this.#save();
+    return this.#save();
   }
 
   /** Clear the in-flight mark (job refused, or handed back for redelivery). */
-  clearInflight(): void {
+  clearInflight(): Promise<void> {
     delete this.#data.inflight;
-    this.#save();
+    return this.#save();
   }
 
   /** Record the result of a job (before it is published) and clear the in-flight mark. */
-  finish(result: Result): void {
+  finish(result: Result): Promise<void> {
     this.#data.done = this.#data.done.filter(([id]) => id !== result.jobId);
     this.#data.done.push([result.jobId, result]);
     if (this.#data.done.length > this.#keep) this.#data.done.splice(0, this.#data.done.length - this.#keep);
     if (this.#data.inflight?.jobId === result.jobId) delete this.#data.inflight;
-    this.#save();
+    return this.#save();
   }
 
   /** Add or replace an apply record. */
-  putApply(rec: ApplyRecord, desired?: HostState): void {
+  putApply(rec: ApplyRecord, desired?: HostState): Promise<void> {
     this.#data.applies = this.#data.applies.filter((a) => a.jobId !== rec.jobId);
     this.#data.applies.push(rec);
     if (this.#data.applies.length > this.#keep)
       this.#data.applies.splice(0, this.#data.applies.length - this.#keep);
     if (desired) this.#data.lastDesired = desired;
-    this.#save();
+    return this.#save();
   }
 
-  #save(): void {
-    writeJsonAtomic(this.#path, this.#data);
+  /** Queue a write of the journal as it is now; writes land in call order. */
+  #save(): Promise<void> {
+    const text = JSON.stringify(this.#data);
+    const write = this.#writes.then(() => writeTextAtomic(this.#path, text));
+    this.#writes = write.catch(() => {});
+    return write;
   }
 }

@@ -268,7 +268,7 @@ export class HostWorker {
     }
     // hand the message back now instead of after ack_wait; it is then redelivered and re-run
     if (inflight.ackSubject?.startsWith("$JS.ACK.")) this.#o.nc.publish(inflight.ackSubject, "-NAK");
-    this.#journal.clearInflight();
+    await this.#journal.clearInflight();
   }
 
   // ---------------------------------------------------------------- the pull loop
@@ -331,7 +331,7 @@ export class HostWorker {
         return;
       }
       const reply = (m as { reply?: unknown }).reply;
-      this.#journal.begin({
+      await this.#journal.begin({
         jobId: job.jobId,
         kind: job.kind,
         streamSeq: m.seq,
@@ -349,7 +349,7 @@ export class HostWorker {
       }
       const observed = this.#takeObserved();
       log.info({ status: result.status, ops: result.ops.length, error: result.error }, "job done");
-      this.#journal.finish(result);
+      await this.#journal.finish(result);
       await this.#publishResult(result);
       await this.#ack(m);
       // a change: report at once (queued behind this job on the host lock), so telemetry's
@@ -363,7 +363,7 @@ export class HostWorker {
     } catch (err) {
       // NATS gone, the host busy or unreachable: hand the job back for redelivery
       const later = err instanceof RetryLater;
-      if (later) this.#journal.clearInflight();
+      if (later) await this.#journal.clearInflight().catch(() => {});
       this.#log[later ? "warn" : "error"]({ err }, "job not finished; it will be redelivered");
       try {
         m.nak(later ? BUSY_RETRY_DELAY_MS : 2_000);
@@ -482,7 +482,7 @@ export class HostWorker {
       ...(r.pendingUntil !== undefined ? { deadline: r.pendingUntil } : {}),
       ...(r.error ? { errorCode: r.error.code } : {}),
     };
-    this.#journal.putApply(rec, desired);
+    await this.#journal.putApply(rec, desired);
     this.#observed = r.observed ? { o: r.observed, ...(r.pings ? { pings: r.pings } : {}) } : undefined;
     if (rec.status === "armed") {
       this.#watch(rec);
@@ -511,7 +511,7 @@ export class HostWorker {
       const d = await this.#o.target.connect();
       try {
         if (await confirmPlan(d, planOf(rec.txId))) {
-          this.#settle(rec, "confirmed");
+          await this.#settle(rec, "confirmed");
         } else {
           await this.#afterDeadline(rec, d);
         }
@@ -574,7 +574,7 @@ export class HostWorker {
           }
         }
         const outcome = await revertNow(d, plan);
-        if (outcome === "reverted" || outcome === "already-reverted") this.#settle(rec, "reverted");
+        if (outcome === "reverted" || outcome === "already-reverted") await this.#settle(rec, "reverted");
         else {
           return this.#result(job, "failed", started, {
             error: {
@@ -612,13 +612,14 @@ export class HostWorker {
 
   // ---------------------------------------------------------------- confirm deadline
 
-  #settle(rec: ApplyRecord, status: ApplyRecord["status"]): void {
+  #settle(rec: ApplyRecord, status: ApplyRecord["status"]): Promise<void> {
     rec.status = status;
     delete rec.deadline;
-    this.#journal.putApply(rec);
+    const written = this.#journal.putApply(rec);
     const t = this.#watchers.get(rec.jobId);
     if (t) clearTimeout(t);
     this.#watchers.delete(rec.jobId);
+    return written;
   }
 
   /** After the confirm deadline of an armed apply: learn what the host did and report it. */
@@ -654,12 +655,12 @@ export class HostWorker {
     if (!rec.txId) return;
     const st = await planStatus(d, planOf(rec.txId), 20_000);
     if (st === "confirmed") {
-      this.#settle(rec, "confirmed");
+      await this.#settle(rec, "confirmed");
       return;
     }
     if (st === "failed" && (await d.readFile(`${planOf(rec.txId).dir}/armed`)) !== undefined) return;
     const reverted = st === "reverted" || st === "already-reverted";
-    this.#settle(rec, reverted ? "reverted" : "failed");
+    const settled = this.#settle(rec, reverted ? "reverted" : "failed");
     if (!reverted) rec.errorCode = "REVERT_FAILED";
     const error = {
       code: reverted ? "CONFIRM_TIMEOUT" : "REVERT_FAILED",
@@ -682,7 +683,8 @@ export class HostWorker {
       at: iso(),
       durationMs: 0,
     };
-    this.#journal.finish(result);
+    await settled;
+    await this.#journal.finish(result);
     // no job message to redeliver this one: keep trying while NATS is away (the journal
     // already says reverted, so a later watcher run would not publish it again)
     for (let delay = 1_000; ; delay = Math.min(delay * 2, 30_000)) {
