@@ -118,9 +118,17 @@ async function follow(
     drawn = lines.length;
   };
   const seen = new Set<string>();
+  // the rollout's own terminal event (`rollout.succeeded`, …) ends the wait for the next poll
+  const terminal = new Set(TERMINAL_STATUSES.map((t) => `rollout.${t.replace(/_/g, "-")}`));
+  let ended = false;
+  let wake: (() => void) | undefined;
   const show = (e: AuditEvent) => {
     if (e.target.rolloutId !== id || seen.has(e.id)) return;
     seen.add(e.id);
+    if (terminal.has(e.action)) {
+      ended = true;
+      wake?.();
+    }
     if (tty) {
       // bars carry the progress; failures are worth a line of their own
       if (e.result === "failed") {
@@ -134,7 +142,15 @@ async function follow(
   let s = first;
   draw(s);
   while (!TERMINAL_STATUSES.includes(s.status)) {
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise<void>((r) => {
+      // after the terminal event the status is about to say so: ask again soon
+      const t = setTimeout(r, ended ? 50 : 500);
+      wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+    wake = undefined;
     try {
       s = await client.status(id);
     } catch (err) {
@@ -143,7 +159,8 @@ async function follow(
     }
     draw(s);
   }
-  await new Promise((r) => setTimeout(r, 300)); // the last events trail the final status
+  // the last events trail the final status (unless the terminal one, the last, was seen)
+  if (!ended) await new Promise((r) => setTimeout(r, 300));
   return s;
 }
 
