@@ -7,9 +7,11 @@
  *   fleetnet-executor revert --plan DIR [--netns NS]
  *       run a revert plan now on this machine (the same fixed script the timer runs)
  *   fleetnet-executor run --agent --host NAME -f INVENTORY [INTENTS...] | run --pool -f INVENTORY …
- *       agent/pool service mode over NATS JetStream (see service/command.ts)
+ *       agent/pool service mode over NATS JetStream (see service/command.ts); starts its host
+ *       commands through `fleetnet-executor spawner` (internal: drivers/spawner.ts)
  */
-import { localDriver, netnsDriver } from "./drivers/process.js";
+import { localDriver, netnsDriver, startProcess } from "./drivers/process.js";
+import { spawnerMain, useSpawner } from "./drivers/spawner.js";
 import { EXIT, runOnce } from "./once.js";
 import { REVERT_DIR, revertNow } from "./revert.js";
 
@@ -44,9 +46,15 @@ async function main(argv: readonly string[]): Promise<number> {
       return runOnce(rest);
     case "revert":
       return revertCmd(rest);
-    case "run":
+    case "run": {
+      // the service starts its host commands from a small process beside it (drivers/spawner.ts)
+      const self = process.argv[1];
+      if (self) useSpawner([process.execPath, self, "spawner"]);
       // loaded only for service mode: NATS/OTel stay out of the one-shot engine's footprint
       return (await import("./service/index.js")).runServiceCommand(rest);
+    }
+    case "spawner":
+      return spawnerMain(startProcess);
     default:
       process.stderr.write(
         "usage: fleetnet-executor once observe|apply|confirm --host NAME -f PATH... [--json] [--try DURATION]\n" +

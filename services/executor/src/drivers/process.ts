@@ -23,9 +23,17 @@ import { dirname } from "node:path";
 import type { DriverKind, HostDriver, RunOptions, RunResult } from "../driver.js";
 import { joinRoot } from "../driver.js";
 import { ExecutorError } from "../errors.js";
+import { viaSpawner } from "./spawner.js";
 
 /** Run argv on this machine, feeding stdin, collecting output. Never uses a shell. */
 export function runProcess(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const spawned = viaSpawner(argv, opts); // the service pool's process starter, when enabled
+  if (spawned) return spawned;
+  return startProcess(argv, opts);
+}
+
+/** {@link runProcess} in this process (what the spawner itself does). */
+export function startProcess(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const [cmd, ...args] = argv;
   if (cmd === undefined) return Promise.reject(new ExecutorError("UNSAFE_ARGUMENT", "empty argv"));
   return new Promise((resolve, reject) => {

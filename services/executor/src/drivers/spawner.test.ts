@@ -1,0 +1,50 @@
+/**
+ * The service's process starter (drivers/spawner.ts) against the built executor bin's
+ * `spawner` subcommand: same answers as starting the process directly, many in flight, and a
+ * spawner that dies fails only the commands in flight.
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runProcess, startProcess } from "./process.js";
+import { spawnerPid, useSpawner } from "./spawner.js";
+
+const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
+
+describe("spawner", () => {
+  beforeAll(() => {
+    expect(existsSync(BIN), `${BIN} missing: run pnpm build first`).toBe(true);
+    useSpawner([process.execPath, BIN, "spawner"]);
+  });
+  afterAll(() => {
+    const pid = spawnerPid();
+    useSpawner(undefined);
+    if (pid) process.kill(pid, "SIGTERM");
+  });
+
+  it("answers like a direct start: exit status, stdout, stderr, stdin, 127, 124", async () => {
+    const argv = ["sh", "-c", 'read x; echo "out $x"; echo err >&2; exit 3'];
+    const via = await runProcess(argv, { stdin: "hello\n" });
+    expect(spawnerPid()).toBeGreaterThan(0);
+    expect(via).toEqual(await startProcess(argv, { stdin: "hello\n" }));
+    expect(via).toEqual({ code: 3, stdout: "out hello\n", stderr: "err\n" });
+    expect((await runProcess(["fleetnet-no-such-command"])).code).toBe(127);
+    expect((await runProcess(["sleep", "5"], { timeoutMs: 100 })).code).toBe(124);
+  });
+
+  it("keeps many commands in flight apart", async () => {
+    const out = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => runProcess(["sh", "-c", 'echo "$1"', "sh", `n${i}`])),
+    );
+    expect(out.map((r) => r.stdout)).toEqual(Array.from({ length: 60 }, (_, i) => `n${i}\n`));
+  });
+
+  it("a spawner that dies fails the commands in flight (retryable); the next command starts a new one", async () => {
+    const slow = runProcess(["sleep", "2"]); // orphaned by the kill; ends on its own
+    const first = spawnerPid() as number;
+    process.kill(first, "SIGKILL");
+    await expect(slow).rejects.toMatchObject({ code: "COMMAND_FAILED", retryable: true });
+    expect(await runProcess(["echo", "again"])).toEqual({ code: 0, stdout: "again\n", stderr: "" });
+    expect(spawnerPid()).not.toBe(first);
+  });
+});
