@@ -11,6 +11,7 @@ import { decodeCapture, readCaptureFile } from "@fleetnet/netflow";
 import { describe, expect, it } from "vitest";
 import { collectorConfigFromEnv, FlowCollector } from "./collector.js";
 import { FlowRollup, mergeMinutes, mergeTalkers } from "./rollup.js";
+import { rcvbufWarning } from "./standalone.js";
 import { freeUdpPort, runCollectBin, sendUdp } from "./testing.js";
 
 const FIXTURES = fileURLToPath(new URL("../../../../libs/netflow/fixtures/", import.meta.url));
@@ -347,4 +348,16 @@ describe.skipIf(!built)("fleetnet-telemetry collect (needs `tsc -b services/tele
     expect(code).toBe(2);
     expect(err).toMatch(/PORT="nope": not a UDP port .*CONFIG_INVALID/);
   }, 30_000);
+});
+
+describe("rcvbufWarning", () => {
+  it("warns when net.core.rmem_max capped the receive buffer RCVBUF asked for, naming the fix", () => {
+    expect(rcvbufWarning(16777216, 425984, 212992)).toBe(
+      "fleetnet-telemetry: warning: RCVBUF=16777216 asked, the kernel granted 425984 (net.core.rmem_max is 212992); raise it: sysctl -w net.core.rmem_max=33554432\n",
+    );
+  });
+  it("is quiet for the kernel default (0) and when the kernel granted the request (Linux reports twice)", () => {
+    expect(rcvbufWarning(0, 212992, 212992)).toBeUndefined();
+    expect(rcvbufWarning(16777216, 33554432, 33554432)).toBeUndefined();
+  });
 });

@@ -30,7 +30,7 @@
  * one host-minute are merged on write (`FlowStore.writeMinutes`).
  */
 import cluster, { type Worker } from "node:cluster";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { NetflowDecoder, type TemplateSnapshot } from "@fleetnet/netflow";
 import { FleetnetError } from "@fleetnet/protocol";
 import {
@@ -208,6 +208,7 @@ async function runSingle(cfg: CollectorConfig, env: Record<string, string | unde
   process.stderr.write(
     `fleetnet-telemetry: collecting on ${cfg.bind}:${port} (rcvbuf ${rcvbuf}, 1 process${extra})\n`,
   );
+  warnIfCapped(cfg.rcvbuf, rcvbuf);
   onStop(() => {
     const drops = udpDrops(port, ownSocketInodes());
     void c.close().then(async () => {
@@ -311,6 +312,7 @@ async function runPrimary(cfg: CollectorConfig, env: Record<string, string | und
           process.stderr.write(
             `fleetnet-telemetry: collecting on ${cfg.bind}:${m.port} (rcvbuf ${rcvbuf}, ${cfg.workers} workers, one shared socket${extra})\n`,
           );
+          warnIfCapped(cfg.rcvbuf, rcvbuf);
         }
       }
     });
@@ -393,6 +395,33 @@ async function runWorker(cfg: CollectorConfig): Promise<void> {
   wantMinutes = start.minutes;
   const { port, rcvbuf } = await c.listen(cfg.port, cfg.bind, cfg.rcvbuf);
   send({ kind: "ready", port, rcvbuf });
+}
+
+/**
+ * Say so when the kernel granted less receive buffer than RCVBUF asked for: Linux caps
+ * SO_RCVBUF at net.core.rmem_max (and reports twice the size it keeps), so a 16 MiB request on
+ * a default system silently stays ~416 KiB — and bursts are dropped at a fraction of the rate
+ * the operator sized for.
+ */
+export function rcvbufWarning(
+  requested: number,
+  granted: number,
+  rmemMax: number | undefined,
+): string | undefined {
+  if (requested <= 0 || granted >= requested) return undefined;
+  const cap = rmemMax === undefined ? "" : ` (net.core.rmem_max is ${rmemMax})`;
+  return `fleetnet-telemetry: warning: RCVBUF=${requested} asked, the kernel granted ${granted}${cap}; raise it: sysctl -w net.core.rmem_max=${requested * 2}\n`;
+}
+
+function warnIfCapped(requested: number, granted: number): void {
+  let max: number | undefined;
+  try {
+    max = Number(readFileSync("/proc/sys/net/core/rmem_max", "utf8").trim());
+  } catch {
+    max = undefined;
+  }
+  const w = rcvbufWarning(requested, granted, Number.isFinite(max) ? max : undefined);
+  if (w) process.stderr.write(w);
 }
 
 /**
