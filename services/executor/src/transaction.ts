@@ -412,20 +412,20 @@ export async function applyHost(
     }
 
     // ---- confirm
+    const applied: TxResult = {
+      host: target.host,
+      result: "applied",
+      changed: ops.length,
+      ops,
+      txId,
+      observed: after,
+      pings,
+    };
     if (opts.confirm === "manual") {
       // from here the armed plan guards the host (pendingPlans): free the lock for confirm
       await releaseHostLock(d, txId);
       locked = false;
-      return {
-        host: target.host,
-        result: "applied",
-        changed: ops.length,
-        ops,
-        txId,
-        pendingUntil: armedUntil,
-        observed: after,
-        pings,
-      };
+      return { ...applied, pendingUntil: armedUntil };
     }
     if (!(await confirmPlan(d, plan))) {
       const err = new ExecutorError(
@@ -437,16 +437,7 @@ export async function applyHost(
     }
     await d.run(["rm", "-rf", "--", d.hostPath(`${REVERT_DIR}/${txId}`)]).catch(() => {});
     lap("confirm");
-    return {
-      host: target.host,
-      result: "applied",
-      changed: ops.length,
-      ops,
-      txId,
-      timings,
-      observed: after,
-      pings,
-    };
+    return { ...applied, timings };
   } catch (e) {
     const err = asExecutorError(e);
     if (err.code === "CONNECTION_LOST" && plan) {
