@@ -129,6 +129,8 @@ interface DriftRow {
   since: string;
   source: string;
   action: string;
+  /** `first-rollout`: a heal that waits until a fleetnet rollout has set the key on the host. */
+  healWaits?: string;
 }
 
 /** `fleetnet drift`: prints drift findings (and unavailable keys); 1 when anything drifted. */
@@ -146,7 +148,7 @@ export async function runDrift(
   } else {
     for (const f of findings)
       o.out(
-        `${f.host}  ${f.key}  expected ${JSON.stringify(f.expected)}  actual ${colour.red(JSON.stringify(f.actual))}  since ${f.since}  (${f.source}, ${f.action})`,
+        `${f.host}  ${f.key}  expected ${JSON.stringify(f.expected)}  actual ${colour.red(JSON.stringify(f.actual))}  since ${f.since}  (${f.source}, ${f.action}${f.healWaits === "first-rollout" ? ": waits for a first rollout to set it" : ""})`,
       );
   }
   if (!opts.json) {

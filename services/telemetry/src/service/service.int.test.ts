@@ -377,7 +377,9 @@ describe("drift heal leaves hosts to the rollouts (first rollout, rollout in pro
     let mark = logs.length;
     publishReport(report(A, { "net.ipv4.ip_forward": { status: "ok", value: "0" } }));
     await logged("drift not healed: no fleetnet rollout has set this key on the host yet", mark);
-    expect((await api("drift")).findings).toMatchObject([{ host: A, action: "heal", actual: "0" }]);
+    expect((await api("drift")).findings).toMatchObject([
+      { host: A, action: "heal", actual: "0", healWaits: "first-rollout" },
+    ]);
 
     // the operator's rollout holds the host (it applied the key, not yet confirmed): skipped
     const lock = redisKeys.hostLock(A);
@@ -412,6 +414,10 @@ describe("drift heal leaves hosts to the rollouts (first rollout, rollout in pro
     expect(ev).toMatchObject({ result: "ok", details: { hosts: [A], key: "net.ipv4.ip_forward" } });
     expect(applyRequests.slice(asked)).toHaveLength(2);
     expect(applyRequests.at(-1)).toMatchObject({ hosts: [A], by: "fleetnet-telemetry (drift heal)" });
+    // a key a rollout set is healed, not waiting
+    const [owned] = (await api("drift")).findings as Record<string, unknown>[];
+    expect(owned).toMatchObject({ host: A, action: "heal" });
+    expect(owned).not.toHaveProperty("healWaits");
   });
 
   it("heals a drift only once it has lasted healAfterMs (a change in progress is not fought at once)", async () => {

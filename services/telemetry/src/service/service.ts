@@ -545,7 +545,11 @@ export class TelemetryService {
         return this.health();
       case "drift": {
         const d = this.#drift;
-        return { findings: d.findings, unavailable: d.unavailable, learned: d.learned };
+        // a heal finding on a key no rollout set on the host yet waits for the first rollout
+        const findings = d.findings.map((f) =>
+          f.action === "heal" && !this.#owned(f) ? { ...f, healWaits: "first-rollout" } : f,
+        );
+        return { findings, unavailable: d.unavailable, learned: d.learned };
       }
       case "gate": {
         // The planner may not import this service: it asks over NATS. The gates judge the
@@ -726,10 +730,7 @@ export class TelemetryService {
       const k = findingKey(f);
       current.add(k);
       if (now - Date.parse(f.since) < this.#o.healAfterMs) continue; // a later report heals it
-      const owned = this.#reports
-        .get(f.host)
-        ?.state.sysctls.some((s) => s.key === f.key && s.original !== undefined);
-      if (owned) {
+      if (this.#owned(f)) {
         out.push(f);
         this.#healWaiting.delete(k);
       } else if (!this.#healWaiting.has(k)) {
@@ -742,6 +743,14 @@ export class TelemetryService {
     }
     for (const k of this.#healWaiting) if (!current.has(k)) this.#healWaiting.delete(k);
     return out;
+  }
+
+  /** Whether the host's latest state report shows `f.key` as set by a fleetnet rollout (its ledger). */
+  #owned(f: DriftFinding): boolean {
+    return (
+      this.#reports.get(f.host)?.state.sysctls.some((s) => s.key === f.key && s.original !== undefined) ??
+      false
+    );
   }
 
   #heal(all: DriftFinding[]): void {
