@@ -19,7 +19,7 @@ describe("spawner", () => {
   afterAll(() => {
     const pid = spawnerPid();
     useSpawner(undefined);
-    if (pid) process.kill(pid, "SIGTERM");
+    if (pid) process.kill(pid, "SIGKILL"); // it ignores SIGTERM by design
   });
 
   it("answers like a direct start: exit status, stdout, stderr, stdin, 127, 124", async () => {
@@ -37,6 +37,15 @@ describe("spawner", () => {
       Array.from({ length: 60 }, (_, i) => runProcess(["sh", "-c", 'echo "$1"', "sh", `n${i}`])),
     );
     expect(out.map((r) => r.stdout)).toEqual(Array.from({ length: 60 }, (_, i) => `n${i}\n`));
+  });
+
+  it("outlives a SIGTERM to the process group (the pool drains its jobs first)", async () => {
+    await runProcess(["true"]);
+    const pid = spawnerPid() as number;
+    process.kill(pid, "SIGTERM");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await runProcess(["echo", "still"])).toEqual({ code: 0, stdout: "still\n", stderr: "" });
+    expect(spawnerPid()).toBe(pid);
   });
 
   it("a spawner that dies fails the commands in flight (retryable); the next command starts a new one", async () => {

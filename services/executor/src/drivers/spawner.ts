@@ -15,7 +15,8 @@
  * command, 124 after `timeoutMs`). If the spawner cannot start, the command runs directly;
  * if it dies, the commands in flight fail with `COMMAND_FAILED` (retryable: the host's
  * transaction then reverts or the job is redelivered, like a command killed by a signal) and
- * the next command starts a new spawner. Only the service pool enables it
+ * the next command starts a new spawner. It ignores SIGTERM/SIGINT (see {@link spawnerMain})
+ * and ends when the pool closes its input. Only the service pool enables it
  * ({@link useSpawner}); one-shot commands and tests start processes directly.
  */
 import { type ChildProcessByStdio, spawn } from "node:child_process";
@@ -36,6 +37,11 @@ type Answer = { id: number } & ({ code: number; stdout: string; stderr: string }
 export async function spawnerMain(
   run: (argv: readonly string[], opts: RunOptions) => Promise<RunResult>,
 ): Promise<number> {
+  // The pool coordinates shutdown: a signal to the whole process group (systemd's default
+  // KillMode, a terminal's ^C) must not end the commands of jobs the pool is still draining.
+  // The spawner ends when its input closes (the pool exited, however it exited).
+  process.on("SIGTERM", () => {});
+  process.on("SIGINT", () => {});
   const rl = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
   const inFlight = new Set<Promise<void>>();
   for await (const line of rl) {
