@@ -35,6 +35,27 @@ import { keepalivedVips } from "./probes.js";
 import type { ServiceManager } from "./services.js";
 
 /**
+ * Args: N, then N `key path` pairs. Prints `rw KEY` / `ro KEY` for each existing path, a
+ * `--` line, then execs `sysctl -e KEY…` (a /proc/sys integer file cannot be read byte by
+ * byte, so the shell's `read` will not do). CONSTANT text; keys and paths arrive only as
+ * positional arguments ({@link sysctlArgs}).
+ */
+const SYSCTL_SCRIPT =
+  'n=$1; shift; i=0; while [ $i -lt "$n" ]; do k=$1; p=$2; shift 2; ' +
+  'if [ -w "$p" ]; then echo "rw $k"; elif [ -e "$p" ]; then echo "ro $k"; fi; ' +
+  'set -- "$@" "$k"; i=$((i+1)); done; echo --; if [ "$#" -gt 0 ]; then exec sysctl -e "$@"; fi';
+
+/** `/proc/sys` path of a sysctl key (sysctl's convention: `.` separates, `/` stands for a `.` in a name). */
+export function sysctlPath(key: string): string {
+  return `/proc/sys/${key.replace(/[./]/g, (c) => (c === "." ? "/" : "."))}`;
+}
+
+/** The positional arguments of {@link SYSCTL_SCRIPT} for `keys`. */
+function sysctlArgs(keys: readonly string[]): string[] {
+  return [String(keys.length), ...keys.flatMap((k) => [k, sysctlPath(k)])];
+}
+
+/**
  * What `observe` reads from the kernel, in ONE host process (a process start is most of an
  * observation's cost): `ip -j -d -N -batch -` (`link show`, `addr show`, `route show table
  * all`, from stdin; a route listing without `-4`/`-6` holds both families, {@link isV6Route}
@@ -44,10 +65,7 @@ import type { ServiceManager } from "./services.js";
  */
 const KERNEL_SCRIPT =
   'ip -j -d -N -batch -; r=$?; echo; echo "@@fleetnet $r"; ' +
-  'bridge -j fdb show; r=$?; echo; echo "@@fleetnet $r"; ' +
-  'n=$1; shift; i=0; while [ $i -lt "$n" ]; do k=$1; p=$2; shift 2; ' +
-  'if [ -w "$p" ]; then echo "rw $k"; elif [ -e "$p" ]; then echo "ro $k"; fi; ' +
-  'set -- "$@" "$k"; i=$((i+1)); done; echo --; if [ "$#" -gt 0 ]; then sysctl -e "$@"; fi';
+  `bridge -j fdb show; r=$?; echo; echo "@@fleetnet $r"; ${SYSCTL_SCRIPT}`;
 
 /** The kernel tables and sysctl readings of one {@link KERNEL_SCRIPT} run. */
 interface KernelRead {
@@ -59,17 +77,9 @@ interface KernelRead {
 }
 
 async function readKernel(d: HostDriver, sysctlKeys: readonly string[]): Promise<KernelRead> {
-  const r = await d.run(
-    [
-      "sh",
-      "-c",
-      KERNEL_SCRIPT,
-      "sh",
-      String(sysctlKeys.length),
-      ...sysctlKeys.flatMap((k) => [k, sysctlPath(k)]),
-    ],
-    { stdin: "link show\naddr show\nroute show table all\n" },
-  );
+  const r = await d.run(["sh", "-c", KERNEL_SCRIPT, "sh", ...sysctlArgs(sysctlKeys)], {
+    stdin: "link show\naddr show\nroute show table all\n",
+  });
   const parts = r.stdout.split(/^@@fleetnet (\d+)$/m);
   // [ip output, ip status, bridge output, bridge status, sysctl part]
   const [ipOut = "", ipRc, fdbOut = "", fdbRc, sysOut = ""] = parts;
@@ -299,22 +309,6 @@ export interface LinkMac {
 }
 
 /**
- * Args: N, then N `key path` pairs. Prints `rw KEY` / `ro KEY` for each existing path, a
- * `--` line, then execs `sysctl -e KEY…` (a /proc/sys integer file cannot be read byte by
- * byte, so the shell's `read` will not do). CONSTANT text; keys and paths arrive only as
- * positional arguments.
- */
-const SYSCTL_SCRIPT =
-  'n=$1; shift; i=0; while [ $i -lt "$n" ]; do k=$1; p=$2; shift 2; ' +
-  'if [ -w "$p" ]; then echo "rw $k"; elif [ -e "$p" ]; then echo "ro $k"; fi; ' +
-  'set -- "$@" "$k"; i=$((i+1)); done; echo --; exec sysctl -e "$@"';
-
-/** `/proc/sys` path of a sysctl key (sysctl's convention: `.` separates, `/` stands for a `.` in a name). */
-export function sysctlPath(key: string): string {
-  return `/proc/sys/${key.replace(/[./]/g, (c) => (c === "." ? "/" : "."))}`;
-}
-
-/**
  * Values and writability of `keys` on the host, read in ONE process (the sysctls of a
  * network namespace can only be read from inside it). Absent keys are not in the map.
  */
@@ -322,14 +316,7 @@ async function readSysctls(
   d: HostDriver,
   keys: readonly string[],
 ): Promise<Map<string, { value: string; writable: boolean }>> {
-  const r = await d.run([
-    "sh",
-    "-c",
-    SYSCTL_SCRIPT,
-    "sh",
-    String(keys.length),
-    ...keys.flatMap((k) => [k, sysctlPath(k)]),
-  ]);
+  const r = await d.run(["sh", "-c", SYSCTL_SCRIPT, "sh", ...sysctlArgs(keys)]);
   return parseSysctlOutput(r.stdout);
 }
 

@@ -803,8 +803,8 @@ export class HostWorker {
         const fresh = opts.observed && this.#lockedRuns === opts.observed.at + 1 ? opts.observed : undefined;
         const o = fresh?.o ?? (await observe(d, services, desired ? { desired } : {}));
         const keys = [...this.#o.sysctlKeys, ...(desired?.sysctls.map((s) => s.key) ?? []), ...extraKeys];
-        // an observation made by a transaction already read the desired state's keys
-        const known = fresh ? readingsFrom(fresh.o, keys) : { readings: {}, rest: keys };
+        // the observation already read the desired state's keys (and the ledger's)
+        const known = readingsFrom(o, keys);
         const [sysctls, observations] = await Promise.all([
           known.rest.length > 0
             ? readSysctls(d, known.rest).then((r) => ({ ...known.readings, ...r }))
