@@ -3,11 +3,20 @@
  * `bridge -batch -`, one `sysctl -w` per run of consecutive ops, files written atomically,
  * daemons through the service manager. Stops at the first failure with `APPLY_FAILED`
  * carrying the tool's own message; the caller reverts.
+ *
+ * {@link applyAndVerify} is the one-process form for network-only changes (ip, bridge and
+ * sysctl ops, the bulk of a fleet rollout): the revert timer's start, the apply, the first
+ * ping round after it and the verify read of the kernel run in ONE host process — a process
+ * start costs more than most of what it does, and a transaction used to start five for
+ * these steps.
  */
 import type { Op } from "@fleetnet/netstate";
 import type { HostDriver } from "./driver.js";
 import { ExecutorError } from "./errors.js";
+import { type KernelRead, KERNEL_READ_STDIN, kernelReadScript, parseKernelRead } from "./observe.js";
+import { PING_SCRIPT, parsePings } from "./probes.js";
 import { bridgeLine, ipLines, segments, sysctlAssignment } from "./render.js";
+import { argvBlock, REVERT_SCRIPT_PATH, type RevertPlan } from "./revert.js";
 import type { ServiceManager } from "./services.js";
 
 /** Options of {@link runOps}. */
@@ -75,4 +84,128 @@ export async function runOps(
         break;
     }
   }
+}
+
+/** Whether `ops` can go through {@link applyAndVerify}: ip, bridge and sysctl ops only. */
+export function networkOnly(ops: readonly Op[]): boolean {
+  return segments(ops).every((s) => s.tool === "ip" || s.tool === "bridge" || s.tool === "sysctl");
+}
+
+/**
+ * Args: REVERT_SCRIPT PLAN_DIR DELAY COMMANDS NPING, NPING addresses, then the kernel read's
+ * arguments. (1) Starts the revert timer in its own session (`setsid`, as the ssh driver's
+ * detached start does; refuses to go on without `setsid`), (2) runs COMMANDS (revert.sh's
+ * format: one argument per line, a blank line ends a command, each run as "$@" — the shell
+ * never parses their content) and stops at the first failure, printing `@@fleetnet-apply
+ * STATUS COMMAND` (0 when all passed), (3) pings the addresses (probes.ts's script),
+ * `@@fleetnet-probed`, (4) the kernel read (observe.ts's script, last: it ends with `exec`).
+ * CONSTANT text: every value arrives as a positional argument or in the plan's files.
+ */
+const APPLY_VERIFY_SCRIPT =
+  "rs=$1; dir=$2; delay=$3; cmds=$4; np=$5; shift 5; " +
+  'if ! command -v setsid >/dev/null 2>&1; then echo "fleetnet: setsid not found: cannot start the revert timer" >&2; ' +
+  'echo "@@fleetnet-apply 127 setsid"; exit 0; fi; ' +
+  'setsid sh "$rs" "$dir" "$delay" </dev/null >/dev/null 2>&1 & ' +
+  '( set --; while IFS= read -r line || [ -n "$line" ]; do ' +
+  'if [ -n "$line" ]; then set -- "$@" "$line"; continue; fi; ' +
+  'if [ $# -gt 0 ]; then "$@" </dev/null || { r=$?; echo "@@fleetnet-apply $r $1"; exit 1; }; fi; set --; ' +
+  'done < "$cmds"; ' +
+  'if [ $# -gt 0 ]; then "$@" </dev/null || { r=$?; echo "@@fleetnet-apply $r $1"; exit 1; }; fi ) || exit 0; ' +
+  'echo "@@fleetnet-apply 0"; ' +
+  '( c=0; for a; do if [ $c -lt "$np" ]; then set -- "$@" "$a"; fi; c=$((c+1)); done; shift $c; ' +
+  `if [ $# -gt 0 ]; then ${PING_SCRIPT}; fi ) </dev/null; ` +
+  'echo "@@fleetnet-probed"; shift "$np"; ';
+
+/** What {@link applyAndVerify} found. */
+export type ApplyVerifyResult =
+  | {
+      ok: true;
+      /** The kernel as the change left it (verify). */
+      kernel: KernelRead;
+      /** The addresses that answered the ping round after the change (RTT in ms when printed). */
+      pings: Map<string, number | undefined>;
+    }
+  | { ok: false; error: ExecutorError };
+
+/**
+ * Apply network-only `ops` ({@link networkOnly}) as one host process: start the revert timer
+ * of `plan` (already written and marked armed) with `delayS`, apply, ping `pingAddrs`, read
+ * the kernel tables and `sysctlKeys`. The batch files and the command list are written into
+ * the plan dir first. A failed apply step is `{ ok: false }` with `APPLY_FAILED` and the
+ * tool's message (the caller reverts); a lost session throws.
+ */
+export async function applyAndVerify(
+  d: HostDriver,
+  plan: RevertPlan,
+  delayS: number,
+  ops: readonly Op[],
+  sysctlKeys: readonly string[],
+  pingAddrs: readonly string[],
+): Promise<ApplyVerifyResult> {
+  const dir = `${plan.dir}/apply`;
+  const cmds: string[] = [];
+  const writes: Promise<void>[] = [];
+  let n = 0;
+  for (const seg of segments(ops)) {
+    const file = `${dir}/${String(++n).padStart(2, "0")}.${seg.tool}`;
+    if (seg.tool === "ip") {
+      writes.push(d.writeFileAtomic(file, `${seg.ops.flatMap(ipLines).join("\n")}\n`));
+      cmds.push(argvBlock(["ip", "-batch", d.hostPath(file)]));
+    } else if (seg.tool === "bridge") {
+      writes.push(d.writeFileAtomic(file, `${seg.ops.map(bridgeLine).join("\n")}\n`));
+      cmds.push(argvBlock(["bridge", "-batch", d.hostPath(file)]));
+    } else if (seg.tool === "sysctl") {
+      const assigns = seg.ops.flatMap((op) =>
+        op.op === "sysctl.set" && op.value ? [sysctlAssignment(op.key, op.value)] : [],
+      );
+      if (assigns.length > 0) cmds.push(argvBlock(["sysctl", "-q", "-w", ...assigns]));
+    } else {
+      throw new ExecutorError("INVALID_INPUT", `applyAndVerify: ${seg.tool} ops are not network-only`);
+    }
+  }
+  writes.push(d.writeFileAtomic(`${dir}/commands`, cmds.join("")));
+  await Promise.all(writes);
+  const kernel = kernelReadScript(sysctlKeys);
+  const r = await d.run(
+    [
+      "sh",
+      "-c",
+      APPLY_VERIFY_SCRIPT + kernel.script,
+      "sh",
+      d.hostPath(REVERT_SCRIPT_PATH),
+      d.hostPath(plan.dir),
+      String(delayS),
+      d.hostPath(`${dir}/commands`),
+      String(pingAddrs.length),
+      ...pingAddrs,
+      ...kernel.args,
+    ],
+    { stdin: KERNEL_READ_STDIN },
+  );
+  const m = /^@@fleetnet-apply (\d+)(?: (\S+))?$/m.exec(r.stdout);
+  if (!m || m[1] !== "0") {
+    const what = m?.[2] === "setsid" ? "starting the revert timer" : m?.[2] ? `${m[2]} -batch` : "apply";
+    const label = m?.[2] === "sysctl" ? "sysctl -w" : what;
+    return {
+      ok: false,
+      error: new ExecutorError(
+        "APPLY_FAILED",
+        `${label} failed on ${d.host}: ${r.stderr.trim() || (m ? "no message" : `exit status ${r.code}`)}`,
+      ),
+    };
+  }
+  const rest = r.stdout.slice(m.index + m[0].length + 1);
+  const cut = rest.indexOf("@@fleetnet-probed\n");
+  if (cut < 0) {
+    throw new ExecutorError(
+      "COMMAND_FAILED",
+      `verify read after the apply failed on ${d.host}: ${r.stderr.trim()}`,
+      true,
+    );
+  }
+  return {
+    ok: true,
+    pings: parsePings(rest.slice(0, cut), pingAddrs),
+    kernel: parseKernelRead(d.host, rest.slice(cut + "@@fleetnet-probed\n".length), r.stderr, sysctlKeys),
+  };
 }

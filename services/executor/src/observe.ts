@@ -68,29 +68,47 @@ const KERNEL_SCRIPT =
   `bridge -j fdb show; r=$?; echo; echo "@@fleetnet $r"; ${SYSCTL_SCRIPT}`;
 
 /** The kernel tables and sysctl readings of one {@link KERNEL_SCRIPT} run. */
-interface KernelRead {
+export interface KernelRead {
   links: IpLink[];
   addrs: IpAddr[];
   routes: IpRoute[];
   fdb: BridgeFdb[];
+  /** The sysctl keys that were asked for (absent from `sysctls`: missing on the host). */
+  sysctlKeys: readonly string[];
   sysctls: Map<string, { value: string; writable: boolean }>;
 }
 
-async function readKernel(d: HostDriver, sysctlKeys: readonly string[]): Promise<KernelRead> {
-  const r = await d.run(["sh", "-c", KERNEL_SCRIPT, "sh", ...sysctlArgs(sysctlKeys)], {
-    stdin: "link show\naddr show\nroute show table all\n",
-  });
-  const parts = r.stdout.split(/^@@fleetnet (\d+)$/m);
+/** What {@link KERNEL_SCRIPT} reads with `ip -batch -`: its stdin. */
+export const KERNEL_READ_STDIN = "link show\naddr show\nroute show table all\n";
+
+/**
+ * The kernel read as a script suffix for a caller that runs it in a host process of its own
+ * (the apply transaction's apply-and-verify script): the CONSTANT text, the positional
+ * arguments it takes for `sysctlKeys` (it must be the last part of a script: it ends with
+ * `exec sysctl`), and the stdin its `ip -batch -` reads ({@link KERNEL_READ_STDIN}).
+ */
+export function kernelReadScript(sysctlKeys: readonly string[]): { script: string; args: string[] } {
+  return { script: KERNEL_SCRIPT, args: sysctlArgs(sysctlKeys) };
+}
+
+/** Parse {@link KERNEL_SCRIPT}'s output (`stderr` names the cause when a part failed). */
+export function parseKernelRead(
+  host: string,
+  stdout: string,
+  stderr: string,
+  sysctlKeys: readonly string[],
+): KernelRead {
+  const parts = stdout.split(/^@@fleetnet (\d+)$/m);
   // [ip output, ip status, bridge output, bridge status, sysctl part]
   const [ipOut = "", ipRc, fdbOut = "", fdbRc, sysOut = ""] = parts;
   const fail = (what: string) =>
-    new ExecutorError("COMMAND_FAILED", `${what} failed on ${d.host}: ${r.stderr.trim()}`, true);
+    new ExecutorError("COMMAND_FAILED", `${what} failed on ${host}: ${stderr.trim()}`, true);
   if (parts.length !== 5) throw fail("observing the kernel (ip -batch, bridge fdb, sysctl)");
   if (ipRc !== "0") throw fail("ip -j -d -N -batch - (link show, addr show, route show table all)");
   if (fdbRc !== "0") throw fail("bridge -j fdb show");
   const docs = ipOut.split("\n").filter((l) => l.trim() !== "");
   if (docs.length !== 3) {
-    throw new ExecutorError("COMMAND_FAILED", `unexpected output of ip -j -d -N -batch - on ${d.host}`, true);
+    throw new ExecutorError("COMMAND_FAILED", `unexpected output of ip -j -d -N -batch - on ${host}`, true);
   }
   const [links, addrs, routes] = docs.map((t) => JSON.parse(t) as unknown);
   const fdbText = fdbOut.trim();
@@ -99,8 +117,16 @@ async function readKernel(d: HostDriver, sysctlKeys: readonly string[]): Promise
     addrs: addrs as IpAddr[],
     routes: routes as IpRoute[],
     fdb: (fdbText === "" ? [] : JSON.parse(fdbText)) as BridgeFdb[],
+    sysctlKeys,
     sysctls: parseSysctlOutput(sysOut.replace(/^\n/, "")),
   };
+}
+
+async function readKernel(d: HostDriver, sysctlKeys: readonly string[]): Promise<KernelRead> {
+  const r = await d.run(["sh", "-c", KERNEL_SCRIPT, "sh", ...sysctlArgs(sysctlKeys)], {
+    stdin: KERNEL_READ_STDIN,
+  });
+  return parseKernelRead(d.host, r.stdout, r.stderr, sysctlKeys);
 }
 
 /**
@@ -283,6 +309,12 @@ export interface ObserveScope {
    * being read again.
    */
   reuse?: { from: ObserveResult; sysctls?: boolean; files?: boolean; services?: boolean };
+  /**
+   * The kernel tables, already read by the caller in a process of its own (see
+   * {@link kernelReadScript}); its `sysctlKeys` must be every key observe reads (the desired
+   * state's and the ledger's) unless `reuse.sysctls`.
+   */
+  kernel?: KernelRead;
 }
 
 /** Options. */
@@ -346,7 +378,7 @@ export async function observe(
   // the desired state's sysctls are read with the kernel tables; ledger-only ones after
   const [ledger, kernel] = await Promise.all([
     scope.ledger ? Promise.resolve(scope.ledger) : readLedger(d),
-    readKernel(d, reuse?.sysctls ? [] : [...desiredSys.keys()].sort()),
+    scope.kernel ?? readKernel(d, reuse?.sysctls ? [] : [...desiredSys.keys()].sort()),
   ]);
   const { links: rawLinks, addrs: rawAddrs, routes: rawRoutes, fdb: rawFdb } = kernel;
   const { links, ports } = parseLinks(rawLinks);
@@ -365,7 +397,8 @@ export async function observe(
   const missingSysctls: string[] = reuse?.sysctls ? [...reuse.from.missingSysctls] : [];
   const readOnlySysctls: string[] = reuse?.sysctls ? [...reuse.from.readOnlySysctls] : [];
   if (keys.length > 0) {
-    const ledgerOnly = keys.filter((k) => !kernel.sysctls.has(k) && !desiredSys.has(k));
+    const asked = new Set(kernel.sysctlKeys);
+    const ledgerOnly = keys.filter((k) => !asked.has(k));
     const values =
       ledgerOnly.length > 0
         ? new Map([...kernel.sysctls, ...(await readSysctls(d, ledgerOnly))])

@@ -28,7 +28,16 @@ export interface Probe {
   name: string;
   /** Resolves true when the probe passes. */
   run(): Promise<boolean>;
+  /** Ping probes: the address pinged (a caller may ping it itself: {@link PingPrefetch}). */
+  pingAddr?: string;
 }
+
+/**
+ * Ping answers a caller got itself (e.g. in the apply-and-verify host process): the next
+ * round of a ping probe whose address is here takes its answer from here (once) instead of
+ * pinging. Filled by the caller between rounds.
+ */
+export type PingPrefetch = Map<string, { reachable: boolean; rttMs?: number }>;
 
 /** How many of the desired state's remote VTEPs a transaction pings (and a state report probes). */
 const UNDERLAY_SAMPLE = 4;
@@ -108,7 +117,7 @@ export function keepalivedVips(conf: string): string[] {
  * each in parallel, printing `ADDR RTT-SUMMARY` (`10.0.0.2 0.045/0.045/0.045/0.000 ms`) for
  * each that answered. CONSTANT text: the addresses are positional arguments, never shell text.
  */
-const PING_SCRIPT =
+export const PING_SCRIPT =
   'if command -v fping >/dev/null 2>&1; then fping -e -t 1000 -r 0 -- "$@" 2>/dev/null; exit 0; fi; ' +
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion in a constant script
   'for a; do { r=$(ping -n -q -c 1 -W 1 "$a" 2>/dev/null) && echo "$a ${r##*= }"; } & done; wait';
@@ -157,7 +166,11 @@ export async function pingMany(
  * A pinger that gathers the addresses asked for in the same turn of the event loop and
  * pings them with one process on the host.
  */
-function batchPinger(d: HostDriver, log?: PingLog): (addr: string) => Promise<boolean> {
+function batchPinger(
+  d: HostDriver,
+  log?: PingLog,
+  prefetch?: PingPrefetch,
+): (addr: string) => Promise<boolean> {
   let pending: Map<string, ((ok: boolean) => void)[]> | undefined;
   const flush = async (batch: Map<string, ((ok: boolean) => void)[]>) => {
     const answered = await pingMany(d, [...batch.keys()]);
@@ -169,6 +182,13 @@ function batchPinger(d: HostDriver, log?: PingLog): (addr: string) => Promise<bo
   };
   return (addr) =>
     new Promise<boolean>((resolve) => {
+      const got = prefetch?.get(addr);
+      if (got) {
+        prefetch?.delete(addr);
+        log?.set(addr, got);
+        resolve(got.reachable);
+        return;
+      }
       if (!pending) {
         const batch = new Map<string, ((ok: boolean) => void)[]>();
         pending = batch;
@@ -191,6 +211,7 @@ export function probesFor(
   opts: ProbeOptions = {},
   /** Filled with each ping round's results (the latest per address). */
   log?: PingLog,
+  prefetch?: PingPrefetch,
 ): Probe[] {
   const probes: Probe[] = [
     {
@@ -199,10 +220,10 @@ export function probesFor(
     },
   ];
   const peers = [...new Set([...underlayPeers(desired, d.host), ...(opts.ping ?? [])])].slice(0, 16);
-  const ping = batchPinger(d, log);
+  const ping = batchPinger(d, log, prefetch);
   for (const p of peers) {
     const addr = ip(p);
-    probes.push({ name: `ping ${addr}`, run: () => ping(addr) });
+    probes.push({ name: `ping ${addr}`, run: () => ping(addr), pingAddr: addr });
   }
   if (desired.services.some((s) => s.name === "frr")) {
     let before: Set<string> | undefined;

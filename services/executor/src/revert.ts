@@ -82,7 +82,8 @@ export interface RevertPlan {
   dir: string;
 }
 
-function argvBlock(argv: readonly string[]): string {
+/** One command of a `commands` file: its arguments one per line, then a blank line. */
+export function argvBlock(argv: readonly string[]): string {
   for (const a of argv) {
     if (a === "" || /[\n\r\0]/.test(a)) {
       throw new ExecutorError(
@@ -161,15 +162,30 @@ export async function writeRevertPlan(
   restoreFiles(); // also the ledger and any file not covered by a file op
   cmds.push(...svcAfterFiles);
   writes.push(d.writeFileAtomic(`${dir}/commands`, cmds.join("")));
-  writes.push(d.writeFileAtomic(REVERT_SCRIPT_PATH, REVERT_SCRIPT, 0o755));
+  // the fixed script is rewritten only when it differs (a new fleetnet version, a damaged copy)
+  writes.push(
+    d.readFile(REVERT_SCRIPT_PATH).then((now) =>
+      now === REVERT_SCRIPT ? undefined : d.writeFileAtomic(REVERT_SCRIPT_PATH, REVERT_SCRIPT, 0o755),
+    ),
+  );
   await Promise.all(writes);
   return { id, dir };
 }
 
-/** Arm the timer: mark the plan armed and start the detached script on the host. */
-export async function armRevertTimer(d: HostDriver, plan: RevertPlan, seconds: number): Promise<void> {
+/**
+ * Mark the plan armed (the timer fires only while this marker is there) and return the
+ * timer's delay in whole seconds. The timer itself is started by {@link armRevertTimer} or,
+ * in the same host process as the apply, by the apply-and-verify script (apply.ts).
+ */
+export async function markArmed(d: HostDriver, plan: RevertPlan, seconds: number): Promise<number> {
   const s = Math.max(1, Math.ceil(seconds));
   await d.writeFileAtomic(`${plan.dir}/armed`, `${Date.now() + s * 1000}\n`);
+  return s;
+}
+
+/** Arm the timer: mark the plan armed and start the detached script on the host. */
+export async function armRevertTimer(d: HostDriver, plan: RevertPlan, seconds: number): Promise<void> {
+  const s = await markArmed(d, plan, seconds);
   await d.spawnDetached(["sh", d.hostPath(REVERT_SCRIPT_PATH), d.hostPath(plan.dir), String(s)]);
 }
 

@@ -247,6 +247,93 @@ describe("apply transaction on a namespace host", () => {
     expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
   });
 
+  it("a network-only change: timer, apply, first ping round and verify read in ONE host process", async () => {
+    const ns = h(0).ns;
+    const { files: _f, ...rest } = desiredFull();
+    const net: HostState = {
+      ...rest,
+      files: [],
+      sysctls: [{ key: "net.ipv4.ip_forward", value: "1", persist: false }],
+    };
+    const runs: string[] = [];
+    let detached = 0;
+    const counting: HostTarget = {
+      ...target,
+      connect: async () => {
+        const d = netnsDriver({ host: "h1", netns: ns, stateDir });
+        return {
+          ...d,
+          kind: d.kind,
+          host: d.host,
+          fsRoot: d.fsRoot,
+          run: (argv, o) => {
+            runs.push(
+              argv[0] === "sh"
+                ? `sh ${/@@fleetnet-apply/.test(argv[2] ?? "") ? "apply" : "other"}`
+                : (argv[0] ?? ""),
+            );
+            return d.run(argv, o);
+          },
+          spawnDetached: (argv) => {
+            detached++;
+            return d.spawnDetached(argv);
+          },
+          readFile: (x) => d.readFile(x),
+          writeFileAtomic: (x, c, m) => d.writeFileAtomic(x, c, m),
+          removeFile: (x) => d.removeFile(x),
+          hostPath: (x) => d.hostPath(x),
+          close: () => d.close(),
+        };
+      },
+    };
+    const r = await applyHost(counting, net, { probes: { ping: [h(1).address] } });
+    expect(r.result, JSON.stringify(r.error)).toBe("applied");
+    expect(detached).toBe(0); // the timer started inside the apply process
+    expect(runs.filter((x) => x === "sh apply")).toHaveLength(1);
+    // observe before, the ping round before, the apply process; nothing else starts a shell
+    expect(runs.filter((x) => x.startsWith("sh"))).toHaveLength(3);
+    expect(r.pings?.get(h(1).address)?.reachable).toBe(true); // the apply process's ping round
+    expect(r.observed?.state.fdb).toHaveLength(2);
+    expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("1");
+    expect(JSON.stringify(await ipJson(ns, ["route", "show", "10.99.0.0/24"]))).toContain(h(2).address);
+    expect((await applyHost(target, net)).result).toBe("unchanged");
+    expect((await applyHost(target, emptyHostState())).result).toBe("applied");
+    expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
+  });
+
+  it("a network-only change the kernel refuses mid-apply is reverted (state equals the snapshot)", async () => {
+    const ns = h(0).ns;
+    const d = netnsDriver({ host: "h1", netns: ns, stateDir });
+    const { files: _f, ...rest } = desiredFull();
+    const bad: HostState = {
+      ...rest,
+      files: [],
+      sysctls: [{ key: "net.ipv4.ip_forward", value: "1", persist: false }],
+    };
+    const snapshot = (await observe(d, serviceManager(d, "direct"), { desired: bad })).state;
+    bad.routes.push({ destination: "10.97.0.0/24", table: 254, protocol: 250, gateway: "10.55.0.1" });
+    const r = await applyHost(target, bad);
+    expect(r.result, JSON.stringify(r.error)).toBe("reverted");
+    expect(r.error?.code).toBe("APPLY_FAILED");
+    expect(r.error?.message).toMatch(/ip -batch failed on h1.*(Nexthop has invalid gateway|unreachable)/is);
+    expect((await observe(d, serviceManager(d, "direct"), { desired: bad })).state).toEqual(snapshot);
+    expect((await lab.run(ns, ["ip", "link", "show", "brfnx"], { allowFailure: true })).code).not.toBe(0);
+    expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
+  });
+
+  it("a network-only change whose confirm comes too late is reverted by the timer the apply process started", async () => {
+    const ns = h(0).ns;
+    const { files: _f, ...rest } = desiredFull();
+    const net: HostState = { ...rest, files: [], sysctls: [] };
+    const r = await applyHost(target, net, {
+      confirmTimeoutS: 1,
+      afterApply: () => new Promise((res) => setTimeout(res, 2500)),
+    });
+    expect(r.result, JSON.stringify(r)).toBe("reverted");
+    expect(r.error?.code).toBe("CONFIRM_TIMEOUT");
+    expect((await lab.run(ns, ["ip", "link", "show", "brfnx"], { allowFailure: true })).code).not.toBe(0);
+  });
+
   it("lets only one transaction at a time change a host (lock: the other gets HOST_BUSY or sees it done)", async () => {
     const [a, b] = await Promise.all([applyHost(target, desiredFull()), applyHost(target, desiredFull())]);
     expect([a?.result, b?.result].filter((o) => o === "applied")).toHaveLength(1);

@@ -28,7 +28,7 @@ import {
   resolveSecrets,
   secretIds,
 } from "@fleetnet/netstate";
-import { runOps } from "./apply.js";
+import { applyAndVerify, networkOnly, runOps } from "./apply.js";
 import { checkKernel } from "./capabilities.js";
 import type { HostDriver } from "./driver.js";
 import { asExecutorError, ExecutorError } from "./errors.js";
@@ -36,6 +36,7 @@ import { LEDGER_PATH, updateLedger } from "./ledger.js";
 import { type ObserveResult, observe } from "./observe.js";
 import {
   type PingLog,
+  type PingPrefetch,
   type Probe,
   type ProbeOptions,
   probesFor,
@@ -46,6 +47,7 @@ import { checkOps } from "./render.js";
 import {
   armRevertTimer,
   confirmPlan,
+  markArmed,
   type FileSnapshot,
   newTxId,
   planStatus,
@@ -336,7 +338,8 @@ export async function applyHost(
     const contents = await resolveFileSecrets(d, ops);
     await checkConfigs(d, services, ops, contents, txId);
     const pings: PingLog = new Map();
-    const probes: Probe[] = probesFor(d, services, desired, opts.probes, pings);
+    const prefetch: PingPrefetch = new Map();
+    const probes: Probe[] = probesFor(d, services, desired, opts.probes, pings, prefetch);
     lap("preflight");
     const passedBefore = await runProbes(probes);
     pings.clear(); // keep only what the rounds after the change see
@@ -357,36 +360,67 @@ export async function applyHost(
     plan = await writeRevertPlan(d, services, txId, ops, snaps);
     const timeout = opts.confirmTimeoutS ?? 60;
     armedUntil = Date.now() + timeout * 1000;
-    await armRevertTimer(d, plan, timeout);
-    lap("plan");
-
-    // ---- apply
-    try {
-      await runOps(d, services, ops, { contents });
-      await d.writeFileAtomic(
-        LEDGER_PATH,
-        `${JSON.stringify(updateLedger(obs.ledger, ops, contents), null, 1)}\n`,
-        0o600,
-      );
-    } catch (e) {
-      const err = asExecutorError(e, "APPLY_FAILED");
-      if (err.code === "CONNECTION_LOST") throw err;
-      return await revertAndReport(target, d, plan, before, desired, ops, txId, err);
-    }
-    lap("apply");
-    await opts.afterApply?.();
-
-    // ---- verify (the kernel tables always; sysctls, files, services only when ops touched them)
     const touches = (prefix: string) => ops.some((o) => o.op.startsWith(prefix));
-    const after = await observe(d, services, {
-      desired,
-      reuse: {
-        from: obs,
-        sysctls: !touches("sysctl."),
-        files: !touches("file."),
-        services: !touches("service.") && !touches("file."),
-      },
-    });
+    const ledger = updateLedger(obs.ledger, ops, contents);
+    const writeLedger = () => d.writeFileAtomic(LEDGER_PATH, `${JSON.stringify(ledger, null, 1)}\n`, 0o600);
+    let after: ObserveResult;
+    if (networkOnly(ops)) {
+      // ---- timer + apply + first probe round + verify read: one host process (apply.ts)
+      const delay = await markArmed(d, plan, timeout);
+      lap("plan");
+      const pingAddrs = [...passedBefore].flatMap((p) => (p.pingAddr ? [p.pingAddr] : []));
+      const sysctlKeys = touches("sysctl.")
+        ? [...new Set([...desired.sysctls.map((x) => x.key), ...Object.keys(ledger.sysctls)])].sort()
+        : [];
+      let done: Awaited<ReturnType<typeof applyAndVerify>>;
+      try {
+        done = await applyAndVerify(d, plan, delay, ops, sysctlKeys, pingAddrs);
+        if (done.ok) await writeLedger();
+      } catch (e) {
+        const err = asExecutorError(e, "APPLY_FAILED");
+        if (err.code === "CONNECTION_LOST") throw err;
+        return await revertAndReport(target, d, plan, before, desired, ops, txId, err);
+      }
+      if (!done.ok) return await revertAndReport(target, d, plan, before, desired, ops, txId, done.error);
+      lap("apply");
+      await opts.afterApply?.();
+      for (const addr of pingAddrs) {
+        const rtt = done.pings.get(addr);
+        prefetch.set(addr, { reachable: done.pings.has(addr), ...(rtt !== undefined ? { rttMs: rtt } : {}) });
+      }
+      after = await observe(d, services, {
+        desired,
+        ledger,
+        kernel: done.kernel,
+        reuse: { from: obs, sysctls: !touches("sysctl."), files: true, services: true },
+      });
+    } else {
+      await armRevertTimer(d, plan, timeout);
+      lap("plan");
+
+      // ---- apply
+      try {
+        await runOps(d, services, ops, { contents });
+        await writeLedger();
+      } catch (e) {
+        const err = asExecutorError(e, "APPLY_FAILED");
+        if (err.code === "CONNECTION_LOST") throw err;
+        return await revertAndReport(target, d, plan, before, desired, ops, txId, err);
+      }
+      lap("apply");
+      await opts.afterApply?.();
+
+      // ---- verify (the kernel tables always; sysctls, files, services only when ops touched them)
+      after = await observe(d, services, {
+        desired,
+        reuse: {
+          from: obs,
+          sysctls: !touches("sysctl."),
+          files: !touches("file."),
+          services: !touches("service.") && !touches("file."),
+        },
+      });
+    }
     const left = residual(desired, after.state);
     if (left.length > 0) {
       const err = new ExecutorError(
