@@ -18,17 +18,24 @@ stack_pids() {
   find "$FLEETNET_STATE_DIR" -name '*.pid' -print0 | xargs -0 -r cat |
     sed -n 's/.*"pid":\([0-9]*\).*/\1/p; s/^\([0-9][0-9]*\)$/\1/p' | sort -u
 }
-ticks() { local t=0 p; for p in $(stack_pids); do
+ticks() { local t=0 p; # the rollout's audit trail (timestamps of every wave and host transition) next to the logs
+rid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rolloutId"])' /tmp/fnb-work/logs/fleetnet-apply.json 2>/dev/null)
+[[ -n $rid ]] && node "$FNB_REPO/cli/dist/bin.js" rollout events "$rid" --json > /tmp/fnb-work/logs/fleetnet-events.json 2>/dev/null
+for p in $(stack_pids); do
   [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14+$15+$16+$17}' "/proc/$p/stat"))); done; echo $t; }
+forks() { awk '/^processes /{print $2}' /proc/stat; }
 t0=$(ticks)
+f0=$(forks)
 node "$FNB_REPO/cli/dist/bin.js" apply -f "$FNB_GEN/inventory.yaml" -f "$FNB_GEN/intents.yaml" --yes --json \
   > /tmp/fnb-work/logs/fleetnet-apply.json
 rc=$?
 echo "@@apply_done $(date +%s.%N)"
 t1=$(ticks)
+f1=$(forks)
 status=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["status"], sum(1 for h in r["hosts"].values() if h["status"] in ("confirmed","succeeded","applied")), len(r["hosts"]))' /tmp/fnb-work/logs/fleetnet-apply.json 2>/dev/null)
 echo "@@apply_ok $(echo "$status" | cut -d' ' -f2)"
 echo "@@note fleetnet apply rc=$rc status/confirmed/hosts: $status"
+echo "@@note processes started on the machine during apply (all of them, /proc/stat): $((f1 - f0))"
 echo "@@note stack cpu during apply (planner+pool+nats+redis): $(echo "scale=2; ($t1-$t0)/$HZ" | bc) s"
 for p in $(stack_pids); do
   [[ -r /proc/$p/status ]] && echo "@@note peak rss $(tr '\0' ' ' < /proc/$p/cmdline | cut -c1-90): $(awk '/VmHWM/{printf "%d MiB", $2/1024}' /proc/$p/status)"

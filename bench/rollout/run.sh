@@ -93,6 +93,11 @@ JS
 fi
 "${PROF[@]}" "${FLEETNET[@]}" up -f "$FNB_GEN/inventory.yaml" --lab-state-dir "$S/lab" --timeout 600s || exit 1
 printf 'fleetnet up (stack for %d hosts heartbeating): %.1f s\n' "$N" "$(echo "$(date +%s.%N) - $t0" | bc)"
+# A rollout goes to a running fleet, not one that booted a second ago: every executor makes
+# its first state report (an observation of its host) at a random moment of its first 10 s,
+# then one a minute. SETTLE (seconds, default 12) lets those first reports pass before the
+# timed apply; SETTLE=0 measures a rollout submitted right after start-up.
+sleep "${SETTLE:-12}"
 ./bench.py run fleetnet "$N" 1 1800 -- methods/fleetnet.sh
 grep -h '^@@note' /tmp/fnb-work/logs/fleetnet-n"$N"-r1.out
 "${FLEETNET[@]}" down

@@ -13,8 +13,7 @@
 import type { Op } from "@fleetnet/netstate";
 import type { HostDriver } from "./driver.js";
 import { ExecutorError } from "./errors.js";
-import { type KernelRead, KERNEL_READ_STDIN, kernelReadScript, parseKernelRead } from "./observe.js";
-import { PING_SCRIPT, parsePings } from "./probes.js";
+import { KERNEL_READ_STDIN, type KernelRead, kernelReadScript, parseKernelRead } from "./observe.js";
 import { bridgeLine, ipLines, segments, sysctlAssignment } from "./render.js";
 import { argvBlock, REVERT_SCRIPT_PATH, type RevertPlan } from "./revert.js";
 import type { ServiceManager } from "./services.js";
@@ -92,17 +91,17 @@ export function networkOnly(ops: readonly Op[]): boolean {
 }
 
 /**
- * Args: REVERT_SCRIPT PLAN_DIR DELAY COMMANDS NPING, NPING addresses, then the kernel read's
- * arguments. (1) Starts the revert timer in its own session (`setsid`, as the ssh driver's
+ * Args: REVERT_SCRIPT PLAN_DIR DELAY COMMANDS, then the ping round's and kernel read's
+ * arguments (observe.ts `kernelReadScript`). (1) Starts the revert timer in its own session (`setsid`, as the ssh driver's
  * detached start does; refuses to go on without `setsid`), (2) runs COMMANDS (revert.sh's
  * format: one argument per line, a blank line ends a command, each run as "$@" — the shell
  * never parses their content) and stops at the first failure, printing `@@fleetnet-apply
- * STATUS COMMAND` (0 when all passed), (3) pings the addresses (probes.ts's script),
- * `@@fleetnet-probed`, (4) the kernel read (observe.ts's script, last: it ends with `exec`).
+ * STATUS COMMAND` (0 when all passed), (3) pings the addresses and reads the kernel
+ * (observe.ts's script, last: it ends with `exec`).
  * CONSTANT text: every value arrives as a positional argument or in the plan's files.
  */
 const APPLY_VERIFY_SCRIPT =
-  "rs=$1; dir=$2; delay=$3; cmds=$4; np=$5; shift 5; " +
+  "rs=$1; dir=$2; delay=$3; cmds=$4; shift 4; " +
   'if ! command -v setsid >/dev/null 2>&1; then echo "fleetnet: setsid not found: cannot start the revert timer" >&2; ' +
   'echo "@@fleetnet-apply 127 setsid"; exit 0; fi; ' +
   'setsid sh "$rs" "$dir" "$delay" </dev/null >/dev/null 2>&1 & ' +
@@ -111,10 +110,7 @@ const APPLY_VERIFY_SCRIPT =
   'if [ $# -gt 0 ]; then "$@" </dev/null || { r=$?; echo "@@fleetnet-apply $r $1"; exit 1; }; fi; set --; ' +
   'done < "$cmds"; ' +
   'if [ $# -gt 0 ]; then "$@" </dev/null || { r=$?; echo "@@fleetnet-apply $r $1"; exit 1; }; fi ) || exit 0; ' +
-  'echo "@@fleetnet-apply 0"; ' +
-  '( c=0; for a; do if [ $c -lt "$np" ]; then set -- "$@" "$a"; fi; c=$((c+1)); done; shift $c; ' +
-  `if [ $# -gt 0 ]; then ${PING_SCRIPT}; fi ) </dev/null; ` +
-  'echo "@@fleetnet-probed"; shift "$np"; ';
+  'echo "@@fleetnet-apply 0"; ';
 
 /** What {@link applyAndVerify} found. */
 export type ApplyVerifyResult =
@@ -142,12 +138,13 @@ export async function applyAndVerify(
   sysctlKeys: readonly string[],
   pingAddrs: readonly string[],
 ): Promise<ApplyVerifyResult> {
-  const dir = `${plan.dir}/apply`;
+  // in the plan dir itself (a directory more per transaction is measurable on a 200-host lab)
+  const at = (name: string) => `${plan.dir}/apply-${name}`;
   const cmds: string[] = [];
   const writes: Promise<void>[] = [];
   let n = 0;
   for (const seg of segments(ops)) {
-    const file = `${dir}/${String(++n).padStart(2, "0")}.${seg.tool}`;
+    const file = at(`${String(++n).padStart(2, "0")}.${seg.tool}`);
     if (seg.tool === "ip") {
       writes.push(d.writeFileAtomic(file, `${seg.ops.flatMap(ipLines).join("\n")}\n`));
       cmds.push(argvBlock(["ip", "-batch", d.hostPath(file)]));
@@ -163,9 +160,9 @@ export async function applyAndVerify(
       throw new ExecutorError("INVALID_INPUT", `applyAndVerify: ${seg.tool} ops are not network-only`);
     }
   }
-  writes.push(d.writeFileAtomic(`${dir}/commands`, cmds.join("")));
+  writes.push(d.writeFileAtomic(at("commands"), cmds.join("")));
   await Promise.all(writes);
-  const kernel = kernelReadScript(sysctlKeys);
+  const kernel = kernelReadScript(sysctlKeys, pingAddrs);
   const r = await d.run(
     [
       "sh",
@@ -175,17 +172,22 @@ export async function applyAndVerify(
       d.hostPath(REVERT_SCRIPT_PATH),
       d.hostPath(plan.dir),
       String(delayS),
-      d.hostPath(`${dir}/commands`),
-      String(pingAddrs.length),
-      ...pingAddrs,
+      d.hostPath(at("commands")),
       ...kernel.args,
     ],
     { stdin: KERNEL_READ_STDIN },
   );
   const m = /^@@fleetnet-apply (\d+)(?: (\S+))?$/m.exec(r.stdout);
-  if (!m || m[1] !== "0") {
-    const what = m?.[2] === "setsid" ? "starting the revert timer" : m?.[2] ? `${m[2]} -batch` : "apply";
-    const label = m?.[2] === "sysctl" ? "sysctl -w" : what;
+  if (m?.[1] !== "0") {
+    const tool = m?.[2];
+    const label =
+      tool === "setsid"
+        ? "starting the revert timer"
+        : tool === "sysctl"
+          ? "sysctl -w"
+          : tool
+            ? `${tool} -batch`
+            : "apply";
     return {
       ok: false,
       error: new ExecutorError(
@@ -194,18 +196,16 @@ export async function applyAndVerify(
       ),
     };
   }
-  const rest = r.stdout.slice(m.index + m[0].length + 1);
-  const cut = rest.indexOf("@@fleetnet-probed\n");
-  if (cut < 0) {
-    throw new ExecutorError(
-      "COMMAND_FAILED",
-      `verify read after the apply failed on ${d.host}: ${r.stderr.trim()}`,
-      true,
-    );
-  }
+  const read = parseKernelRead(
+    d.host,
+    r.stdout.slice(m.index + m[0].length + 1),
+    r.stderr,
+    sysctlKeys,
+    pingAddrs,
+  );
   return {
     ok: true,
-    pings: parsePings(rest.slice(0, cut), pingAddrs),
-    kernel: parseKernelRead(d.host, rest.slice(cut + "@@fleetnet-probed\n".length), r.stderr, sysctlKeys),
+    pings: read.pings,
+    kernel: read,
   };
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { availableParallelism } from "node:os";
 /**
  * `fleetnet-executor` — the executor's entry point.
  *
@@ -39,6 +40,16 @@ async function revertCmd(args: readonly string[]): Promise<number> {
   return outcome === "reverted" ? EXIT.ok : EXIT.failed;
 }
 
+/**
+ * How many process starters the service runs beside it: FLEETNET_EXECUTOR_SPAWNERS, else one
+ * per core, at least 2 and at most 4 (each is a small Node process, ~40 MiB).
+ */
+function spawnerCount(): number {
+  const n = Number(process.env.FLEETNET_EXECUTOR_SPAWNERS);
+  if (Number.isInteger(n) && n >= 1 && n <= 16) return n;
+  return Math.min(4, Math.max(2, availableParallelism()));
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
@@ -49,7 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case "run": {
       // the service starts its host commands from a small process beside it (drivers/spawner.ts)
       const self = process.argv[1];
-      if (self) useSpawner([process.execPath, self, "spawner"]);
+      if (self) useSpawner([process.execPath, self, "spawner"], spawnerCount());
       // loaded only for service mode: NATS/OTel stay out of the one-shot engine's footprint
       return (await import("./service/index.js")).runServiceCommand(rest);
     }

@@ -31,7 +31,7 @@ import {
 import type { HostDriver } from "./driver.js";
 import { ExecutorError } from "./errors.js";
 import { type Ledger, readLedger } from "./ledger.js";
-import { keepalivedVips } from "./probes.js";
+import { keepalivedVips, PING_SCRIPT, parsePings } from "./probes.js";
 import type { ServiceManager } from "./services.js";
 
 /**
@@ -67,7 +67,18 @@ const KERNEL_SCRIPT =
   'ip -j -d -N -batch -; r=$?; echo; echo "@@fleetnet $r"; ' +
   `bridge -j fdb show; r=$?; echo; echo "@@fleetnet $r"; ${SYSCTL_SCRIPT}`;
 
-/** The kernel tables and sysctl readings of one {@link KERNEL_SCRIPT} run. */
+/**
+ * Args: NPING, NPING addresses, then {@link KERNEL_SCRIPT}'s. Pings the addresses first
+ * (probes.ts's script; nothing started when there are none), prints `@@fleetnet-probed`, then
+ * reads the kernel: an observation and the probe round that goes with it in ONE host process.
+ * CONSTANT text.
+ */
+const PINGS_THEN_KERNEL =
+  'np=$1; shift; if [ "$np" -gt 0 ]; then ' +
+  '( c=0; for a; do if [ $c -lt "$np" ]; then set -- "$@" "$a"; fi; c=$((c+1)); done; shift $c; ' +
+  `${PING_SCRIPT} ) </dev/null; fi; echo "@@fleetnet-probed"; shift "$np"; ${KERNEL_SCRIPT}`;
+
+/** The kernel tables and sysctl readings of one {@link PINGS_THEN_KERNEL} run. */
 export interface KernelRead {
   links: IpLink[];
   addrs: IpAddr[];
@@ -76,33 +87,44 @@ export interface KernelRead {
   /** The sysctl keys that were asked for (absent from `sysctls`: missing on the host). */
   sysctlKeys: readonly string[];
   sysctls: Map<string, { value: string; writable: boolean }>;
+  /** The ping round's answers (address → RTT ms when printed); only addresses that answered. */
+  pings: Map<string, number | undefined>;
 }
 
 /** What {@link KERNEL_SCRIPT} reads with `ip -batch -`: its stdin. */
 export const KERNEL_READ_STDIN = "link show\naddr show\nroute show table all\n";
 
 /**
- * The kernel read as a script suffix for a caller that runs it in a host process of its own
- * (the apply transaction's apply-and-verify script): the CONSTANT text, the positional
- * arguments it takes for `sysctlKeys` (it must be the last part of a script: it ends with
- * `exec sysctl`), and the stdin its `ip -batch -` reads ({@link KERNEL_READ_STDIN}).
+ * The ping round + kernel read as a script suffix for a caller that runs it in a host process
+ * of its own (the apply transaction's apply-and-verify script): the CONSTANT text, the
+ * positional arguments it takes (it must be the last part of a script: it ends with `exec
+ * sysctl`), and the stdin its `ip -batch -` reads ({@link KERNEL_READ_STDIN}).
  */
-export function kernelReadScript(sysctlKeys: readonly string[]): { script: string; args: string[] } {
-  return { script: KERNEL_SCRIPT, args: sysctlArgs(sysctlKeys) };
+export function kernelReadScript(
+  sysctlKeys: readonly string[],
+  pingAddrs: readonly string[] = [],
+): { script: string; args: string[] } {
+  return {
+    script: PINGS_THEN_KERNEL,
+    args: [String(pingAddrs.length), ...pingAddrs, ...sysctlArgs(sysctlKeys)],
+  };
 }
 
-/** Parse {@link KERNEL_SCRIPT}'s output (`stderr` names the cause when a part failed). */
+/** Parse {@link kernelReadScript}'s output (`stderr` names the cause when a part failed). */
 export function parseKernelRead(
   host: string,
   stdout: string,
   stderr: string,
   sysctlKeys: readonly string[],
+  pingAddrs: readonly string[] = [],
 ): KernelRead {
-  const parts = stdout.split(/^@@fleetnet (\d+)$/m);
-  // [ip output, ip status, bridge output, bridge status, sysctl part]
-  const [ipOut = "", ipRc, fdbOut = "", fdbRc, sysOut = ""] = parts;
   const fail = (what: string) =>
     new ExecutorError("COMMAND_FAILED", `${what} failed on ${host}: ${stderr.trim()}`, true);
+  const cut = stdout.indexOf("@@fleetnet-probed\n");
+  if (cut < 0) throw fail("observing the kernel (ping, ip -batch, bridge fdb, sysctl)");
+  const parts = stdout.slice(cut + "@@fleetnet-probed\n".length).split(/^@@fleetnet (\d+)$/m);
+  // [ip output, ip status, bridge output, bridge status, sysctl part]
+  const [ipOut = "", ipRc, fdbOut = "", fdbRc, sysOut = ""] = parts;
   if (parts.length !== 5) throw fail("observing the kernel (ip -batch, bridge fdb, sysctl)");
   if (ipRc !== "0") throw fail("ip -j -d -N -batch - (link show, addr show, route show table all)");
   if (fdbRc !== "0") throw fail("bridge -j fdb show");
@@ -119,14 +141,21 @@ export function parseKernelRead(
     fdb: (fdbText === "" ? [] : JSON.parse(fdbText)) as BridgeFdb[],
     sysctlKeys,
     sysctls: parseSysctlOutput(sysOut.replace(/^\n/, "")),
+    pings: parsePings(stdout.slice(0, cut), pingAddrs),
   };
 }
 
-async function readKernel(d: HostDriver, sysctlKeys: readonly string[]): Promise<KernelRead> {
-  const r = await d.run(["sh", "-c", KERNEL_SCRIPT, "sh", ...sysctlArgs(sysctlKeys)], {
+async function readKernel(
+  d: HostDriver,
+  sysctlKeys: readonly string[],
+  pingAddrs: readonly string[],
+): Promise<KernelRead> {
+  const k = kernelReadScript(sysctlKeys, pingAddrs);
+  const r = await d.run(["sh", "-c", k.script, "sh", ...k.args], {
     stdin: KERNEL_READ_STDIN,
+    ...(pingAddrs.length > 0 ? { timeoutMs: 60_000 } : {}),
   });
-  return parseKernelRead(d.host, r.stdout, r.stderr, sysctlKeys);
+  return parseKernelRead(d.host, r.stdout, r.stderr, sysctlKeys, pingAddrs);
 }
 
 /**
@@ -315,6 +344,11 @@ export interface ObserveScope {
    * state's and the ledger's) unless `reuse.sysctls`.
    */
   kernel?: KernelRead;
+  /**
+   * Addresses to ping from the host in the same process as the kernel read, before it (the
+   * probe round that goes with the observation): the answers are in {@link ObserveResult.pings}.
+   */
+  ping?: readonly string[];
 }
 
 /** Options. */
@@ -330,6 +364,8 @@ export interface ObserveResult {
    * MACs): state reports take the managed links' MACs from here instead of asking again.
    */
   linkMacs: LinkMac[];
+  /** The ping round of {@link ObserveScope.ping} (address → RTT ms when printed): the addresses that answered. */
+  pings: Map<string, number | undefined>;
 }
 
 /** One link's MAC address and what decides whether fleetnet manages it. */
@@ -378,7 +414,7 @@ export async function observe(
   // the desired state's sysctls are read with the kernel tables; ledger-only ones after
   const [ledger, kernel] = await Promise.all([
     scope.ledger ? Promise.resolve(scope.ledger) : readLedger(d),
-    scope.kernel ?? readKernel(d, reuse?.sysctls ? [] : [...desiredSys.keys()].sort()),
+    scope.kernel ?? readKernel(d, reuse?.sysctls ? [] : [...desiredSys.keys()].sort(), scope.ping ?? []),
   ]);
   const { links: rawLinks, addrs: rawAddrs, routes: rawRoutes, fdb: rawFdb } = kernel;
   const { links, ports } = parseLinks(rawLinks);
@@ -484,6 +520,7 @@ export async function observe(
     ledger,
     missingSysctls,
     readOnlySysctls,
+    pings: kernel.pings,
     linkMacs: rawLinks.map((l) => ({
       ifname: l.ifname,
       ...(l.address !== undefined ? { address: l.address } : {}),

@@ -9,7 +9,8 @@
  *   /var/lib/fleetnet/revert/<tx>/commands one argument per line, a blank line ends a command
  *   /var/lib/fleetnet/revert/<tx>/NN.ip     `ip -force -batch` input (lines built from parsed values)
  *   /var/lib/fleetnet/revert/<tx>/NN.bridge `bridge -force -batch` input
- *   /var/lib/fleetnet/revert/<tx>/files/N  snapshot bytes of a file to restore
+ *   /var/lib/fleetnet/revert/<tx>/file-N   snapshot bytes of a file to restore
+ *   /var/lib/fleetnet/revert/<tx>/apply-*  the apply's own input (apply.ts `applyAndVerify`)
  *   /var/lib/fleetnet/revert/<tx>/armed    marker: the plan may still fire
  *
  * The script reads `commands` with `read -r` into "$@" and runs `"$@"`: no line is ever
@@ -127,8 +128,8 @@ export async function writeRevertPlan(
       const target = d.hostPath(f.path);
       if (f.content === undefined) cmds.push(argvBlock(["rm", "-f", "--", target]));
       else {
-        const src = `${hdir}/files/${i}`;
-        writes.push(d.writeFileAtomic(`${dir}/files/${i}`, f.content, f.mode));
+        const src = `${hdir}/file-${i}`;
+        writes.push(d.writeFileAtomic(`${dir}/file-${i}`, f.content, f.mode));
         const tmp = `${target}.fleetnet-revert`;
         cmds.push(argvBlock(["cp", "-p", "--", src, tmp]));
         cmds.push(argvBlock(["mv", "-f", "--", tmp, target]));
@@ -164,9 +165,11 @@ export async function writeRevertPlan(
   writes.push(d.writeFileAtomic(`${dir}/commands`, cmds.join("")));
   // the fixed script is rewritten only when it differs (a new fleetnet version, a damaged copy)
   writes.push(
-    d.readFile(REVERT_SCRIPT_PATH).then((now) =>
-      now === REVERT_SCRIPT ? undefined : d.writeFileAtomic(REVERT_SCRIPT_PATH, REVERT_SCRIPT, 0o755),
-    ),
+    d
+      .readFile(REVERT_SCRIPT_PATH)
+      .then((now) =>
+        now === REVERT_SCRIPT ? undefined : d.writeFileAtomic(REVERT_SCRIPT_PATH, REVERT_SCRIPT, 0o755),
+      ),
   );
   await Promise.all(writes);
   return { id, dir };

@@ -47,8 +47,8 @@ import { checkOps } from "./render.js";
 import {
   armRevertTimer,
   confirmPlan,
-  markArmed,
   type FileSnapshot,
+  markArmed,
   newTxId,
   planStatus,
   REVERT_DIR,
@@ -321,8 +321,18 @@ export async function applyHost(
         true,
       );
     }
-    // ---- observe, diff, preflight: nothing changes on the host until the timer is armed
-    const obs = await observe(d, services, { desired });
+    // ---- observe (+ the ping round before the change, same host process), diff, preflight:
+    // nothing changes on the host until the timer is armed
+    const pings: PingLog = new Map();
+    const prefetch: PingPrefetch = new Map();
+    const probes: Probe[] = probesFor(d, services, desired, opts.probes, pings, prefetch);
+    const pingAddrs = probes.flatMap((p) => (p.pingAddr ? [p.pingAddr] : []));
+    const obs = await observe(d, services, { desired, ping: pingAddrs });
+    const answered = (addr: string, got: ReadonlyMap<string, number | undefined>) => {
+      const rtt = got.get(addr);
+      prefetch.set(addr, { reachable: got.has(addr), ...(rtt !== undefined ? { rttMs: rtt } : {}) });
+    };
+    for (const addr of pingAddrs) answered(addr, obs.pings);
     before = obs.state;
     try {
       ops = diff(desired, obs.state);
@@ -337,9 +347,6 @@ export async function applyHost(
     checkSysctls(d, ops, obs.missingSysctls, obs.readOnlySysctls);
     const contents = await resolveFileSecrets(d, ops);
     await checkConfigs(d, services, ops, contents, txId);
-    const pings: PingLog = new Map();
-    const prefetch: PingPrefetch = new Map();
-    const probes: Probe[] = probesFor(d, services, desired, opts.probes, pings, prefetch);
     lap("preflight");
     const passedBefore = await runProbes(probes);
     pings.clear(); // keep only what the rounds after the change see
@@ -368,13 +375,13 @@ export async function applyHost(
       // ---- timer + apply + first probe round + verify read: one host process (apply.ts)
       const delay = await markArmed(d, plan, timeout);
       lap("plan");
-      const pingAddrs = [...passedBefore].flatMap((p) => (p.pingAddr ? [p.pingAddr] : []));
+      const again = [...passedBefore].flatMap((p) => (p.pingAddr ? [p.pingAddr] : []));
       const sysctlKeys = touches("sysctl.")
         ? [...new Set([...desired.sysctls.map((x) => x.key), ...Object.keys(ledger.sysctls)])].sort()
         : [];
       let done: Awaited<ReturnType<typeof applyAndVerify>>;
       try {
-        done = await applyAndVerify(d, plan, delay, ops, sysctlKeys, pingAddrs);
+        done = await applyAndVerify(d, plan, delay, ops, sysctlKeys, again);
         if (done.ok) await writeLedger();
       } catch (e) {
         const err = asExecutorError(e, "APPLY_FAILED");
@@ -384,10 +391,7 @@ export async function applyHost(
       if (!done.ok) return await revertAndReport(target, d, plan, before, desired, ops, txId, done.error);
       lap("apply");
       await opts.afterApply?.();
-      for (const addr of pingAddrs) {
-        const rtt = done.pings.get(addr);
-        prefetch.set(addr, { reachable: done.pings.has(addr), ...(rtt !== undefined ? { rttMs: rtt } : {}) });
-      }
+      for (const addr of again) answered(addr, done.pings);
       after = await observe(d, services, {
         desired,
         ledger,
@@ -459,7 +463,7 @@ export async function applyHost(
       // from here the armed plan guards the host (pendingPlans): free the lock for confirm
       await releaseHostLock(d, txId);
       locked = false;
-      return { ...applied, pendingUntil: armedUntil };
+      return { ...applied, pendingUntil: armedUntil, timings };
     }
     if (!(await confirmPlan(d, plan))) {
       const err = new ExecutorError(

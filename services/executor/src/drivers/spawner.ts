@@ -87,6 +87,11 @@ class Spawner {
     return this.#child?.pid;
   }
 
+  /** Commands sent and not answered yet. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
   #start(): ChildProcessByStdio<Writable, Readable, null> | undefined {
     const [cmd, ...args] = this.#argv;
     if (cmd === undefined) return undefined;
@@ -152,23 +157,32 @@ class Spawner {
   }
 }
 
-let active: Spawner | undefined;
+let active: Spawner[] = [];
 
 /**
- * Start this process's commands through a spawner started as `argv` (e.g. `[node,
+ * Start this process's commands through `count` spawners started as `argv` (e.g. `[node,
  * <executor bin>, "spawner"]`); `undefined` starts them directly again. Called once by the
- * service at start-up.
+ * service at start-up. More than one: a start blocks its spawner until the child has exec'd,
+ * which on a machine busy with hundreds of host commands is a wait for the scheduler, not
+ * work — a second spawner starts the next command meanwhile.
  */
-export function useSpawner(argv: readonly string[] | undefined): void {
-  active = argv ? new Spawner(argv) : undefined;
+export function useSpawner(argv: readonly string[] | undefined, count = 1): void {
+  active = argv ? Array.from({ length: Math.max(1, count) }, () => new Spawner(argv)) : [];
 }
 
-/** PID of the running spawner, if any (tests). */
+/** PID of the first running spawner, if any (tests). */
 export function spawnerPid(): number | undefined {
-  return active?.pid;
+  return active[0]?.pid;
 }
 
-/** The enabled spawner's run, or `undefined` (start the process directly). */
+/** PIDs of the running spawners (tests). */
+export function spawnerPids(): number[] {
+  return active.flatMap((s) => (s.pid === undefined ? [] : [s.pid]));
+}
+
+/** The enabled spawners' run (the one with the fewest commands in flight), or `undefined`. */
 export function viaSpawner(argv: readonly string[], opts: RunOptions): Promise<RunResult> | undefined {
-  return active?.run(argv, opts);
+  let best: Spawner | undefined;
+  for (const s of active) if (!best || s.inFlight < best.inFlight) best = s;
+  return best?.run(argv, opts);
 }

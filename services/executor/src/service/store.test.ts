@@ -1,43 +1,44 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Op } from "@fleetnet/netstate";
 import { afterAll, describe, expect, it } from "vitest";
-import { FileReplayCache, HostJournal } from "./store.js";
+import { FileReplayCache, HostJournal, OPS_KEPT } from "./store.js";
 
 const dir = mkdtempSync(join(tmpdir(), "fns-store-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const now = Date.now();
 
 describe("FileReplayCache", () => {
-  it("refuses a key seen before, also after a restart (file-backed)", () => {
+  it("refuses a key seen before, also after a restart (file-backed)", async () => {
     const path = join(dir, "r1.json");
     const c = new FileReplayCache(path);
-    expect(c.checkAndRecord(["job:a", "nonce:x"], now + 60_000, now, now)).toBe(true);
-    expect(c.checkAndRecord(["job:a", "nonce:y"], now + 60_000, now, now)).toBe(false);
-    expect(c.checkAndRecord(["job:b", "nonce:x"], now + 60_000, now, now)).toBe(false);
+    expect(await c.checkAndRecord(["job:a", "nonce:x"], now + 60_000, now, now)).toBe(true);
+    expect(await c.checkAndRecord(["job:a", "nonce:y"], now + 60_000, now, now)).toBe(false);
+    expect(await c.checkAndRecord(["job:b", "nonce:x"], now + 60_000, now, now)).toBe(false);
     const again = new FileReplayCache(path);
-    expect(again.checkAndRecord(["job:a", "nonce:z"], now + 60_000, now, now)).toBe(false);
-    expect(again.checkAndRecord(["job:c", "nonce:w"], now + 60_000, now, now)).toBe(true);
+    expect(await again.checkAndRecord(["job:a", "nonce:z"], now + 60_000, now, now)).toBe(false);
+    expect(await again.checkAndRecord(["job:c", "nonce:w"], now + 60_000, now, now)).toBe(true);
   });
 
-  it("lets a redelivery of the same stream message through, but not a re-publish", () => {
+  it("lets a redelivery of the same stream message through, but not a re-publish", async () => {
     const c = new FileReplayCache(join(dir, "r2.json"));
     const keys = ["job:a", "nonce:x"];
-    expect(c.forMessage(7, false).checkAndRecord(keys, now + 60_000, now, now)).toBe(true);
-    expect(c.forMessage(7, true).checkAndRecord(keys, now + 60_000, now, now)).toBe(true);
-    expect(c.forMessage(8, true).checkAndRecord(keys, now + 60_000, now, now)).toBe(false);
-    expect(c.forMessage(7, false).checkAndRecord(keys, now + 60_000, now, now)).toBe(false);
+    expect(await c.forMessage(7, false).checkAndRecord(keys, now + 60_000, now, now)).toBe(true);
+    expect(await c.forMessage(7, true).checkAndRecord(keys, now + 60_000, now, now)).toBe(true);
+    expect(await c.forMessage(8, true).checkAndRecord(keys, now + 60_000, now, now)).toBe(false);
+    expect(await c.forMessage(7, false).checkAndRecord(keys, now + 60_000, now, now)).toBe(false);
   });
 
-  it("forgets expired keys and, when full, refuses jobs issued at or before what it evicted", () => {
+  it("forgets expired keys and, when full, refuses jobs issued at or before what it evicted", async () => {
     const c = new FileReplayCache(join(dir, "r3.json"), 4);
-    expect(c.checkAndRecord(["job:old"], now - 1, now - 10_000, now - 5_000)).toBe(true);
-    expect(c.checkAndRecord(["job:old"], now + 60_000, now - 10_000, now)).toBe(true); // expired entry
+    expect(await c.checkAndRecord(["job:old"], now - 1, now - 10_000, now - 5_000)).toBe(true);
+    expect(await c.checkAndRecord(["job:old"], now + 60_000, now - 10_000, now)).toBe(true); // expired entry
     for (const [i, k] of ["a", "b", "c", "d", "e"].entries())
-      expect(c.checkAndRecord([`job:${k}`], now + 60_000, now + i, now)).toBe(true);
+      expect(await c.checkAndRecord([`job:${k}`], now + 60_000, now + i, now)).toBe(true);
     expect(c.size).toBeLessThanOrEqual(4);
-    expect(c.checkAndRecord(["job:late"], now + 60_000, now - 10_000, now)).toBe(false);
-    expect(c.checkAndRecord(["job:new"], now + 60_000, now + 100, now)).toBe(true);
+    expect(await c.checkAndRecord(["job:late"], now + 60_000, now - 10_000, now)).toBe(false);
+    expect(await c.checkAndRecord(["job:new"], now + 60_000, now + 100, now)).toBe(true);
   });
 });
 
@@ -91,5 +92,50 @@ describe("HostJournal writes", () => {
     await Promise.all(writes);
     const again = new HostJournal(path, 64);
     expect(again.inflight).toEqual({ jobId: "last", kind: "confirm", streamSeq: 99, startedAt: now });
+  });
+});
+
+describe("HostJournal size", () => {
+  const op = { op: "sysctl.set", key: "net.ipv4.ip_forward", value: "1", persist: false } as unknown as Op;
+  const result = (jobId: string) => ({
+    v: 1 as const,
+    jobId,
+    host: "h1",
+    rolloutId: "r",
+    planHash: "p",
+    kind: "apply" as const,
+    status: "applied" as const,
+    ops: [op, op],
+    at: new Date(now).toISOString(),
+    durationMs: 1,
+  });
+
+  it("a staged apply record is on disk with the next write (the job's finish), not before", async () => {
+    const path = join(dir, "staged.json");
+    const j = new HostJournal(path);
+    await j.begin({ jobId: "s1", kind: "apply", streamSeq: 1, startedAt: now });
+    j.stageApply({ jobId: "s1", rolloutId: "r", planHash: "p", status: "armed", txId: "t", ops: [op] });
+    expect(j.apply("s1")?.status).toBe("armed");
+    expect(new HostJournal(path).apply("s1")).toBeUndefined();
+    await j.finish(result("s1"));
+    const again = new HostJournal(path);
+    expect(again.apply("s1")?.txId).toBe("t");
+    expect(again.inflight).toBeUndefined();
+  });
+
+  it("keeps op lists only on the newest entries, so rewriting it per job stays cheap", async () => {
+    const path = join(dir, "trim.json");
+    const j = new HostJournal(path, 64);
+    for (let i = 0; i < OPS_KEPT + 5; i++) {
+      j.stageApply({ jobId: `a${i}`, rolloutId: "r", planHash: "p", status: "confirmed", ops: [op] });
+      await j.finish(result(`a${i}`));
+    }
+    const again = new HostJournal(path, 64);
+    expect(again.result("a0")?.ops).toEqual([]);
+    expect(again.apply("a0")?.ops).toEqual([]);
+    expect(again.result(`a${OPS_KEPT + 4}`)?.ops).toHaveLength(2);
+    expect(again.apply(`a${OPS_KEPT + 4}`)?.ops).toHaveLength(1);
+    expect(again.apply(`a${5}`)?.ops).toHaveLength(1); // the newest OPS_KEPT keep theirs
+    expect(again.apply(`a${4}`)?.ops).toEqual([]);
   });
 });

@@ -17,25 +17,13 @@
  *   whether it is armed, confirmed or reverted) so confirm/revert jobs and the confirm
  *   deadline find their transaction after a restart.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { open, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { HostState, Op } from "@fleetnet/netstate";
 import type { ReplayCache, Result } from "@fleetnet/protocol";
 
-function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeSync(fd, JSON.stringify(value));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
-/** {@link writeJsonAtomic} off the event loop (fsync in libuv's thread pool); `text` is the JSON. */
+/** Write `text` (JSON) atomically, off the event loop: temp file, fsync (libuv's thread pool), rename. */
 async function writeTextAtomic(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   const fh = await open(tmp, "w", 0o600);
@@ -79,6 +67,8 @@ export class FileReplayCache implements ReplayCache {
   readonly #capacity: number;
   readonly #entries = new Map<string, ReplayEntry>();
   #horizonMs = Number.NEGATIVE_INFINITY;
+  /** Writes land in call order (each the whole cache as it was then). */
+  #writes: Promise<void> = Promise.resolve();
 
   /**
    * @param path the JSON file (loaded now when it exists)
@@ -103,7 +93,12 @@ export class FileReplayCache implements ReplayCache {
     return this.#entries.size;
   }
 
-  checkAndRecord(keys: readonly string[], expiresAtMs: number, issuedAtMs: number, nowMs: number): boolean {
+  checkAndRecord(
+    keys: readonly string[],
+    expiresAtMs: number,
+    issuedAtMs: number,
+    nowMs: number,
+  ): boolean | Promise<boolean> {
     return this.#check(keys, expiresAtMs, issuedAtMs, nowMs, undefined);
   }
 
@@ -122,7 +117,13 @@ export class FileReplayCache implements ReplayCache {
     };
   }
 
-  #check(keys: readonly string[], e: number, i: number, now: number, s: number | undefined): boolean {
+  #check(
+    keys: readonly string[],
+    e: number,
+    i: number,
+    now: number,
+    s: number | undefined,
+  ): boolean | Promise<boolean> {
     if (i <= this.#horizonMs) return false;
     for (const k of keys) {
       const old = this.#entries.get(k);
@@ -133,11 +134,14 @@ export class FileReplayCache implements ReplayCache {
       this.#entries.set(k, s === undefined ? { e, i } : { e, i, s });
     }
     this.#evict(now);
-    writeJsonAtomic(this.#path, {
+    const text = JSON.stringify({
       horizon: Number.isFinite(this.#horizonMs) ? this.#horizonMs : null,
       entries: [...this.#entries],
     });
-    return true;
+    // recorded in memory at once (the check is atomic); on disk before the job may run
+    const write = this.#writes.then(() => writeTextAtomic(this.#path, text));
+    this.#writes = write.catch(() => {});
+    return write.then(() => true);
   }
 
   #evict(now: number): void {
@@ -148,6 +152,17 @@ export class FileReplayCache implements ReplayCache {
       this.#entries.delete(k);
       if (v.i > this.#horizonMs) this.#horizonMs = v.i;
     }
+  }
+}
+
+/** How many of the newest journal entries keep their op lists (see {@link HostJournal}). */
+export const OPS_KEPT = 8;
+
+/** Empty the op lists of all but the newest {@link OPS_KEPT} entries (oldest first). */
+function trimOps(entries: { ops: Op[] }[]): void {
+  for (let i = 0; i < entries.length - OPS_KEPT; i++) {
+    const e = entries[i] as { ops: Op[] };
+    if (e.ops.length > 0) e.ops = [];
   }
 }
 
@@ -257,16 +272,33 @@ export class HostJournal {
 
   /** Add or replace an apply record. */
   putApply(rec: ApplyRecord, desired?: HostState): Promise<void> {
+    this.stageApply(rec, desired);
+    return this.#save();
+  }
+
+  /**
+   * Add or replace an apply record in memory only: it is on disk with the next write (the
+   * job's `finish`). For a record whose loss in a crash is recovered anyway — an armed plan
+   * the journal does not know is an orphan that recovery reverts before the job is redelivered;
+   * a confirm that reached the host is found confirmed there when the confirm job is redelivered.
+   */
+  stageApply(rec: ApplyRecord, desired?: HostState): void {
     this.#data.applies = this.#data.applies.filter((a) => a.jobId !== rec.jobId);
     this.#data.applies.push(rec);
     if (this.#data.applies.length > this.#keep)
       this.#data.applies.splice(0, this.#data.applies.length - this.#keep);
     if (desired) this.#data.lastDesired = desired;
-    return this.#save();
   }
 
-  /** Queue a write of the journal as it is now; writes land in call order. */
+  /**
+   * Queue a write of the journal as it is now; writes land in call order. Only the newest
+   * {@link OPS_KEPT} results and apply records keep their op lists (a redelivery or a
+   * rollback only ever concerns the latest jobs of a host; a full mesh's ops are ~20 KB per
+   * job, and the journal is rewritten for every job).
+   */
   #save(): Promise<void> {
+    trimOps(this.#data.done.map(([, r]) => r));
+    trimOps(this.#data.applies);
     const text = JSON.stringify(this.#data);
     const write = this.#writes.then(() => writeTextAtomic(this.#path, text));
     this.#writes = write.catch(() => {});

@@ -70,7 +70,7 @@ import {
 } from "@fleetnet/runtime";
 import type { HostDriver } from "../driver.js";
 import { type ObserveResult, observe } from "../observe.js";
-import type { PingLog } from "../probes.js";
+import { type PingLog, underlayPeers } from "../probes.js";
 import { confirmPlan, planStatus, REVERT_DIR, type RevertPlan, revertNow } from "../revert.js";
 import { serviceManager } from "../services.js";
 import { applyHost, type HostTarget, pendingPlans, type TxResult } from "../transaction.js";
@@ -157,6 +157,8 @@ export class HostWorker {
   #activeJobId: string | undefined;
   /** The verify observation (+ pings) of the apply job that just ran (taken by the report that follows). */
   #observed: Fresh | undefined;
+  /** Milliseconds per phase of the apply job's transaction that just ran (logged with "job done"). */
+  #timings: Record<string, number> | undefined;
   /** How many host operations have started under the host lock (see {@link #report}'s `observed`). */
   #lockedRuns = 0;
   #hbSeq = 0;
@@ -348,7 +350,17 @@ export class HostWorker {
         this.#activeJobId = undefined;
       }
       const observed = this.#takeObserved();
-      log.info({ status: result.status, ops: result.ops.length, error: result.error }, "job done");
+      const timings = this.#timings;
+      this.#timings = undefined;
+      log.info(
+        {
+          status: result.status,
+          ops: result.ops.length,
+          error: result.error,
+          ...(timings ? { timings } : {}),
+        },
+        "job done",
+      );
       await this.#journal.finish(result);
       await this.#publishResult(result);
       await this.#ack(m);
@@ -482,8 +494,10 @@ export class HostWorker {
       ...(r.pendingUntil !== undefined ? { deadline: r.pendingUntil } : {}),
       ...(r.error ? { errorCode: r.error.code } : {}),
     };
-    await this.#journal.putApply(rec, desired);
+    // on disk with the job's result (finish): see HostJournal.stageApply for a crash before
+    this.#journal.stageApply(rec, desired);
     this.#observed = r.observed ? { o: r.observed, ...(r.pings ? { pings: r.pings } : {}) } : undefined;
+    this.#timings = r.timings;
     if (rec.status === "armed") {
       this.#watch(rec);
       await this.#progress(job, "awaiting-confirm");
@@ -511,7 +525,8 @@ export class HostWorker {
       const d = await this.#o.target.connect();
       try {
         if (await confirmPlan(d, planOf(rec.txId))) {
-          await this.#settle(rec, "confirmed");
+          // on disk with the job's result (finish): a redelivered confirm finds it confirmed
+          this.#settle(rec, "confirmed", { staged: true });
         } else {
           await this.#afterDeadline(rec, d);
         }
@@ -612,10 +627,12 @@ export class HostWorker {
 
   // ---------------------------------------------------------------- confirm deadline
 
-  #settle(rec: ApplyRecord, status: ApplyRecord["status"]): Promise<void> {
+  #settle(rec: ApplyRecord, status: ApplyRecord["status"], o: { staged?: boolean } = {}): Promise<void> {
     rec.status = status;
     delete rec.deadline;
-    const written = this.#journal.putApply(rec);
+    let written = Promise.resolve();
+    if (o.staged) this.#journal.stageApply(rec);
+    else written = this.#journal.putApply(rec);
     const t = this.#watchers.get(rec.jobId);
     if (t) clearTimeout(t);
     this.#watchers.delete(rec.jobId);
@@ -801,7 +818,17 @@ export class HostWorker {
         const services = serviceManager(d, this.#o.target.serviceMode);
         // still the host's state only if nothing else ran under the lock since (this run is +1)
         const fresh = opts.observed && this.#lockedRuns === opts.observed.at + 1 ? opts.observed : undefined;
-        const o = fresh?.o ?? (await observe(d, services, desired ? { desired } : {}));
+        // a new observation pings the overlay probes' peers in the same host process
+        const peers = desired ? underlayPeers(desired, this.host) : [];
+        const o = fresh?.o ?? (await observe(d, services, desired ? { desired, ping: peers } : {}));
+        const pings: PingLog =
+          fresh?.pings ??
+          new Map(
+            peers.map((p) => {
+              const rtt = o.pings.get(p);
+              return [p, { reachable: o.pings.has(p), ...(rtt !== undefined ? { rttMs: rtt } : {}) }];
+            }),
+          );
         const keys = [...this.#o.sysctlKeys, ...(desired?.sysctls.map((s) => s.key) ?? []), ...extraKeys];
         // the observation already read the desired state's keys (and the ledger's)
         const known = readingsFrom(o, keys);
@@ -814,7 +841,7 @@ export class HostWorker {
             services,
             state: o.state,
             links: o.linkMacs,
-            ...(fresh?.pings ? { pings: fresh.pings } : {}),
+            pings,
             ...(desired ? { desired } : {}),
             onError: (category, err) =>
               this.#log.warn({ category, err: toErrorEnvelope(err) }, "observation skipped"),
