@@ -13,6 +13,7 @@ import {
   ProgressSchema,
   parseMessage,
   ResultSchema,
+  ResultSummarySchema,
   StateReportSchema,
   toErrorEnvelope,
 } from "./index.js";
@@ -88,6 +89,17 @@ describe("parseMessage", () => {
     expect(!r.ok && r.error.message).toMatch(/field jobId/);
     const bad = parseMessage(ResultSchema, "{oops", { code: "JOB_MALFORMED" });
     expect(!bad.ok && bad.error.code).toBe("JOB_MALFORMED");
+  });
+
+  it("a result summary checks every field but the ops' contents (the planner's view)", () => {
+    const odd = { ...result, ops: [{ op: "no-such-op" }] };
+    expect(parseMessage(ResultSchema, odd).ok).toBe(false);
+    const s = parseMessage(ResultSummarySchema, odd);
+    expect(s.ok && s.value.status).toBe("applied");
+    expect(parseMessage(ResultSummarySchema, { ...result, ops: "all" }).ok).toBe(false);
+    expect(parseMessage(ResultSummarySchema, { ...result, host: "H1" }).ok).toBe(false);
+    expect(parseMessage(ResultSummarySchema, { ...result, extra: 1 }).ok).toBe(false);
+    expect(parseMessage(ResultSummarySchema, { ...result, status: "failed" }).ok).toBe(false);
   });
 
   it("requires an error when a result failed, allows one with reverted, forbids it otherwise", () => {

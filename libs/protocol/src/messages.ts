@@ -183,30 +183,45 @@ export const ResultStatusSchema = z.enum([
 /** A result status. */
 export type ResultStatus = z.infer<typeof ResultStatusSchema>;
 
+/** The fields of a result; {@link ResultSchema} adds the cross-field rule. */
+const ResultObjectSchema = z.strictObject({
+  v: version,
+  jobId: SafeIdSchema,
+  host: HostNameSchema,
+  rolloutId: SafeIdSchema,
+  planHash: SafeIdSchema,
+  kind: z.enum(["apply", "confirm", "revert", "observe"]),
+  status: ResultStatusSchema,
+  /** The ops the executor ran (empty when unchanged, and for confirm jobs: they run none). */
+  ops: z.array(OpWireSchema),
+  error: ErrorEnvelopeSchema.optional(),
+  at: TimestampSchema,
+  durationMs: z.number().nonnegative(),
+});
+
+/** A result's `error` goes with its status (the rule of both result schemas). */
+function errorMatchesStatus(r: { status: ResultStatus; error?: unknown }): boolean {
+  return r.status === "failed" ? r.error !== undefined : r.status === "reverted" || r.error === undefined;
+}
+const ERROR_RULE = {
+  // A `reverted` result may say why (the verify or probe that failed, the missed confirm).
+  message: "error is required when status is failed, allowed with reverted, and forbidden otherwise",
+  path: ["error"],
+};
+
 /** Result of one job on one host (`fleet.v1.events.host.<host>.result`). */
-export const ResultSchema = z
-  .strictObject({
-    v: version,
-    jobId: SafeIdSchema,
-    host: HostNameSchema,
-    rolloutId: SafeIdSchema,
-    planHash: SafeIdSchema,
-    kind: z.enum(["apply", "confirm", "revert", "observe"]),
-    status: ResultStatusSchema,
-    /** The ops the executor ran (empty when unchanged). */
-    ops: z.array(OpWireSchema),
-    error: ErrorEnvelopeSchema.optional(),
-    at: TimestampSchema,
-    durationMs: z.number().nonnegative(),
-  })
-  .refine(
-    (r) => (r.status === "failed" ? r.error !== undefined : r.status === "reverted" || r.error === undefined),
-    {
-      // A `reverted` result may say why (the verify or probe that failed, the missed confirm).
-      message: "error is required when status is failed, allowed with reverted, and forbidden otherwise",
-      path: ["error"],
-    },
-  );
+export const ResultSchema = ResultObjectSchema.refine(errorMatchesStatus, ERROR_RULE);
+
+/**
+ * A result read by a consumer that does not use its op list (the planner: it needs the
+ * status and error): every field checked like {@link ResultSchema} except the ops, which are
+ * only required to be an array — a 200-peer mesh's apply result lists ~200 ops, and checking
+ * each of them for every result cost the planner more than the rest of a rollout's bookkeeping.
+ */
+export const ResultSummarySchema = ResultObjectSchema.extend({ ops: z.array(z.unknown()) }).refine(
+  errorMatchesStatus,
+  ERROR_RULE,
+);
 /** A result message. */
 export type Result = z.infer<typeof ResultSchema>;
 

@@ -113,12 +113,12 @@ export function keepalivedVips(conf: string): string[] {
 
 /**
  * Pings its arguments, 1 s timeout each. With `fping` on the host: ONE process for all of
- * them, printing `ADDR is alive (0.045 ms)` / `ADDR is unreachable`; without it, one `ping`
+ * them (1 ms between targets: its default 10 ms made a 4-peer round ~35 ms of a transaction), printing `ADDR is alive (0.045 ms)` / `ADDR is unreachable`; without it, one `ping`
  * each in parallel, printing `ADDR RTT-SUMMARY` (`10.0.0.2 0.045/0.045/0.045/0.000 ms`) for
  * each that answered. CONSTANT text: the addresses are positional arguments, never shell text.
  */
 export const PING_SCRIPT =
-  'if command -v fping >/dev/null 2>&1; then fping -e -t 1000 -r 0 -- "$@" 2>/dev/null; exit 0; fi; ' +
+  'if command -v fping >/dev/null 2>&1; then fping -e -i 1 -t 1000 -r 0 -- "$@" 2>/dev/null; exit 0; fi; ' +
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion in a constant script
   'for a; do { r=$(ping -n -q -c 1 -W 1 "$a" 2>/dev/null) && echo "$a ${r##*= }"; } & done; wait';
 

@@ -24,7 +24,7 @@ import {
   messageIds,
   newJob,
   parseMessage,
-  ResultSchema,
+  ResultSummarySchema,
   redisKeys,
   StateReportSchema,
   signJob,
@@ -164,7 +164,7 @@ export class NatsDispatcher implements HostDispatcher {
 }
 
 function resultOf(data: Uint8Array): DispatchResult | undefined {
-  const parsed = parseMessage(ResultSchema, data, { what: "result" });
+  const parsed = parseMessage(ResultSummarySchema, data, { what: "result" }); // the planner reads status + error, not the ops
   if (!parsed.ok) return undefined;
   const r = parsed.value;
   if (r.status === "observed") return undefined;

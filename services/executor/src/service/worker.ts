@@ -537,7 +537,8 @@ export class HostWorker {
     switch (rec.status) {
       case "confirmed":
       case "unchanged":
-        return this.#result(job, "confirmed", started, { ops: rec.ops });
+        // a confirm runs no ops (the apply job's result listed them): nothing to repeat
+        return this.#result(job, "confirmed", started);
       case "reverted":
         return this.#result(job, "reverted", started, { ops: rec.ops });
       default:
