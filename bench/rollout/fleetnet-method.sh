@@ -18,25 +18,54 @@ stack_pids() {
   find "$FLEETNET_STATE_DIR" -name '*.pid' -print0 | xargs -0 -r cat |
     sed -n 's/.*"pid":\([0-9]*\).*/\1/p; s/^\([0-9][0-9]*\)$/\1/p' | sort -u
 }
-ticks() { local t=0 p; # the rollout's audit trail (timestamps of every wave and host transition) next to the logs
-rid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rolloutId"])' /tmp/fnb-work/logs/fleetnet-apply.json 2>/dev/null)
-[[ -n $rid ]] && node "$FNB_REPO/cli/dist/bin.js" rollout events "$rid" --json > /tmp/fnb-work/logs/fleetnet-events.json 2>/dev/null
-for p in $(stack_pids); do
+ticks() { local t=0 p; for p in $(stack_pids); do
   [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14+$15+$16+$17}' "/proc/$p/stat"))); done; echo $t; }
 forks() { awk '/^processes /{print $2}' /proc/stat; }
+# per process of the stack: "name self children" CPU ticks (children: reaped ones, e.g. the
+# spawners' host commands), spawners found as the pool's children
+cpu_table() {
+  local p name
+  for p in $(stack_pids) ${FNB_NATS_PID:-}; do
+    [[ -r /proc/$p/stat ]] || continue
+    name=$(tr '\0' ' ' < "/proc/$p/cmdline" | sed -E 's#.*/(planner|executor|telemetry)/dist/bin.js (run|spawner).*#\1-\2#; s#^([^ ]*/)?(redis-server|nats-server).*#\2#' | cut -c1-30)
+    echo "$p $name $(awk '{print $14+$15, $16+$17}' "/proc/$p/stat")"
+    for c in $(pgrep -P "$p" -f spawner); do
+      echo "$c spawner $(awk '{print $14+$15, $16+$17}' "/proc/$c/stat")"
+    done
+  done
+}
 t0=$(ticks)
 f0=$(forks)
+cpu_table > /tmp/fnb-work/logs/cpu0.txt
 node "$FNB_REPO/cli/dist/bin.js" apply -f "$FNB_GEN/inventory.yaml" -f "$FNB_GEN/intents.yaml" --yes --json \
   > /tmp/fnb-work/logs/fleetnet-apply.json
 rc=$?
 echo "@@apply_done $(date +%s.%N)"
 t1=$(ticks)
 f1=$(forks)
+cpu_table > /tmp/fnb-work/logs/cpu1.txt
 status=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["status"], sum(1 for h in r["hosts"].values() if h["status"] in ("confirmed","succeeded","applied")), len(r["hosts"]))' /tmp/fnb-work/logs/fleetnet-apply.json 2>/dev/null)
 echo "@@apply_ok $(echo "$status" | cut -d' ' -f2)"
 echo "@@note fleetnet apply rc=$rc status/confirmed/hosts: $status"
 echo "@@note processes started on the machine during apply (all of them, /proc/stat): $((f1 - f0))"
+echo "@@note cpu during apply by process, s (self + reaped children): $(python3 - "$HZ" <<'PY'
+import sys, collections
+hz = float(sys.argv[1])
+def load(f):
+    return {l.split()[0]: l.split()[1:] for l in open(f) if len(l.split()) == 4}
+a, b = load("/tmp/fnb-work/logs/cpu0.txt"), load("/tmp/fnb-work/logs/cpu1.txt")
+tot = collections.defaultdict(lambda: [0.0, 0.0])
+for pid, (name, s1, c1) in b.items():
+    s0, c0 = (a[pid][1], a[pid][2]) if pid in a else ("0", "0")
+    tot[name][0] += (int(s1) - int(s0)) / hz
+    tot[name][1] += (int(c1) - int(c0)) / hz
+print(", ".join(f"{n} {v[0]:.2f}+{v[1]:.2f}" for n, v in sorted(tot.items())))
+PY
+)"
 echo "@@note stack cpu during apply (planner+pool+nats+redis): $(echo "scale=2; ($t1-$t0)/$HZ" | bc) s"
+# the rollout's audit trail (timestamps of every wave and host transition) next to the logs
+rid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rolloutId"])' /tmp/fnb-work/logs/fleetnet-apply.json 2>/dev/null)
+[[ -n $rid ]] && node "$FNB_REPO/cli/dist/bin.js" rollout events "$rid" --json > /tmp/fnb-work/logs/fleetnet-events.json 2>/dev/null
 for p in $(stack_pids); do
   [[ -r /proc/$p/status ]] && echo "@@note peak rss $(tr '\0' ' ' < /proc/$p/cmdline | cut -c1-90): $(awk '/VmHWM/{printf "%d MiB", $2/1024}' /proc/$p/status)"
 done

@@ -43,9 +43,11 @@ jetstream { store_dir: "$S/nats" }
 C
 nats-server -c "$S/nats.conf" > "$S/nats.log" 2>&1 &
 NATS_PID=$!
+export FNB_NATS_PID=$NATS_PID
 cleanup() {
   "${FLEETNET[@]}" down >/dev/null 2>&1
   ./lab.sh down >/dev/null 2>&1
+  rm -rf /dev/shm/fleetnet-netns/fnb-* # the executor's netns hosts' /run (the harness does not know it)
   kill "$NATS_PID" 2>/dev/null
 }
 trap cleanup EXIT
@@ -102,6 +104,7 @@ sleep "${SETTLE:-12}"
 grep -h '^@@note' /tmp/fnb-work/logs/fleetnet-n"$N"-r1.out
 "${FLEETNET[@]}" down
 ./lab.sh down
+rm -rf /dev/shm/fleetnet-netns/fnb-*
 kill "$NATS_PID"
 trap - EXIT
 ./bench.py report "$RESULTS"

@@ -425,6 +425,22 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
   }
 }
 
+/**
+ * Where the executor's netns driver keeps a namespace host's `/run` (tmpfs runtime state: the
+ * transaction lock and revert plans): `<this>/<namespace>`. The executor defines the same path
+ * (`@fleetnet/executor` NETNS_RUN_ROOT, checked equal by its tests); whoever deletes a
+ * namespace removes its directory with {@link removeNetnsRunDirs}.
+ */
+export const NETNS_RUN_ROOT = "/dev/shm/fleetnet-netns";
+
+/** Remove the `/run` directories of netns hosts (see {@link NETNS_RUN_ROOT}); absent is fine. */
+export function removeNetnsRunDirs(namespaces: Iterable<string>): void {
+  for (const n of namespaces) {
+    if (/^[A-Za-z0-9_.-]{1,64}$/.test(n) && n !== "." && n !== "..")
+      rmSync(`${NETNS_RUN_ROOT}/${n}`, { recursive: true, force: true });
+  }
+}
+
 /** What {@link labDown} removed. */
 export interface LabDownResult {
   stateDir: string;
@@ -464,6 +480,7 @@ async function teardown(
       );
     }
   }
+  removeNetnsRunDirs(state.namespaces);
   let files = 0;
   for (const f of state.files) {
     if (existsSync(f)) {

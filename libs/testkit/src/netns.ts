@@ -27,10 +27,14 @@ import {
   type RunResult,
   reachable,
   readState,
+  removeNetnsRunDirs,
   run,
   runIn,
 } from "@fleetnet/lab";
 import { testLab } from "./lab.js";
+
+/** Where the executor's netns driver keeps a namespace host's /run (re-exported for its tests). */
+export { NETNS_RUN_ROOT } from "@fleetnet/lab";
 
 export {
   CommandError,
@@ -88,6 +92,7 @@ function emergencyCleanup(): void {
   if (namespaces.size > 0) {
     const lines = [...namespaces].map((n) => `netns del ${n}`).join("\n");
     spawnSync("ip", ["-force", "-batch", "-"], { input: `${lines}\n`, stdio: ["pipe", "ignore", "ignore"] });
+    removeNetnsRunDirs(namespaces);
   }
   // Lab state dirs registered here are temporary dirs owned by the lab helpers.
   for (const dir of live.stateDirs) rmSync(dir, { recursive: true, force: true });
@@ -141,6 +146,7 @@ export async function deleteNamespaces(names: Iterable<string>): Promise<void> {
   const existing = new Set(listNamespaces());
   const lines = list.filter((n) => existing.has(n)).map((n) => `netns del ${n}`);
   if (lines.length > 0) await ipBatch(lines, { force: true });
+  removeNetnsRunDirs(list); // the executor's netns driver keeps each host's /run there
   untrackForExit({ namespaces: list });
 }
 

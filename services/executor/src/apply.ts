@@ -15,7 +15,7 @@ import type { HostDriver } from "./driver.js";
 import { ExecutorError } from "./errors.js";
 import { KERNEL_READ_STDIN, type KernelRead, kernelReadScript, parseKernelRead } from "./observe.js";
 import { bridgeLine, ipLines, segments, sysctlAssignment } from "./render.js";
-import { argvBlock, REVERT_SCRIPT_PATH, type RevertPlan } from "./revert.js";
+import { argvBlock, REVERT_SCRIPT_PATH, type RevertPlan, SCRATCH } from "./revert.js";
 import type { ServiceManager } from "./services.js";
 
 /** Options of {@link runOps}. */
@@ -146,10 +146,10 @@ export async function applyAndVerify(
   for (const seg of segments(ops)) {
     const file = at(`${String(++n).padStart(2, "0")}.${seg.tool}`);
     if (seg.tool === "ip") {
-      writes.push(d.writeFileAtomic(file, `${seg.ops.flatMap(ipLines).join("\n")}\n`));
+      writes.push(d.writeFileAtomic(file, `${seg.ops.flatMap(ipLines).join("\n")}\n`, 0o644, SCRATCH));
       cmds.push(argvBlock(["ip", "-batch", d.hostPath(file)]));
     } else if (seg.tool === "bridge") {
-      writes.push(d.writeFileAtomic(file, `${seg.ops.map(bridgeLine).join("\n")}\n`));
+      writes.push(d.writeFileAtomic(file, `${seg.ops.map(bridgeLine).join("\n")}\n`, 0o644, SCRATCH));
       cmds.push(argvBlock(["bridge", "-batch", d.hostPath(file)]));
     } else if (seg.tool === "sysctl") {
       const assigns = seg.ops.flatMap((op) =>
@@ -160,7 +160,7 @@ export async function applyAndVerify(
       throw new ExecutorError("INVALID_INPUT", `applyAndVerify: ${seg.tool} ops are not network-only`);
     }
   }
-  writes.push(d.writeFileAtomic(at("commands"), cmds.join("")));
+  writes.push(d.writeFileAtomic(at("commands"), cmds.join(""), 0o644, SCRATCH));
   await Promise.all(writes);
   const kernel = kernelReadScript(sysctlKeys, pingAddrs);
   const r = await d.run(

@@ -27,14 +27,18 @@ async function revertCmd(args: readonly string[]): Promise<number> {
       return EXIT.usage;
     }
   }
-  const m = planDir ? new RegExp(`^(.*)${REVERT_DIR}/([0-9A-Za-z-]+)/?$`).exec(planDir) : null;
+  // <dir that is the host's /run>/fleetnet/revert/<id> (REVERT_DIR is /run/fleetnet/revert)
+  const sub = REVERT_DIR.slice("/run".length);
+  const m = planDir ? new RegExp(`^(.*)${sub}/([0-9A-Za-z-]+)/?$`).exec(planDir) : null;
   if (!m) {
-    process.stderr.write(`fleetnet-executor revert: --plan must be a plan dir <root>${REVERT_DIR}/<id>\n`);
+    process.stderr.write(`fleetnet-executor revert: --plan must be a plan dir <run dir>${sub}/<id>\n`);
     return EXIT.usage;
   }
-  const fsRoot = m[1] || "/";
+  const runRoot = m[1] || "/";
   const id = m[2] as string;
-  const d = ns ? netnsDriver({ host: "host", netns: ns, stateDir: fsRoot, fsRoot }) : localDriver({ fsRoot });
+  const d = ns
+    ? netnsDriver({ host: "host", netns: ns, stateDir: "/nonexistent", runRoot })
+    : localDriver({ runRoot });
   const outcome = await revertNow(d, { id, dir: `${REVERT_DIR}/${id}` });
   process.stdout.write(`${outcome}\n`);
   return outcome === "reverted" ? EXIT.ok : EXIT.failed;

@@ -23,6 +23,17 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
+/** Options of {@link HostDriver.writeFileAtomic}. */
+export interface WriteOptions {
+  /**
+   * No flush to disk: for the transaction's own bookkeeping (revert plan, apply input, lock
+   * owner, armed marker), which only a process of the running machine ever reads — the revert
+   * timer that would read them after a power cut died with it. Config files and the ledger
+   * are never scratch.
+   */
+  scratch?: boolean;
+}
+
 /** Which kind of driver; decides defaults such as how daemons are managed. */
 export type DriverKind = "local" | "netns" | "ssh";
 
@@ -37,8 +48,12 @@ export interface HostDriver {
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
   /** Contents of a host file, or `undefined` when it does not exist. */
   readFile(path: string): Promise<string | undefined>;
-  /** Write a host file atomically: temp file in the same directory, mode, rename. Creates parents. */
-  writeFileAtomic(path: string, content: string, mode?: number): Promise<void>;
+  /**
+   * Write a host file atomically: temp file in the same directory, mode, rename. Creates
+   * parents. Durable by default (flushed to disk before the rename where the driver can);
+   * `scratch` skips the flush for files whose loss in a power cut changes nothing.
+   */
+  writeFileAtomic(path: string, content: string, mode?: number, opts?: WriteOptions): Promise<void>;
   /** Remove a host file; absent is fine. */
   removeFile(path: string): Promise<void>;
   /**

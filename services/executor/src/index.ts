@@ -9,6 +9,7 @@ export type { DriverKind, HostDriver, RunOptions, RunResult } from "./driver.js"
 export {
   type LocalDriverOptions,
   localDriver,
+  NETNS_RUN_ROOT,
   type NetnsDriverOptions,
   netnsDriver,
   runProcess,

@@ -5,13 +5,17 @@
  * host), survive SIGKILL of the executor and the loss of the SSH session, and never run a
  * shell string built from input. So a revert plan is DATA plus one FIXED script:
  *
- *   /var/lib/fleetnet/revert.sh            constant text (REVERT_SCRIPT below)
- *   /var/lib/fleetnet/revert/<tx>/commands one argument per line, a blank line ends a command
- *   /var/lib/fleetnet/revert/<tx>/NN.ip     `ip -force -batch` input (lines built from parsed values)
- *   /var/lib/fleetnet/revert/<tx>/NN.bridge `bridge -force -batch` input
- *   /var/lib/fleetnet/revert/<tx>/file-N   snapshot bytes of a file to restore
- *   /var/lib/fleetnet/revert/<tx>/apply-*  the apply's own input (apply.ts `applyAndVerify`)
- *   /var/lib/fleetnet/revert/<tx>/armed    marker: the plan may still fire
+ *   /run/fleetnet/revert.sh            constant text (REVERT_SCRIPT below)
+ *   /run/fleetnet/revert/<tx>/commands one argument per line, a blank line ends a command
+ *   /run/fleetnet/revert/<tx>/NN.ip     `ip -force -batch` input (lines built from parsed values)
+ *   /run/fleetnet/revert/<tx>/NN.bridge `bridge -force -batch` input
+ *   /run/fleetnet/revert/<tx>/file-N   snapshot bytes of a file to restore
+ *   /run/fleetnet/revert/<tx>/apply-*  the apply's own input (apply.ts `applyAndVerify`)
+ *   /run/fleetnet/revert/<tx>/armed    marker: the plan may still fire
+ *
+ * Under /run (a tmpfs on any systemd host): a plan is runtime state. Its timer dies with the
+ * machine, so a plan that outlived a reboot could only mislead (the kernel state it would
+ * revert is gone; persisted files keep what the unconfirmed change wrote either way).
  *
  * The script reads `commands` with `read -r` into "$@" and runs `"$@"`: no line is ever
  * parsed by the shell, so no value can become shell syntax. The executor starts the script
@@ -33,10 +37,16 @@ import { ExecutorError } from "./errors.js";
 import { bridgeLine, ipLines, segments, sysctlAssignment } from "./render.js";
 import type { ServiceManager } from "./services.js";
 
+/**
+ * Write option of the transaction's own bookkeeping files (plan, apply input, markers, lock):
+ * no flush to disk — only processes of the running machine read them (driver.ts `WriteOptions`).
+ */
+export const SCRATCH = { scratch: true } as const;
+
 /** Host path of the fixed revert script. */
-export const REVERT_SCRIPT_PATH = "/var/lib/fleetnet/revert.sh";
+export const REVERT_SCRIPT_PATH = "/run/fleetnet/revert.sh";
 /** Host dir holding revert plans. */
-export const REVERT_DIR = "/var/lib/fleetnet/revert";
+export const REVERT_DIR = "/run/fleetnet/revert";
 
 /** The fixed revert script (never generated from input). */
 export const REVERT_SCRIPT = `#!/bin/sh
@@ -129,7 +139,7 @@ export async function writeRevertPlan(
       if (f.content === undefined) cmds.push(argvBlock(["rm", "-f", "--", target]));
       else {
         const src = `${hdir}/file-${i}`;
-        writes.push(d.writeFileAtomic(`${dir}/file-${i}`, f.content, f.mode));
+        writes.push(d.writeFileAtomic(`${dir}/file-${i}`, f.content, f.mode, SCRATCH));
         const tmp = `${target}.fleetnet-revert`;
         cmds.push(argvBlock(["cp", "-p", "--", src, tmp]));
         cmds.push(argvBlock(["mv", "-f", "--", tmp, target]));
@@ -139,10 +149,14 @@ export async function writeRevertPlan(
   for (const seg of segments(inverse)) {
     const id2 = String(++n).padStart(2, "0");
     if (seg.tool === "ip") {
-      writes.push(d.writeFileAtomic(`${dir}/${id2}.ip`, `${seg.ops.flatMap(ipLines).join("\n")}\n`));
+      writes.push(
+        d.writeFileAtomic(`${dir}/${id2}.ip`, `${seg.ops.flatMap(ipLines).join("\n")}\n`, 0o644, SCRATCH),
+      );
       cmds.push(argvBlock(["ip", "-force", "-batch", `${hdir}/${id2}.ip`]));
     } else if (seg.tool === "bridge") {
-      writes.push(d.writeFileAtomic(`${dir}/${id2}.bridge`, `${seg.ops.map(bridgeLine).join("\n")}\n`));
+      writes.push(
+        d.writeFileAtomic(`${dir}/${id2}.bridge`, `${seg.ops.map(bridgeLine).join("\n")}\n`, 0o644, SCRATCH),
+      );
       cmds.push(argvBlock(["bridge", "-force", "-batch", `${hdir}/${id2}.bridge`]));
     } else if (seg.tool === "sysctl") {
       const assigns = seg.ops.flatMap((o) =>
@@ -162,7 +176,7 @@ export async function writeRevertPlan(
   }
   restoreFiles(); // also the ledger and any file not covered by a file op
   cmds.push(...svcAfterFiles);
-  writes.push(d.writeFileAtomic(`${dir}/commands`, cmds.join("")));
+  writes.push(d.writeFileAtomic(`${dir}/commands`, cmds.join(""), 0o644, SCRATCH));
   // the fixed script is rewritten only when it differs (a new fleetnet version, a damaged copy)
   writes.push(
     d
@@ -182,7 +196,7 @@ export async function writeRevertPlan(
  */
 export async function markArmed(d: HostDriver, plan: RevertPlan, seconds: number): Promise<number> {
   const s = Math.max(1, Math.ceil(seconds));
-  await d.writeFileAtomic(`${plan.dir}/armed`, `${Date.now() + s * 1000}\n`);
+  await d.writeFileAtomic(`${plan.dir}/armed`, `${Date.now() + s * 1000}\n`, 0o644, SCRATCH);
   return s;
 }
 

@@ -13,7 +13,7 @@ import { emptyHostState, type HostState, type Op, ownerAlias } from "@fleetnet/n
 import { type NetnsFabric, netnsFabric } from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hasFeature } from "./capabilities.js";
-import { netnsDriver } from "./drivers/process.js";
+import { NETNS_RUN_ROOT, netnsDriver } from "./drivers/process.js";
 import { observe } from "./observe.js";
 import { serviceManager } from "./services.js";
 import { applyHost, type HostTarget } from "./transaction.js";
@@ -342,11 +342,11 @@ describe("apply transaction on a namespace host", () => {
       true,
     );
     expect((await applyHost(target, emptyHostState())).result).toBe("applied");
-    expect(existsSync(join(stateDir, "hosts/h1/var/lib/fleetnet/lock"))).toBe(false);
+    expect(existsSync(join(NETNS_RUN_ROOT, h(0).ns, "fleetnet/lock"))).toBe(false);
   });
 
   it("takes over a lock left by a dead executor on this machine; refuses one held by a live one", async () => {
-    const lock = join(stateDir, "hosts/h1/var/lib/fleetnet/lock");
+    const lock = join(NETNS_RUN_ROOT, h(0).ns, "fleetnet/lock"); // the host's /run (tmpfs)
     const dead = spawnSync("true").pid as number; // exited: its pid is not alive
     await mkdir(lock, { recursive: true });
     const owner = (pid: number) =>

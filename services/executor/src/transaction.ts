@@ -54,6 +54,7 @@ import {
   REVERT_DIR,
   type RevertPlan,
   revertNow,
+  SCRATCH,
   writeRevertPlan,
 } from "./revert.js";
 import { CONFIG_PATHS, type ServiceManager, type ServiceMode, serviceManager } from "./services.js";
@@ -164,7 +165,7 @@ async function checkConfigs(
     if (op.op !== "file.write") continue;
     const svc = serviceOfPath(op.path, ops);
     if (!svc) continue;
-    const candidate = `/var/lib/fleetnet/check/${txId}/${svc}.conf`;
+    const candidate = `/run/fleetnet/check/${txId}/${svc}.conf`;
     await d.writeFileAtomic(candidate, contents.get(op.path) ?? op.content, 0o644);
     try {
       const r = await d.run(services.checkConfig(svc, d.hostPath(candidate)), { timeoutMs: 30_000 });
@@ -489,8 +490,11 @@ export async function applyHost(
   }
 }
 
-/** Host path of the per-host transaction lock (a directory: mkdir is atomic). */
-const LOCK_DIR = "/var/lib/fleetnet/lock";
+/**
+ * Host path of the per-host transaction lock (a directory: mkdir is atomic). Under /run: a
+ * reboot ends every transaction, so it ends their locks too.
+ */
+const LOCK_DIR = "/run/fleetnet/lock";
 
 /**
  * Take the host's transaction lock: `mkdir` (atomic) with the owner and an expiry inside.
@@ -499,12 +503,14 @@ const LOCK_DIR = "/var/lib/fleetnet/lock";
  */
 async function acquireHostLock(d: HostDriver, txId: string, ttlMs: number): Promise<void> {
   const dir = d.hostPath(LOCK_DIR);
-  await d.run(["mkdir", "-p", "--", d.hostPath("/var/lib/fleetnet")]);
+  await d.run(["mkdir", "-p", "--", d.hostPath("/run/fleetnet")]);
   for (let attempt = 0; attempt < 2; attempt++) {
     if ((await d.run(["mkdir", "--", dir])).code === 0) {
       await d.writeFileAtomic(
         `${LOCK_DIR}/owner`,
         `${JSON.stringify({ txId, until: Date.now() + ttlMs })}\n`,
+        0o644,
+        SCRATCH,
       );
       return;
     }

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { type HostState, ownerAlias } from "@fleetnet/netstate";
 import { type NetnsFabric, netnsFabric } from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NETNS_RUN_ROOT } from "./drivers/process.js";
 
 const BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 let lab: NetnsFabric;
@@ -136,7 +137,8 @@ describe("--try (commit-confirmed)", () => {
     p.child.kill("SIGKILL");
     await p.done;
     expect(await bridgeExists()).toBe(true);
-    const plans = join(dir, "hosts/h1/var/lib/fleetnet/revert");
+    // the host's /run of a netns host is NETNS_RUN_ROOT/<namespace> (tmpfs)
+    const plans = join(NETNS_RUN_ROOT, ns, "fleetnet/revert");
     const armed = readdirSync(plans).filter((id) => existsSync(join(plans, id, "armed")));
     expect(armed).toHaveLength(1);
     const planDir = join(plans, armed[0] as string);

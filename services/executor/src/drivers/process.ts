@@ -4,7 +4,8 @@
  *
  * The netns driver prefixes commands with `ip netns exec NS`, except `ip`/`bridge`
  * which take `-n NS` directly (saves the mount-namespace setup `ip netns exec` does,
- * ~40 ms per call here). Its files live under `<stateDir>/hosts/<host>/`.
+ * ~40 ms per call here). Its files live under `<stateDir>/hosts/<host>/`, its `/run` under
+ * {@link NETNS_RUN_ROOT}`/<netns>/` (tmpfs).
  *
  * Per-host cost: a process start costs the executor several ms of CPU (more under load),
  * and a transaction used to start ~45. The file bookkeeping commands the engine issues
@@ -20,7 +21,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { dirname } from "node:path";
-import type { DriverKind, HostDriver, RunOptions, RunResult } from "../driver.js";
+import type { DriverKind, HostDriver, RunOptions, RunResult, WriteOptions } from "../driver.js";
 import { joinRoot } from "../driver.js";
 import { ExecutorError } from "../errors.js";
 import { viaSpawner } from "./spawner.js";
@@ -76,6 +77,8 @@ interface ProcessDriverOptions {
   kind: DriverKind;
   host: string;
   fsRoot: string;
+  /** The directory that is the host's `/run` (default `<fsRoot>/run`). */
+  runRoot?: string;
   /** Prefix for every argv (e.g. `ip netns exec NS`). */
   prefix: readonly string[];
   /** Namespace for the `ip -n` / `bridge -n` fast path. */
@@ -156,6 +159,7 @@ class ProcessDriver implements HostDriver {
   readonly kind: DriverKind;
   readonly host: string;
   readonly fsRoot: string;
+  readonly #runRoot: string;
   readonly #prefix: readonly string[];
   readonly #netns: string | undefined;
 
@@ -163,6 +167,7 @@ class ProcessDriver implements HostDriver {
     this.kind = o.kind;
     this.host = o.host;
     this.fsRoot = o.fsRoot;
+    this.#runRoot = (o.runRoot ?? joinRoot(o.fsRoot, "/run")).replace(/\/+$/, "") || "/";
     this.#prefix = o.prefix;
     this.#netns = o.netns;
   }
@@ -177,8 +182,8 @@ class ProcessDriver implements HostDriver {
 
   async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
     if (opts?.stdin === undefined) {
-      const root = `${this.fsRoot.replace(/\/+$/, "")}/`;
-      const within = (p: string) => root === "/" || p.startsWith(root);
+      const roots = [this.fsRoot, this.#runRoot].map((r) => `${r.replace(/\/+$/, "")}/`);
+      const within = (p: string) => roots.some((root) => root === "/" || p.startsWith(root));
       const done = await inProcess(argv, within);
       if (done) return done;
     }
@@ -186,6 +191,8 @@ class ProcessDriver implements HostDriver {
   }
 
   hostPath(path: string): string {
+    if (path === "/run") return this.#runRoot;
+    if (path.startsWith("/run/")) return joinRoot(this.#runRoot, path.slice(4));
     return joinRoot(this.fsRoot, path);
   }
 
@@ -198,12 +205,12 @@ class ProcessDriver implements HostDriver {
     }
   }
 
-  async writeFileAtomic(path: string, content: string, mode = 0o644): Promise<void> {
+  async writeFileAtomic(path: string, content: string, mode = 0o644, opts: WriteOptions = {}): Promise<void> {
     const target = this.hostPath(path);
     await mkdir(dirname(target), { recursive: true });
     const tmp = `${target}.fleetnet-tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     try {
-      await writeFile(tmp, content, { mode, flush: true });
+      await writeFile(tmp, content, { mode, flush: !opts.scratch });
       await chmod(tmp, mode); // umask may have narrowed it
       await rename(tmp, target);
     } catch (e) {
@@ -242,12 +249,29 @@ export interface LocalDriverOptions {
   host?: string;
   /** Where host paths live (default "/"; tests point it at a temp dir). */
   fsRoot?: string;
+  /** The directory that is the host's `/run` (default `<fsRoot>/run`). */
+  runRoot?: string;
 }
 
 /** A driver for the machine the executor runs on. */
 export function localDriver(o: LocalDriverOptions = {}): HostDriver {
-  return new ProcessDriver({ kind: "local", host: o.host ?? "local", fsRoot: o.fsRoot ?? "/", prefix: [] });
+  return new ProcessDriver({
+    kind: "local",
+    host: o.host ?? "local",
+    fsRoot: o.fsRoot ?? "/",
+    ...(o.runRoot ? { runRoot: o.runRoot } : {}),
+    prefix: [],
+  });
 }
+
+/**
+ * Where a network-namespace host's `/run` lives: `<this>/<namespace>`. A real host's /run is
+ * a tmpfs (runtime state that must not outlive a boot: the transaction lock, revert plans,
+ * the armed marker); /dev/shm is the tmpfs a lab machine has for sure — its own /run may be
+ * on disk, where a 200-host rollout's bookkeeping files (a dozen created and deleted per
+ * transaction) cost measurable time. Labs remove `<this>/<namespace>` with the namespace.
+ */
+export const NETNS_RUN_ROOT = "/dev/shm/fleetnet-netns";
 
 /** Options of {@link netnsDriver}. */
 export interface NetnsDriverOptions {
@@ -259,6 +283,8 @@ export interface NetnsDriverOptions {
   stateDir: string;
   /** Override the host's file root (default `<stateDir>/hosts/<host>`). */
   fsRoot?: string;
+  /** Override the directory that is the host's `/run` (default {@link NETNS_RUN_ROOT}`/<netns>`). */
+  runRoot?: string;
 }
 
 const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -274,6 +300,7 @@ export function netnsDriver(o: NetnsDriverOptions): HostDriver {
     kind: "netns",
     host: o.host,
     fsRoot: o.fsRoot ?? `${o.stateDir.replace(/\/+$/, "")}/hosts/${o.host}`,
+    runRoot: o.runRoot ?? `${NETNS_RUN_ROOT}/${ns}`,
     prefix: ["ip", "netns", "exec", ns],
     netns: ns,
   });

@@ -16,7 +16,7 @@ import { createHmac } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Client, type ConnectConfig } from "ssh2";
-import type { HostDriver, RunOptions, RunResult } from "../driver.js";
+import type { HostDriver, RunOptions, RunResult, WriteOptions } from "../driver.js";
 import { joinRoot } from "../driver.js";
 import { ExecutorError } from "../errors.js";
 import { shJoin, shQuote } from "../quote.js";
@@ -258,7 +258,8 @@ class SshDriver implements HostDriver {
     return r.stdout;
   }
 
-  async writeFileAtomic(path: string, content: string, mode = 0o644): Promise<void> {
+  // `cat > tmp && mv` (no flush over the session: one command per write is the cost budget)
+  async writeFileAtomic(path: string, content: string, mode = 0o644, _opts?: WriteOptions): Promise<void> {
     const target = this.hostPath(path);
     const m = (mode & 0o7777).toString(8);
     const tmp = shQuote(

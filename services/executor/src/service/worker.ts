@@ -138,7 +138,7 @@ function txTime(txId: string): number {
 }
 
 /** The engine's per-host transaction lock (transaction.ts `LOCK_DIR`, not exported). */
-const ENGINE_LOCK_DIR = "/var/lib/fleetnet/lock";
+const ENGINE_LOCK_DIR = "/run/fleetnet/lock";
 
 const planOf = (txId: string): RevertPlan => ({ id: txId, dir: `${REVERT_DIR}/${txId}` });
 
