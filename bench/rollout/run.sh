@@ -2,7 +2,7 @@
 # bench/rollout/run.sh : issue 6's rollout bench — fleetnet as one more column of the shared
 # harness (/work/shared/bench/rollout), beside the no-orchestration floor, in ONE run on ONE lab.
 #
-#   N=200 REPS_FLOOR=3 bench/rollout/run.sh        (from the repository root; root; ~10 min)
+#   N=200 REPS_FLOOR=3 REPS_FLEETNET=3 bench/rollout/run.sh   (repository root; root; ~10 min)
 #
 # Steps: copy the harness to $W (it may be read-only; adds methods/fleetnet.sh), `lab.sh up N`
 # (namespaces fb-h001.., one sshd each, static underlay), floor-p2 / floor-seq × REPS_FLOOR
@@ -100,8 +100,13 @@ printf 'fleetnet up (stack for %d hosts heartbeating): %.1f s\n' "$N" "$(echo "$
 # then one a minute. SETTLE (seconds, default 12) lets those first reports pass before the
 # timed apply; SETTLE=0 measures a rollout submitted right after start-up.
 sleep "${SETTLE:-12}"
-./bench.py run fleetnet "$N" 1 1800 -- methods/fleetnet.sh
-grep -h '^@@note' /tmp/fnb-work/logs/fleetnet-n"$N"-r1.out
+# REPS_FLEETNET rollouts on the same stack (default 1), each from a reset lab (every host changes)
+for ((r = 1; r <= ${REPS_FLEETNET:-1}; r++)); do
+  if ((r > 1)); then reset_check; sleep 5; fi
+  ./bench.py run fleetnet "$N" "$r" 1800 -- methods/fleetnet.sh
+  grep -h '^@@note' /tmp/fnb-work/logs/fleetnet-n"$N"-r"$r".out
+  cp /tmp/fnb-work/logs/fleetnet-events.json /tmp/fnb-work/logs/fleetnet-events-r"$r".json 2>/dev/null
+done
 "${FLEETNET[@]}" down
 ./lab.sh down
 rm -rf /dev/shm/fleetnet-netns/fnb-*

@@ -50,6 +50,8 @@ export const TERMINAL_STATUSES: readonly RolloutStatusName[] = [
 export interface ApplyReply extends RolloutSummary {
   planHash: string;
   summary: { hosts: number; changedHosts: number; ops: number };
+  /** Ops per host of the plan the rollout carries (planners before 2026-11-30 omit it). */
+  hostOps?: { host: string; ops: number }[];
   unobserved: string[];
 }
 

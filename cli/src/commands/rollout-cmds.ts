@@ -179,18 +179,21 @@ async function runApply(opts: ApplyOptions): Promise<number> {
     throw new UsageError("apply needs --yes when stdin/stdout is not a terminal (nothing applied)");
   const info = (t: string) => (opts.json ? process.stderr.write(t) : process.stdout.write(t));
   const client = await PlannerClient.connect();
+  const showPlan = (p: Pick<ApplyReply, "planHash" | "summary" | "hostOps" | "unobserved">) => {
+    const sum = p.summary;
+    info(
+      `plan ${p.planHash.slice(0, 19)}: ${sum.hosts} host(s), ${sum.changedHosts} to change, ${sum.ops} op(s)\n`,
+    );
+    for (const h of p.hostOps ?? []) if (h.ops > 0) info(`  ${h.host}: ${h.ops} op(s)\n`);
+    if (p.unobserved.length > 0)
+      info(colour.yellow(`  not yet reported (planned from empty): ${p.unobserved.join(", ")}\n`));
+  };
   try {
     const by = operatorId();
-    // the summary is all apply shows; the planner plans again when the rollout is submitted
-    const planned = await client.plan(files, by, { summaryOnly: true });
-    const sum = planned.summary;
-    info(
-      `plan ${planned.planHash.slice(0, 19)}: ${sum.hosts} host(s), ${sum.changedHosts} to change, ${sum.ops} op(s)\n`,
-    );
-    for (const h of planned.hostOps) if (h.ops > 0) info(`  ${h.host}: ${h.ops} op(s)\n`);
-    if (planned.unobserved.length > 0)
-      info(colour.yellow(`  not yet reported (planned from empty): ${planned.unobserved.join(", ")}\n`));
     if (!opts.yes) {
+      // shown for the question; the planner plans again when the rollout is submitted (with
+      // --yes that plan is the only one: its summary comes with the submission's reply)
+      showPlan(await client.plan(files, by, { summaryOnly: true }));
       const rl = createInterface({ input: process.stdin, output: process.stdout });
       const answer = await rl.question("Apply this plan? [y/N] ");
       rl.close();
@@ -213,6 +216,7 @@ async function runApply(opts: ApplyOptions): Promise<number> {
     })();
     await client.nc.flush();
     const reply = await client.call<ApplyReply>("apply", { files, by });
+    if (opts.yes) showPlan(reply);
     info(`rollout ${reply.rolloutId} submitted: ${reply.waves.length} wave(s)\n`);
     for (const w of reply.waves)
       info(`  wave ${w.index + 1}: ${w.hosts.join(", ")}${w.reason ? ` (${w.reason})` : ""}\n`);

@@ -459,6 +459,7 @@ export async function startPlannerApi(o: PlannerApiOptions): Promise<PlannerApi>
         ...summarize(state),
         planHash: live.planHash,
         summary: live.plan.summary,
+        hostOps: live.plan.hosts.map((h) => ({ host: h.host, ops: h.ops.length })),
         unobserved: live.unobserved,
       };
     },
