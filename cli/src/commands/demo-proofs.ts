@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { NETNS_RUN_ROOT } from "@fleetnet/lab";
 import { fleetnet, ipJson, type Proof, poll, run, sleep } from "./demo-exec.js";
 
 /** A lab host as the proofs see it. */
@@ -92,7 +93,7 @@ export async function proveBgp(
   if (!ok) {
     // say what FRR itself thinks on the first host without the route
     const h = rows.find((x) => x.via.length !== 2)?.host as DemoHost;
-    const sock = join(labStateDir, "hosts", h.name, "run", "fleetnet", "frr");
+    const sock = join(NETNS_RUN_ROOT, h.ns, "fleetnet", "frr");
     const r = await run([
       "ip",
       "netns",
@@ -110,9 +111,9 @@ export async function proveBgp(
   return { name: "BGP multipath: 2 nexthops in the kernel", ok, evidence };
 }
 
-/** Where keepalived of a netns host writes its pid (the executor's per-host state dir). */
-function keepalivedPidFile(labStateDir: string, host: string): string {
-  return join(labStateDir, "hosts", host, "run", "fleetnet", "keepalived", "keepalived.pid");
+/** Where keepalived of a netns host writes its pid (the host's /run, see NETNS_RUN_ROOT). */
+function keepalivedPidFile(ns: string): string {
+  return join(NETNS_RUN_ROOT, ns, "fleetnet", "keepalived", "keepalived.pid");
 }
 
 /**
@@ -136,7 +137,7 @@ export async function proveVipFailover(
     `before: ${vip} on ${primary.name} ${(await holds(primary)) ? "yes" : "no"}, on ${backup.name} ${(await holds(backup)) ? "yes" : "no"}`,
   );
   if (!before) return { name, ok: false, evidence };
-  const pidFile = keepalivedPidFile(labStateDir, primary.name);
+  const pidFile = keepalivedPidFile(primary.ns);
   let pid: number;
   try {
     pid = Number(readFileSync(pidFile, "utf8").trim());

@@ -9,6 +9,7 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { removeNetnsRunDirs } from "@fleetnet/lab";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const CLI = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
@@ -85,6 +86,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   ip(["netns", "del", ns]); // no daemon runs in it: nothing to kill
+  removeNetnsRunDirs([ns]); // the executor keeps the host's /run there
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

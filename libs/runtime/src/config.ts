@@ -184,7 +184,7 @@ const VARS = {
   FLEETNET_STATE_DIR: spec({
     name: "FLEETNET_STATE_DIR",
     default: "/var/lib/fleetnet",
-    description: "Directory for durable local state (revert plans, template caches).",
+    description: "Directory for durable local state (executor journals and replay caches, template caches).",
     expected: "an absolute directory path",
     schema: path,
   }),

@@ -45,12 +45,10 @@ async function revertCmd(args: readonly string[]): Promise<number> {
 }
 
 /**
- * How many process starters the service runs beside it: FLEETNET_EXECUTOR_SPAWNERS, else one
- * per core, at least 2 and at most 4 (each is a small Node process, ~40 MiB).
+ * How many process starters the service runs beside it: one per core, at least 2 and at most 4
+ * (each is a small Node process, ~40 MiB).
  */
 function spawnerCount(): number {
-  const n = Number(process.env.FLEETNET_EXECUTOR_SPAWNERS);
-  if (Number.isInteger(n) && n >= 1 && n <= 16) return n;
   return Math.min(4, Math.max(2, availableParallelism()));
 }
 
@@ -62,6 +60,10 @@ async function main(argv: readonly string[]): Promise<number> {
     case "revert":
       return revertCmd(rest);
     case "run": {
+      // A pool's fs work (journal appends with fdatasync, the hosts' plan files) goes through
+      // libuv's thread pool; 4 threads (the default) queue a tmpfs write behind a disk sync.
+      // Read once, when the pool first starts: nothing before this line uses it.
+      process.env.UV_THREADPOOL_SIZE ??= "16";
       // the service starts its host commands from a small process beside it (drivers/spawner.ts)
       const self = process.argv[1];
       if (self) useSpawner([process.execPath, self, "spawner"], spawnerCount());

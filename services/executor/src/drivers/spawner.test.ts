@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runProcess, startProcess } from "./process.js";
-import { spawnerPid, useSpawner } from "./spawner.js";
+import { spawnerPid, spawnerPids, useSpawner } from "./spawner.js";
 
 const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
 
@@ -55,5 +55,24 @@ describe("spawner", () => {
     await expect(slow).rejects.toMatchObject({ code: "COMMAND_FAILED", retryable: true });
     expect(await runProcess(["echo", "again"])).toEqual({ code: 0, stdout: "again\n", stderr: "" });
     expect(spawnerPid()).not.toBe(first);
+  });
+});
+
+describe("spawners (more than one)", () => {
+  afterAll(() => {
+    const pids = spawnerPids();
+    useSpawner(undefined);
+    for (const pid of pids) process.kill(pid, "SIGKILL");
+  });
+
+  it("spread commands over the spawners by commands in flight; answers stay apart", async () => {
+    useSpawner([process.execPath, BIN, "spawner"], 2);
+    const out = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => runProcess(["sh", "-c", 'sleep 0.05; echo "$1"', "sh", `m${i}`])),
+    );
+    expect(out.map((r) => r.stdout)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}\n`));
+    const pids = spawnerPids();
+    expect(pids).toHaveLength(2);
+    expect(new Set(pids).size).toBe(2);
   });
 });

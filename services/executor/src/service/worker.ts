@@ -169,8 +169,8 @@ export class HostWorker {
     this.#o = o;
     this.#log = o.logger.child({ host: o.host });
     const dir = hostStateDir(o.stateDir, o.host);
-    this.#replay = new FileReplayCache(`${dir}/replay.json`);
-    this.#journal = new HostJournal(`${dir}/journal.json`);
+    this.#replay = new FileReplayCache(`${dir}/replay.jsonl`);
+    this.#journal = new HostJournal(`${dir}/journal.jsonl`);
   }
 
   /** The journal (tests and status). */

@@ -362,7 +362,15 @@ it("BGP sessions from the real executors: Established passes bgpEstablished; a d
       (await api("gate", { gate: "bgpEstablished", hosts: [h2.name] })).pass === true ? true : undefined,
     30_000,
   );
-  const down = (await findings()).filter((f) => f.code === "bgp-down");
+  // k1's own report may predate its side of that session by one report interval: wait for it
+  const down = await waitFor(
+    "k1's report with k1 → k2 Established (only the dead neighbor down)",
+    async () => {
+      const d = (await findings()).filter((f) => f.code === "bgp-down");
+      return d.length === 1 ? d : undefined;
+    },
+    30_000,
+  );
   expect(down.map((f) => f.host)).toEqual([h1.name]);
   expect(down[0]?.message).toContain(`${h1.name} → ${dead} is`);
   const g = await api("gate", { gate: "bgpEstablished", hosts: [h1.name] });
