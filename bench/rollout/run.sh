@@ -2,20 +2,22 @@
 # bench/rollout/run.sh : issue 6's rollout bench — fleetnet as one more column of the shared
 # harness (/work/shared/bench/rollout), beside the no-orchestration floor, in ONE run on ONE lab.
 #
-#   N=200 REPS_FLOOR=3 REPS_FLEETNET=3 bench/rollout/run.sh   (repository root; root; ~10 min)
+#   N=200 REPS=3 bench/rollout/run.sh   (repository root; root; ~6 min)
 #
 # Steps: copy the harness to $W (it may be read-only; adds methods/fleetnet.sh), `lab.sh up N`
-# (namespaces fb-h001.., one sshd each, static underlay), floor-p2 / floor-seq × REPS_FLOOR
-# (reset + check 0/N before each, bench.py times it, check.py verifies every host), then
-# `fleetnet up` (private nats-server + redis-server on free ports via infra/dev/services,
-# planner, one executor pool serving all N netns hosts), reset + check, one timed fleetnet
-# rollout (fleetnet-method.sh: `fleetnet apply --yes --json` → all hosts confirmed, then the
-# same ping phase as the floor), `fleetnet down`, `lab.sh down` (also on failure), report.
+# (namespaces fnb-h001.., one sshd each, static underlay), floor-seq × REPS_FLOOR (default 1),
+# then REPS (default 3) interleaved pairs: floor-p2, then a fresh stack (`fleetnet up`: private
+# nats-server + redis-server, planner, one executor pool serving all N netns hosts, telemetry),
+# SETTLE s, one timed fleetnet rollout (fleetnet-method.sh: `fleetnet apply --yes --json` → all
+# hosts confirmed, then the same ping phase as the floor), `fleetnet down`. Every run starts
+# from a reset lab (checked 0/N) and is verified by check.py. `lab.sh down` (also on failure),
+# report (medians).
 # Build first: pnpm exec tsc -b cli services/planner services/executor
 set -u
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 N=${N:-200}
-REPS_FLOOR=${REPS_FLOOR:-3}
+REPS_FLOOR=${REPS_FLOOR:-1}
+REPS=${REPS:-3}
 H=${HARNESS:-/work/shared/bench/rollout}
 W=${W:-/tmp/fnb-harness}
 S=${S:-/tmp/fnb-stack}
@@ -58,16 +60,11 @@ reset_check() {
   local pre; pre=$(./check.py --quiet | head -1)
   [[ $pre == "state_ok=0/$N" ]] || { echo "after reset expected 0/$N correct, got $pre" >&2; exit 1; }
 }
-for m in "floor-seq 1" "floor-p2 2"; do
-  set -- $m
-  for ((r = 1; r <= REPS_FLOOR; r++)); do
-    reset_check
-    ./bench.py run "$1" "$N" "$r" 300 -- methods/floor.sh "$2"
-  done
+for ((r = 1; r <= REPS_FLOOR; r++)); do
+  reset_check
+  ./bench.py run floor-seq "$N" "$r" 300 -- methods/floor.sh 1
 done
 python3 "$REPO/bench/rollout/gen-fleetnet.py" "$N" "$FNB_GEN" || exit 1
-reset_check
-t0=$(date +%s.%N)
 # FNB_PROFILE=1: the planner, executor pool and telemetry write V8 CPU profiles to $S/prof
 # when they stop (Node refuses --cpu-prof in NODE_OPTIONS: `fleetnet up` starts each through a
 # wrapper, FLEETNET_*_BIN, that runs the inspector's profiler around the real bin).
@@ -93,21 +90,26 @@ JS
   PROF=(env FLEETNET_PLANNER_BIN="$S/prof-planner.mjs" FLEETNET_EXECUTOR_BIN="$S/prof-executor.mjs"
     FLEETNET_TELEMETRY_BIN="$S/prof-telemetry.mjs")
 fi
-"${PROF[@]}" "${FLEETNET[@]}" up -f "$FNB_GEN/inventory.yaml" --lab-state-dir "$S/lab" --timeout 600s || exit 1
-printf 'fleetnet up (stack for %d hosts heartbeating): %.1f s\n' "$N" "$(echo "$(date +%s.%N) - $t0" | bc)"
-# A rollout goes to a running fleet, not one that booted a second ago: every executor makes
-# its first state report (an observation of its host) at a random moment of its first 10 s,
-# then one a minute. SETTLE (seconds, default 12) lets those first reports pass before the
-# timed apply; SETTLE=0 measures a rollout submitted right after start-up.
-sleep "${SETTLE:-12}"
-# REPS_FLEETNET rollouts on the same stack (default 1), each from a reset lab (every host changes)
-for ((r = 1; r <= ${REPS_FLEETNET:-1}; r++)); do
-  if ((r > 1)); then reset_check; sleep 5; fi
+# REPS pairs, interleaved so that both columns sample the same machine (its speed drifts by tens
+# of per cent within minutes here): floor-p2 with no stack running, then a fresh stack
+# (`fleetnet up`), SETTLE, one timed fleetnet rollout, `fleetnet down`.
+for ((r = 1; r <= REPS; r++)); do
+  reset_check
+  ./bench.py run floor-p2 "$N" "$r" 300 -- methods/floor.sh 2
+  reset_check
+  t0=$(date +%s.%N)
+  "${PROF[@]}" "${FLEETNET[@]}" up -f "$FNB_GEN/inventory.yaml" --lab-state-dir "$S/lab" --timeout 600s || exit 1
+  printf 'fleetnet up (stack for %d hosts heartbeating): %.1f s\n' "$N" "$(echo "$(date +%s.%N) - $t0" | bc)"
+  # A rollout goes to a running fleet, not one that booted a second ago: every executor makes
+  # its first state report (an observation of its host) at a random moment of its first 10 s,
+  # then one a minute. SETTLE (seconds, default 12) lets those first reports pass before the
+  # timed apply; SETTLE=0 measures a rollout submitted right after start-up.
+  sleep "${SETTLE:-12}"
   ./bench.py run fleetnet "$N" "$r" 1800 -- methods/fleetnet.sh
   grep -h '^@@note' /tmp/fnb-work/logs/fleetnet-n"$N"-r"$r".out
   cp /tmp/fnb-work/logs/fleetnet-events.json /tmp/fnb-work/logs/fleetnet-events-r"$r".json 2>/dev/null
+  "${FLEETNET[@]}" down >/dev/null
 done
-"${FLEETNET[@]}" down
 ./lab.sh down
 rm -rf /dev/shm/fleetnet-netns/fnb-*
 kill "$NATS_PID"
