@@ -65,7 +65,6 @@ export async function proveBgp(
   hyps: readonly DemoHost[],
   prefix: string,
   waitMs: number,
-  labStateDir: string,
 ): Promise<Proof> {
   const look = async () => {
     const rows: { host: DemoHost; via: string[] }[] = [];
@@ -124,7 +123,6 @@ export async function proveVipFailover(
   primary: DemoHost,
   backup: DemoHost,
   vip: string,
-  labStateDir: string,
 ): Promise<Proof> {
   const name = "keepalived VIP on the primary, then on the backup";
   const evidence: string[] = [];

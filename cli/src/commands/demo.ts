@@ -324,7 +324,7 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     };
     show(proveWaves(`${apply.stdout}${apply.stderr}`, hosts, PAIR));
     show(await proveOverlay(hyps, VNI));
-    show(await proveBgp(hyps, BGP_PREFIX, 30_000, labDir));
+    show(await proveBgp(hyps, BGP_PREFIX, 30_000));
     const ecmpHost = byName.get(ECMP.host);
     if (ecmpHost) show(await proveEcmp(ecmpHost, ECMP.destination, ECMP.via));
     const from = hyps[0] as DemoHost;
@@ -352,7 +352,7 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     indent(healthLines.join(""));
     const primary = byName.get(PAIR.primary) as DemoHost;
     const backup = byName.get(PAIR.backup) as DemoHost;
-    show(await proveVipFailover(primary, backup, VIP, labDir));
+    show(await proveVipFailover(primary, backup, VIP));
   } catch (e) {
     failedStep = interrupted
       ? "interrupted"
