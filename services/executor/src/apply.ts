@@ -13,7 +13,13 @@
 import type { Op } from "@fleetnet/netstate";
 import type { HostDriver } from "./driver.js";
 import { ExecutorError } from "./errors.js";
-import { KERNEL_READ_STDIN, type KernelRead, kernelReadScript, parseKernelRead } from "./observe.js";
+import {
+  KERNEL_READ_STDIN,
+  type KernelRead,
+  kernelReadScript,
+  parseKernelRead,
+  sysctlPath,
+} from "./observe.js";
 import { bridgeLine, ipLines, segments, sysctlAssignment } from "./render.js";
 import { argvBlock, REVERT_SCRIPT_PATH, type RevertPlan, SCRATCH } from "./revert.js";
 import type { ServiceManager } from "./services.js";
@@ -105,11 +111,16 @@ const APPLY_VERIFY_SCRIPT =
   'if ! command -v setsid >/dev/null 2>&1; then echo "fleetnet: setsid not found: cannot start the revert timer" >&2; ' +
   'echo "@@fleetnet-apply 127 setsid"; exit 0; fi; ' +
   'setsid sh "$rs" "$dir" "$delay" </dev/null >/dev/null 2>&1 & ' +
+  // one command: "$@", or `@@sysctl PATH VALUE…` written by redirection (no sysctl process)
+  'run() { if [ "$1" = @@sysctl ]; then shift; while [ $# -ge 2 ]; do ' +
+  'printf "%s\\n" "$2" > "$1" || { echo "cannot write \\"$2\\" to $1" >&2; echo "@@fleetnet-apply 1 sysctl"; exit 1; }; ' +
+  "shift 2; done; " +
+  'else "$@" </dev/null || { r=$?; echo "@@fleetnet-apply $r $1"; exit 1; }; fi; }; ' +
   '( set --; while IFS= read -r line || [ -n "$line" ]; do ' +
   'if [ -n "$line" ]; then set -- "$@" "$line"; continue; fi; ' +
-  'if [ $# -gt 0 ]; then "$@" </dev/null || { r=$?; echo "@@fleetnet-apply $r $1"; exit 1; }; fi; set --; ' +
+  'if [ $# -gt 0 ]; then run "$@"; fi; set --; ' +
   'done < "$cmds"; ' +
-  'if [ $# -gt 0 ]; then "$@" </dev/null || { r=$?; echo "@@fleetnet-apply $r $1"; exit 1; }; fi ) || exit 0; ' +
+  'if [ $# -gt 0 ]; then run "$@"; fi ) || exit 0; ' +
   'echo "@@fleetnet-apply 0"; ';
 
 /** What {@link applyAndVerify} found. */
@@ -152,10 +163,14 @@ export async function applyAndVerify(
       writes.push(d.writeFileAtomic(file, `${seg.ops.map(bridgeLine).join("\n")}\n`, 0o644, SCRATCH));
       cmds.push(argvBlock(["bridge", "-batch", d.hostPath(file)]));
     } else if (seg.tool === "sysctl") {
-      const assigns = seg.ops.flatMap((op) =>
-        op.op === "sysctl.set" && op.value ? [sysctlAssignment(op.key, op.value)] : [],
-      );
-      if (assigns.length > 0) cmds.push(argvBlock(["sysctl", "-q", "-w", ...assigns]));
+      // `sysctl -w` writes the value to the key's /proc/sys file; the script does the same
+      // with a redirection (one process less). The key is checked by sysctlAssignment.
+      const writes = seg.ops.flatMap((op) => {
+        if (op.op !== "sysctl.set" || !op.value) return [];
+        sysctlAssignment(op.key, op.value);
+        return [sysctlPath(op.key), op.value];
+      });
+      if (writes.length > 0) cmds.push(argvBlock(["@@sysctl", ...writes]));
     } else {
       throw new ExecutorError("INVALID_INPUT", `applyAndVerify: ${seg.tool} ops are not network-only`);
     }

@@ -321,6 +321,27 @@ describe("apply transaction on a namespace host", () => {
     expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
   });
 
+  it("a network-only change with a sysctl value the kernel refuses is reverted (sysctl written by redirection)", async () => {
+    const ns = h(0).ns;
+    const range = await sysctl(ns, "net.ipv4.ip_local_port_range");
+    const { files: _f, ...rest } = desiredFull();
+    const bad: HostState = {
+      ...rest,
+      files: [],
+      sysctls: [
+        { key: "net.ipv4.ip_forward", value: "1", persist: false },
+        { key: "net.ipv4.ip_local_port_range", value: "5000 1000", persist: false }, // min > max: EINVAL
+      ],
+    };
+    const r = await applyHost(target, bad);
+    expect(r.result, JSON.stringify(r.error)).toBe("reverted");
+    expect(r.error?.code).toBe("APPLY_FAILED");
+    expect(r.error?.message).toMatch(/sysctl -w failed on h1: .*ip_local_port_range/s);
+    expect((await lab.run(ns, ["ip", "link", "show", "brfnx"], { allowFailure: true })).code).not.toBe(0);
+    expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
+    expect(await sysctl(ns, "net.ipv4.ip_local_port_range")).toBe(range);
+  });
+
   it("a network-only change whose confirm comes too late is reverted by the timer the apply process started", async () => {
     const ns = h(0).ns;
     const { files: _f, ...rest } = desiredFull();
