@@ -61,11 +61,7 @@ interface RouteJson {
 }
 
 /** Every hypervisor's kernel has `prefix` from BGP with 2 nexthops (waits up to `waitMs`). */
-export async function proveBgp(
-  hyps: readonly DemoHost[],
-  prefix: string,
-  waitMs: number,
-): Promise<Proof> {
+export async function proveBgp(hyps: readonly DemoHost[], prefix: string, waitMs: number): Promise<Proof> {
   const look = async () => {
     const rows: { host: DemoHost; via: string[] }[] = [];
     for (const h of hyps) {
@@ -119,11 +115,7 @@ function keepalivedPidFile(ns: string): string {
  * The VIP is held by the primary only; then the primary's keepalived is stopped (SIGTERM to
  * the PID in its pid file, after checking `/proc/<pid>/comm`) and the backup must take it.
  */
-export async function proveVipFailover(
-  primary: DemoHost,
-  backup: DemoHost,
-  vip: string,
-): Promise<Proof> {
+export async function proveVipFailover(primary: DemoHost, backup: DemoHost, vip: string): Promise<Proof> {
   const name = "keepalived VIP on the primary, then on the backup";
   const evidence: string[] = [];
   const holds = async (h: DemoHost) => (await ipv4On(h.ns, "veth0")).includes(vip);
