@@ -21,7 +21,7 @@ import {
   sysctlPath,
 } from "./observe.js";
 import { bridgeLine, ipLines, segments, sysctlAssignment } from "./render.js";
-import { argvBlock, REVERT_SCRIPT_PATH, type RevertPlan, SCRATCH } from "./revert.js";
+import { argvBlock, batchStep, REVERT_SCRIPT_PATH, type RevertPlan, SCRATCH } from "./revert.js";
 import type { ServiceManager } from "./services.js";
 
 /** Options of {@link runOps}. */
@@ -156,21 +156,19 @@ export async function applyAndVerify(
   let n = 0;
   for (const seg of segments(ops)) {
     const file = at(`${String(++n).padStart(2, "0")}.${seg.tool}`);
-    if (seg.tool === "ip") {
-      writes.push(d.writeFileAtomic(file, `${seg.ops.flatMap(ipLines).join("\n")}\n`, 0o644, SCRATCH));
-      cmds.push(argvBlock(["ip", "-batch", d.hostPath(file)]));
-    } else if (seg.tool === "bridge") {
-      writes.push(d.writeFileAtomic(file, `${seg.ops.map(bridgeLine).join("\n")}\n`, 0o644, SCRATCH));
-      cmds.push(argvBlock(["bridge", "-batch", d.hostPath(file)]));
+    if (seg.tool === "ip" || seg.tool === "bridge") {
+      const step = batchStep(d, seg, file, false);
+      writes.push(step.write);
+      cmds.push(argvBlock(step.argv));
     } else if (seg.tool === "sysctl") {
       // `sysctl -w` writes the value to the key's /proc/sys file; the script does the same
       // with a redirection (one process less). The key is checked by sysctlAssignment.
-      const writes = seg.ops.flatMap((op) => {
+      const pairs = seg.ops.flatMap((op) => {
         if (op.op !== "sysctl.set" || !op.value) return [];
         sysctlAssignment(op.key, op.value);
         return [sysctlPath(op.key), op.value];
       });
-      if (writes.length > 0) cmds.push(argvBlock(["@@sysctl", ...writes]));
+      if (pairs.length > 0) cmds.push(argvBlock(["@@sysctl", ...pairs]));
     } else {
       throw new ExecutorError("INVALID_INPUT", `applyAndVerify: ${seg.tool} ops are not network-only`);
     }

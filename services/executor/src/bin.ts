@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { availableParallelism } from "node:os";
 /**
  * `fleetnet-executor` — the executor's entry point.
  *
@@ -11,6 +10,7 @@ import { availableParallelism } from "node:os";
  *       agent/pool service mode over NATS JetStream (see service/command.ts); starts its host
  *       commands through `fleetnet-executor spawner` (internal: drivers/spawner.ts)
  */
+import { availableParallelism } from "node:os";
 import { localDriver, netnsDriver, startProcess } from "./drivers/process.js";
 import { spawnerMain, useSpawner } from "./drivers/spawner.js";
 import { EXIT, runOnce } from "./once.js";

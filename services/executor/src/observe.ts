@@ -328,6 +328,11 @@ export function normSysctl(v: string): string {
   return v.trim().split(/\s+/).join(" ");
 }
 
+/** The sysctl keys an observation reads: the desired state's and the ledger's, sorted. */
+export function sysctlKeysOf(desired: HostState | undefined, ledger: Ledger): string[] {
+  return [...new Set([...(desired?.sysctls ?? []).map((s) => s.key), ...Object.keys(ledger.sysctls)])].sort();
+}
+
 /** What observe should look at beyond the kernel's tables. */
 export interface ObserveScope {
   desired?: HostState;
@@ -340,8 +345,8 @@ export interface ObserveScope {
   reuse?: { from: ObserveResult; sysctls?: boolean; files?: boolean; services?: boolean };
   /**
    * The kernel tables, already read by the caller in a process of its own (see
-   * {@link kernelReadScript}); its `sysctlKeys` must be every key observe reads (the desired
-   * state's and the ledger's) unless `reuse.sysctls`.
+   * {@link kernelReadScript}); its `sysctlKeys` must be {@link sysctlKeysOf} the desired state
+   * and ledger unless `reuse.sysctls`.
    */
   kernel?: KernelRead;
   /**
@@ -426,9 +431,7 @@ export async function observe(
   );
 
   // sysctls named by the desired state or owned per the ledger
-  const keys = reuse?.sysctls
-    ? []
-    : [...new Set([...desiredSys.keys(), ...Object.keys(ledger.sysctls)])].sort();
+  const keys = reuse?.sysctls ? [] : sysctlKeysOf(desired, ledger);
   const sysctls: Sysctl[] = reuse?.sysctls ? [...reuse.from.state.sysctls] : [];
   const missingSysctls: string[] = reuse?.sysctls ? [...reuse.from.missingSysctls] : [];
   const readOnlySysctls: string[] = reuse?.sysctls ? [...reuse.from.readOnlySysctls] : [];

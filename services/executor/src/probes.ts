@@ -37,13 +37,26 @@ export interface Probe {
  * round of a ping probe whose address is here takes its answer from here (once) instead of
  * pinging. Filled by the caller between rounds.
  */
-export type PingPrefetch = Map<string, { reachable: boolean; rttMs?: number }>;
+export type PingPrefetch = PingLog;
 
 /** How many of the desired state's remote VTEPs a transaction pings (and a state report probes). */
 const UNDERLAY_SAMPLE = 4;
 
 /** The latest ping result per address (each round overwrites). */
 export type PingLog = Map<string, { reachable: boolean; rttMs?: number }>;
+
+/** The results of a ping round for `addrs`, from its answers (address → RTT in ms when printed). */
+export function pingResults(
+  addrs: Iterable<string>,
+  answered: ReadonlyMap<string, number | undefined>,
+): PingLog {
+  const out: PingLog = new Map();
+  for (const addr of addrs) {
+    const rtt = answered.get(addr);
+    out.set(addr, { reachable: answered.has(addr), ...(rtt !== undefined ? { rttMs: rtt } : {}) });
+  }
+  return out;
+}
 
 /**
  * The remote VTEPs of `desired` (its FDB destinations) that a transaction on `host` pings:
@@ -173,11 +186,11 @@ function batchPinger(
 ): (addr: string) => Promise<boolean> {
   let pending: Map<string, ((ok: boolean) => void)[]> | undefined;
   const flush = async (batch: Map<string, ((ok: boolean) => void)[]>) => {
-    const answered = await pingMany(d, [...batch.keys()]);
+    const results = pingResults(batch.keys(), await pingMany(d, [...batch.keys()]));
     for (const [addr, waiters] of batch) {
-      const rtt = answered.get(addr);
-      log?.set(addr, { reachable: answered.has(addr), ...(rtt !== undefined ? { rttMs: rtt } : {}) });
-      for (const w of waiters) w(answered.has(addr));
+      const r = results.get(addr) as { reachable: boolean };
+      log?.set(addr, r);
+      for (const w of waiters) w(r.reachable);
     }
   };
   return (addr) =>

@@ -34,7 +34,7 @@ import type { Op } from "@fleetnet/netstate";
 import { invertOp } from "@fleetnet/netstate";
 import type { HostDriver } from "./driver.js";
 import { ExecutorError } from "./errors.js";
-import { bridgeLine, ipLines, segments, sysctlAssignment } from "./render.js";
+import { bridgeLine, ipLines, type Segment, segments, sysctlAssignment } from "./render.js";
 import type { ServiceManager } from "./services.js";
 
 /**
@@ -106,6 +106,24 @@ export function argvBlock(argv: readonly string[]): string {
   return `${argv.join("\n")}\n\n`;
 }
 
+/**
+ * One ip or bridge segment as a step of a `commands` file: its batch input written to `file`
+ * (a scratch file of the plan) and the argv that runs it — with `-force` for a revert, which
+ * must go on past ops a failed apply never reached.
+ */
+export function batchStep(
+  d: HostDriver,
+  seg: Segment,
+  file: string,
+  force: boolean,
+): { write: Promise<void>; argv: string[] } {
+  const lines = seg.tool === "ip" ? seg.ops.flatMap(ipLines) : seg.ops.map(bridgeLine);
+  return {
+    write: d.writeFileAtomic(file, `${lines.join("\n")}\n`, 0o644, SCRATCH),
+    argv: [seg.tool, ...(force ? ["-force"] : []), "-batch", d.hostPath(file)],
+  };
+}
+
 /** A new transaction id: time-ordered and unique. */
 export function newTxId(): string {
   return `${new Date().toISOString().replace(/[-:.]/g, "").replace("T", "-").slice(0, 15)}-${randomBytes(3).toString("hex")}`;
@@ -148,16 +166,10 @@ export async function writeRevertPlan(
   };
   for (const seg of segments(inverse)) {
     const id2 = String(++n).padStart(2, "0");
-    if (seg.tool === "ip") {
-      writes.push(
-        d.writeFileAtomic(`${dir}/${id2}.ip`, `${seg.ops.flatMap(ipLines).join("\n")}\n`, 0o644, SCRATCH),
-      );
-      cmds.push(argvBlock(["ip", "-force", "-batch", `${hdir}/${id2}.ip`]));
-    } else if (seg.tool === "bridge") {
-      writes.push(
-        d.writeFileAtomic(`${dir}/${id2}.bridge`, `${seg.ops.map(bridgeLine).join("\n")}\n`, 0o644, SCRATCH),
-      );
-      cmds.push(argvBlock(["bridge", "-force", "-batch", `${hdir}/${id2}.bridge`]));
+    if (seg.tool === "ip" || seg.tool === "bridge") {
+      const step = batchStep(d, seg, `${dir}/${id2}.${seg.tool}`, true);
+      writes.push(step.write);
+      cmds.push(argvBlock(step.argv));
     } else if (seg.tool === "sysctl") {
       const assigns = seg.ops.flatMap((o) =>
         o.op === "sysctl.set" && o.value ? [sysctlAssignment(o.key, o.value)] : [],

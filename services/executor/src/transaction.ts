@@ -33,12 +33,13 @@ import { checkKernel } from "./capabilities.js";
 import type { HostDriver } from "./driver.js";
 import { asExecutorError, ExecutorError } from "./errors.js";
 import { LEDGER_PATH, updateLedger } from "./ledger.js";
-import { type ObserveResult, observe } from "./observe.js";
+import { type ObserveResult, observe, sysctlKeysOf } from "./observe.js";
 import {
   type PingLog,
   type PingPrefetch,
   type Probe,
   type ProbeOptions,
+  pingResults,
   probesFor,
   recheckProbes,
   runProbes,
@@ -329,11 +330,10 @@ export async function applyHost(
     const probes: Probe[] = probesFor(d, services, desired, opts.probes, pings, prefetch);
     const pingAddrs = probes.flatMap((p) => (p.pingAddr ? [p.pingAddr] : []));
     const obs = await observe(d, services, { desired, ping: pingAddrs });
-    const answered = (addr: string, got: ReadonlyMap<string, number | undefined>) => {
-      const rtt = got.get(addr);
-      prefetch.set(addr, { reachable: got.has(addr), ...(rtt !== undefined ? { rttMs: rtt } : {}) });
+    const answered = (addrs: readonly string[], got: ReadonlyMap<string, number | undefined>) => {
+      for (const [addr, r] of pingResults(addrs, got)) prefetch.set(addr, r);
     };
-    for (const addr of pingAddrs) answered(addr, obs.pings);
+    answered(pingAddrs, obs.pings);
     before = obs.state;
     try {
       ops = diff(desired, obs.state);
@@ -377,9 +377,7 @@ export async function applyHost(
       const delay = await markArmed(d, plan, timeout);
       lap("plan");
       const again = [...passedBefore].flatMap((p) => (p.pingAddr ? [p.pingAddr] : []));
-      const sysctlKeys = touches("sysctl.")
-        ? [...new Set([...desired.sysctls.map((x) => x.key), ...Object.keys(ledger.sysctls)])].sort()
-        : [];
+      const sysctlKeys = touches("sysctl.") ? sysctlKeysOf(desired, ledger) : [];
       let done: Awaited<ReturnType<typeof applyAndVerify>>;
       try {
         done = await applyAndVerify(d, plan, delay, ops, sysctlKeys, again);
@@ -392,7 +390,7 @@ export async function applyHost(
       if (!done.ok) return await revertAndReport(target, d, plan, before, desired, ops, txId, done.error);
       lap("apply");
       await opts.afterApply?.();
-      for (const addr of again) answered(addr, done.pings);
+      answered(again, done.pings);
       after = await observe(d, services, {
         desired,
         ledger,

@@ -8,6 +8,20 @@ import { FileReplayCache, HostJournal, OPS_KEPT } from "./store.js";
 const dir = mkdtempSync(join(tmpdir(), "fns-store-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const now = Date.now();
+const op = { op: "sysctl.set", key: "net.ipv4.ip_forward", value: "1", persist: false } as unknown as Op;
+/** A published result of job `jobId` (with `ops`). */
+const result = (jobId: string, ops: Op[] = []) => ({
+  v: 1 as const,
+  jobId,
+  host: "h1",
+  rolloutId: "r",
+  planHash: "p",
+  kind: "apply" as const,
+  status: "applied" as const,
+  ops,
+  at: new Date(now).toISOString(),
+  durationMs: 1,
+});
 
 describe("FileReplayCache", () => {
   it("refuses a key seen before, also after a restart (file-backed)", async () => {
@@ -59,21 +73,9 @@ describe("HostJournal", () => {
     const again = new HostJournal(path, 2);
     expect(again.inflight?.jobId).toBe("j1");
     expect(again.apply("j1")?.txId).toBe("t1");
-    const result = {
-      v: 1 as const,
-      jobId: "j1",
-      host: "h1",
-      rolloutId: "r",
-      planHash: "p",
-      kind: "apply" as const,
-      status: "applied" as const,
-      ops: [],
-      at: new Date(now).toISOString(),
-      durationMs: 1,
-    };
-    await again.finish(result);
+    await again.finish(result("j1"));
     expect(again.inflight).toBeUndefined();
-    for (const id of ["j2", "j3"]) await again.finish({ ...result, jobId: id });
+    for (const id of ["j2", "j3"]) await again.finish(result(id));
     const third = new HostJournal(path, 2);
     expect(third.result("j1")).toBeUndefined(); // bounded: oldest dropped
     expect(third.result("j3")?.status).toBe("applied");
@@ -96,20 +98,6 @@ describe("HostJournal writes", () => {
 });
 
 describe("HostJournal size", () => {
-  const op = { op: "sysctl.set", key: "net.ipv4.ip_forward", value: "1", persist: false } as unknown as Op;
-  const result = (jobId: string) => ({
-    v: 1 as const,
-    jobId,
-    host: "h1",
-    rolloutId: "r",
-    planHash: "p",
-    kind: "apply" as const,
-    status: "applied" as const,
-    ops: [op, op],
-    at: new Date(now).toISOString(),
-    durationMs: 1,
-  });
-
   it("a staged apply record is on disk with the next write (the job's finish), not before", async () => {
     const path = join(dir, "staged.jsonl");
     const j = new HostJournal(path);
@@ -117,18 +105,18 @@ describe("HostJournal size", () => {
     j.stageApply({ jobId: "s1", rolloutId: "r", planHash: "p", status: "armed", txId: "t", ops: [op] });
     expect(j.apply("s1")?.status).toBe("armed");
     expect(new HostJournal(path).apply("s1")).toBeUndefined();
-    await j.finish(result("s1"));
+    await j.finish(result("s1", [op, op]));
     const again = new HostJournal(path);
     expect(again.apply("s1")?.txId).toBe("t");
     expect(again.inflight).toBeUndefined();
   });
 
-  it("keeps op lists only on the newest entries, so rewriting it per job stays cheap", async () => {
+  it("keeps op lists only on the newest entries, so its snapshots stay small", async () => {
     const path = join(dir, "trim.jsonl");
     const j = new HostJournal(path, 64);
     for (let i = 0; i < OPS_KEPT + 5; i++) {
       j.stageApply({ jobId: `a${i}`, rolloutId: "r", planHash: "p", status: "confirmed", ops: [op] });
-      await j.finish(result(`a${i}`));
+      await j.finish(result(`a${i}`, [op, op]));
     }
     const again = new HostJournal(path, 64);
     expect(again.result("a0")?.ops).toEqual([]);
@@ -141,19 +129,6 @@ describe("HostJournal size", () => {
 });
 
 describe("HostJournal log", () => {
-  const result = (jobId: string) => ({
-    v: 1 as const,
-    jobId,
-    host: "h1",
-    rolloutId: "r",
-    planHash: "p",
-    kind: "apply" as const,
-    status: "applied" as const,
-    ops: [],
-    at: new Date(now).toISOString(),
-    durationMs: 1,
-  });
-
   it("appends a line per change to the same file (no new file per job)", async () => {
     const path = join(dir, "append.jsonl");
     const j = new HostJournal(path);

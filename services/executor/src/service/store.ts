@@ -76,10 +76,11 @@ class JsonLog {
   }
 
   /**
-   * The snapshot (or `undefined`) and the changes after it; `legacy` is a whole-state JSON
-   * file of an earlier version, read as the snapshot when there is no log yet.
+   * The snapshot (or `undefined`) and the changes after it. With no log yet, an earlier
+   * version's whole-state file next to it (`x.json` for `x.jsonl`) is read as the snapshot.
    */
-  load(legacy?: string): { snapshot: unknown; changes: unknown[] } {
+  load(): { snapshot: unknown; changes: unknown[] } {
+    const legacy = this.#path.endsWith(".jsonl") ? this.#path.slice(0, -1) : undefined;
     let text: string;
     try {
       text = readFileSync(this.#path, "utf8");
@@ -177,7 +178,7 @@ export class FileReplayCache implements ReplayCache {
       throw new RangeError("replay cache capacity must be an integer >= 2");
     this.#capacity = capacity;
     this.#log = new JsonLog(path, () => this.#state());
-    const { snapshot, changes } = this.#log.load(path.replace(/\.jsonl$/, ".json"));
+    const { snapshot, changes } = this.#log.load();
     for (const c of [snapshot, ...changes] as (
       | { horizon?: number | null; entries?: [string, ReplayEntry][] }
       | undefined
@@ -333,7 +334,7 @@ export class HostJournal {
   constructor(path: string, keep = 64, compactBytes?: number) {
     this.#keep = keep;
     this.#log = new JsonLog(path, () => this.#data, compactBytes);
-    const { snapshot, changes } = this.#log.load(path.replace(/\.jsonl$/, ".json"));
+    const { snapshot, changes } = this.#log.load();
     const saved = snapshot as JournalData | undefined;
     if (saved?.v === 1) Object.assign(this.#data, saved);
     for (const c of changes as JournalChange[]) {

@@ -70,7 +70,7 @@ import {
 } from "@fleetnet/runtime";
 import type { HostDriver } from "../driver.js";
 import { type ObserveResult, observe } from "../observe.js";
-import { type PingLog, underlayPeers } from "../probes.js";
+import { type PingLog, pingResults, underlayPeers } from "../probes.js";
 import { confirmPlan, planStatus, REVERT_DIR, type RevertPlan, revertNow } from "../revert.js";
 import { serviceManager } from "../services.js";
 import { applyHost, type HostTarget, pendingPlans, type TxResult } from "../transaction.js";
@@ -822,14 +822,7 @@ export class HostWorker {
         // a new observation pings the overlay probes' peers in the same host process
         const peers = desired ? underlayPeers(desired, this.host) : [];
         const o = fresh?.o ?? (await observe(d, services, desired ? { desired, ping: peers } : {}));
-        const pings: PingLog =
-          fresh?.pings ??
-          new Map(
-            peers.map((p) => {
-              const rtt = o.pings.get(p);
-              return [p, { reachable: o.pings.has(p), ...(rtt !== undefined ? { rttMs: rtt } : {}) }];
-            }),
-          );
+        const pings: PingLog = fresh?.pings ?? pingResults(peers, o.pings);
         const keys = [...this.#o.sysctlKeys, ...(desired?.sysctls.map((s) => s.key) ?? []), ...extraKeys];
         // the observation already read the desired state's keys (and the ledger's)
         const known = readingsFrom(o, keys);
