@@ -284,6 +284,24 @@ describe("fleetnet up/apply/rollout on an 8-host lab", () => {
     expect(r.stderr).toContain("--yes");
   });
 
+  it("invalid intents: the planner refuses them naming document, field and value; exit 1, nothing applied", async () => {
+    const f = join(dir, "bad-vni.yaml");
+    writeFileSync(
+      f,
+      "apiVersion: fleetnet/v1\nkind: VxlanOverlay\nmetadata: {name: badvni}\n" +
+        "spec: {hosts: {matchLabels: {role: hypervisor}}, vni: 99999999, bridge: br-bad}\n",
+    );
+    const r = await fleetnet(["apply", "--yes", ...inputs([f])]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("INTENTS_INVALID");
+    expect(r.stderr).toMatch(/bad-vni\.yaml#1 VxlanOverlay\/badvni spec\.vni: .*99999999 \[OUT_OF_RANGE\]/);
+    expect(r.stderr).not.toContain("submitted");
+    for (const h of lab?.hosts ?? []) {
+      const links = ipJson(h.namespace, ["ip", "link", "show"]) as Link[];
+      expect(links.map((l) => l.ifname)).not.toContain("br-bad");
+    }
+  });
+
   it("rolls examples/rollout out in 3 waves; every host's kernel matches the plan", async () => {
     const r = await fleetnet(["apply", ...inputs([]), "--yes", "--json"]);
     if (process.env.FNE_LOG) process.stderr.write(r.stderr);

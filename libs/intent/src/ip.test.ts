@@ -56,4 +56,20 @@ describe("ip", () => {
     );
     expect(prefixesOverlap(parseCidr("10.0.0.0/8") as never, parseCidr("fd00::/8") as never)).toBe(false);
   });
+
+  it("answers a repeated address the same way (memoised), valid or not, past the memo's bound", () => {
+    const first = parseIp("10.243.0.7");
+    expect(parseIp("10.243.0.7")).toBe(first);
+    expect(first?.value).toBe(0x0af30007n);
+    for (const bad of ["10.243.0.07", "10.243.0.256", "10.243.0", " 10.243.0.7"]) {
+      expect(parseIp(bad)).toBeUndefined();
+      expect(parseIp(bad)).toBeUndefined();
+    }
+    // more distinct addresses than the memo holds: answers stay right while it is cleared
+    for (let i = 0; i < 20_000; i++) {
+      const a = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      expect(parseIp(a)?.value).toBe(BigInt(0x0a000000 + i));
+    }
+    expect(parseIp("10.243.0.7")?.value).toBe(0x0af30007n);
+  });
 });

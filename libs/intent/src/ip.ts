@@ -22,19 +22,33 @@ export interface IpPrefix extends IpAddress {
   readonly prefixLength: number;
 }
 
-const IPV4_OCTET = /^(0|[1-9][0-9]{0,2})$/;
-
+/**
+ * Strict dotted quad: four decimal octets 0-255, no leading zeros, nothing else. A char loop
+ * (no split, regex or per-octet bigint): addresses are parsed hundreds of thousands of times
+ * per fleet rollout (message schemas, renderers).
+ */
 function parseIpv4(text: string): bigint | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
-  let v = 0n;
-  for (const p of parts) {
-    if (!IPV4_OCTET.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    v = (v << 8n) | BigInt(n);
+  let v = 0;
+  let octet = -1; // -1: no digit yet in this octet
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (octet < 0 || dots === 3) return undefined;
+      v = v * 256 + octet;
+      octet = -1;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (octet === 0 || digits === 3) return undefined; // leading zero, or a fourth digit
+      octet = octet < 0 ? c - 48 : octet * 10 + (c - 48);
+      if (octet > 255) return undefined;
+      digits++;
+    } else return undefined;
   }
-  return v;
+  if (octet < 0 || dots !== 3) return undefined;
+  return BigInt(v * 256 + octet);
 }
 
 function parseIpv6(text: string): bigint | undefined {
@@ -73,15 +87,32 @@ function parseIpv6(text: string): bigint | undefined {
   return v;
 }
 
-/** Parse an IPv4 or IPv6 address (no prefix). Returns `undefined` when it is not one. */
-export function parseIp(text: string): IpAddress | undefined {
-  if (typeof text !== "string") return undefined;
+function parseIpUncached(text: string): IpAddress | undefined {
   if (text.includes(":")) {
     const v = parseIpv6(text);
     return v === undefined ? undefined : { family: 6, value: v };
   }
   const v = parseIpv4(text);
   return v === undefined ? undefined : { family: 4, value: v };
+}
+
+/**
+ * Recent answers of {@link parseIp} (`null`: not an address). A fleet's messages repeat the
+ * same few hundred addresses (every host's job lists its peers); results are immutable, so
+ * they are shared. Bounded: cleared when full.
+ */
+const parsed = new Map<string, IpAddress | null>();
+const PARSED_MAX = 8192;
+
+/** Parse an IPv4 or IPv6 address (no prefix). Returns `undefined` when it is not one. */
+export function parseIp(text: string): IpAddress | undefined {
+  if (typeof text !== "string") return undefined;
+  const hit = parsed.get(text);
+  if (hit !== undefined) return hit ?? undefined;
+  const r = parseIpUncached(text);
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(text, r ?? null);
+  return r;
 }
 
 /** Bits in an address of this family. */
