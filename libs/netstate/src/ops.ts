@@ -149,8 +149,12 @@ export const ServiceReloadOpSchema = z.strictObject({
   configPaths: z.array(z.string()),
 });
 
-/** Any op, discriminated on `op` (link.add/link.del further on `kind`). */
-export const OpSchema = z.union([
+/**
+ * Any op, discriminated on `op` (link.add/link.del further on `kind`). A discriminated union
+ * picks the one schema an op's name selects (a plain union tried them in order: an
+ * `fdb.append`, the bulk of a mesh's ops, was checked against seven schemas first).
+ */
+export const OpSchema = z.discriminatedUnion("op", [
   LinkAddOpSchema,
   LinkSetOpSchema,
   LinkDelOpSchema,
