@@ -5,10 +5,10 @@
  * carrying the tool's own message; the caller reverts.
  *
  * {@link applyAndVerify} is the one-process form for network-only changes (ip, bridge and
- * sysctl ops, the bulk of a fleet rollout): the revert timer's start, the apply, the first
- * ping round after it and the verify read of the kernel run in ONE host process — a process
- * start costs more than most of what it does, and a transaction used to start five for
- * these steps.
+ * sysctl ops, the bulk of a fleet rollout): the revert timer (a subshell of it), the apply,
+ * the first ping round after it and the verify read of the kernel run in ONE host process — a
+ * process start costs more than most of what it does, and a transaction used to start five
+ * for these steps.
  */
 import type { Op } from "@fleetnet/netstate";
 import type { HostDriver } from "./driver.js";
@@ -98,19 +98,36 @@ export function networkOnly(ops: readonly Op[]): boolean {
 
 /**
  * Args: REVERT_SCRIPT PLAN_DIR DELAY COMMANDS, then the ping round's and kernel read's
- * arguments (observe.ts `kernelReadScript`). (1) Starts the revert timer in its own session (`setsid`, as the ssh driver's
- * detached start does; refuses to go on without `setsid`), (2) runs COMMANDS (revert.sh's
+ * arguments (observe.ts `kernelReadScript`). (1) Starts the revert timer: a subshell of this
+ * script ({@link TIMER_SUBSHELL}), its pid in PLAN_DIR/timer.sub, (2) runs COMMANDS (revert.sh's
  * format: one argument per line, a blank line ends a command, each run as "$@" — the shell
  * never parses their content) and stops at the first failure, printing `@@fleetnet-apply
  * STATUS COMMAND` (0 when all passed), (3) pings the addresses and reads the kernel
  * (observe.ts's script, last: it ends with `exec`).
  * CONSTANT text: every value arrives as a positional argument or in the plan's files.
  */
+/**
+ * The revert timer as a forked subshell of the apply script: it sleeps DELAY seconds, then runs
+ * revert.sh's logic (sourced: `mv armed firing || exit 0`, the plan's commands) — the same
+ * timer revert.sh is, without the two program starts (`setsid`, `sh`) a detached one costs
+ * (a 200-host rollout: 400 of ~3 000). It outlives the apply script, and the executor:
+ *  - HUP, INT and TERM are ignored (by it and its `sleep`): a signal to the process group it
+ *    shares with the starter (a terminal's ^C, an SSH session's hang-up) does not end it;
+ *    it is no group leader, so nobody signals "its" group either;
+ *  - its stdio is /dev/null, so an SSH channel closes when the apply script ends;
+ *  - SIGUSR1 ends it and its `sleep` (with SIGKILL: the sleep ignores TERM too); revert.ts
+ *    `killTimer` sends it after a confirm or a revert, reading the pid from `timer.sub`.
+ *    Ending it is tidiness, not safety: once `armed` is renamed away it does nothing.
+ * CONSTANT text (uses $rs, $dir, $delay of {@link APPLY_VERIFY_SCRIPT}).
+ */
+const TIMER_SUBSHELL =
+  "( trap '' HUP INT TERM; trap 'kill -KILL \"$sp\" 2>/dev/null; exit 0' USR1; " +
+  'sleep "$delay" & sp=$!; wait "$sp"; set -- "$dir" 0; . "$rs" ) </dev/null >/dev/null 2>&1 & ';
+
 const APPLY_VERIFY_SCRIPT =
   "rs=$1; dir=$2; delay=$3; cmds=$4; shift 4; " +
-  'if ! command -v setsid >/dev/null 2>&1; then echo "fleetnet: setsid not found: cannot start the revert timer" >&2; ' +
-  'echo "@@fleetnet-apply 127 setsid"; exit 0; fi; ' +
-  'setsid sh "$rs" "$dir" "$delay" </dev/null >/dev/null 2>&1 & ' +
+  `${TIMER_SUBSHELL} ` +
+  'echo "$!" > "$dir/timer.sub" || { echo "@@fleetnet-apply 1 timer"; exit 0; }; ' +
   // one command: "$@", or `@@sysctl PATH VALUE…` written by redirection (no sysctl process)
   'run() { if [ "$1" = @@sysctl ]; then shift; while [ $# -ge 2 ]; do ' +
   'printf "%s\\n" "$2" > "$1" || { echo "cannot write \\"$2\\" to $1" >&2; echo "@@fleetnet-apply 1 sysctl"; exit 1; }; ' +
@@ -194,7 +211,7 @@ export async function applyAndVerify(
   if (m?.[1] !== "0") {
     const tool = m?.[2];
     const label =
-      tool === "setsid"
+      tool === "timer"
         ? "starting the revert timer"
         : tool === "sysctl"
           ? "sysctl -w"

@@ -12,6 +12,8 @@
  *   /run/fleetnet/revert/<tx>/file-N   snapshot bytes of a file to restore
  *   /run/fleetnet/revert/<tx>/apply-*  the apply's own input (apply.ts `applyAndVerify`)
  *   /run/fleetnet/revert/<tx>/armed    marker: the plan may still fire
+ *   /run/fleetnet/revert/<tx>/timer.pid the detached timer's pid (= its session and group)
+ *   /run/fleetnet/revert/<tx>/timer.sub the pid of a timer started as a subshell of the apply
  *
  * Under /run (a tmpfs on any systemd host): a plan is runtime state. Its timer dies with the
  * machine, so a plan that outlived a reboot could only mislead (the kernel state it would
@@ -19,8 +21,10 @@
  *
  * The script reads `commands` with `read -r` into "$@" and runs `"$@"`: no line is ever
  * parsed by the shell, so no value can become shell syntax. The executor starts the script
- * with `spawnDetached` (own session, stdio closed; over ssh `setsid … &`): it sleeps, then
- * fires unless the plan was confirmed. Confirm and fire race through ONE atomic rename of
+ * with `spawnDetached` (own session, stdio closed; over ssh `setsid … &`), or — for the
+ * one-process apply of a network-only change — as a subshell of the apply script that sources
+ * it (apply.ts `TIMER_SUBSHELL`): it sleeps, then fires unless the plan was confirmed.
+ * Confirm and fire race through ONE atomic rename of
  * `armed` (→ `confirmed` or → `firing`): exactly one side wins. An immediate revert (apply
  * error, failed verify) runs the same script with delay 0 — one revert path for both.
  *
@@ -218,8 +222,17 @@ export async function armRevertTimer(d: HostDriver, plan: RevertPlan, seconds: n
   await d.spawnDetached(["sh", d.hostPath(REVERT_SCRIPT_PATH), d.hostPath(plan.dir), String(s)]);
 }
 
-/** Stop the sleeping timer process (its session), if it is still there. */
+/**
+ * Stop the sleeping timer, if it is still there: a subshell timer (`timer.sub`) with SIGUSR1
+ * (it ignores HUP/INT/TERM and ends its `sleep` itself), a detached one (`timer.pid`) by its
+ * session's process group.
+ */
 async function killTimer(d: HostDriver, plan: RevertPlan): Promise<void> {
+  const sub = (await d.readFile(`${plan.dir}/timer.sub`))?.trim();
+  if (sub && /^\d+$/.test(sub)) {
+    await d.run(["kill", "-USR1", "--", sub]);
+    return;
+  }
   const pid = (await d.readFile(`${plan.dir}/timer.pid`))?.trim();
   if (pid && /^\d+$/.test(pid)) await d.run(["kill", "-TERM", "--", `-${pid}`]);
 }

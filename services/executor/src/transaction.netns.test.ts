@@ -5,7 +5,7 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,7 +16,7 @@ import { hasFeature } from "./capabilities.js";
 import { NETNS_RUN_ROOT, netnsDriver } from "./drivers/process.js";
 import { observe } from "./observe.js";
 import { serviceManager } from "./services.js";
-import { applyHost, type HostTarget } from "./transaction.js";
+import { applyHost, confirmHost, type HostTarget } from "./transaction.js";
 
 let lab: NetnsFabric;
 let stateDir: string;
@@ -353,6 +353,58 @@ describe("apply transaction on a namespace host", () => {
     expect(r.result, JSON.stringify(r)).toBe("reverted");
     expect(r.error?.code).toBe("CONFIRM_TIMEOUT");
     expect((await lab.run(ns, ["ip", "link", "show", "brfnx"], { allowFailure: true })).code).not.toBe(0);
+  });
+
+  it("the one-process apply's timer (a subshell) ignores TERM and HUP; a confirm ends it and its sleep", async () => {
+    const ns = h(0).ns;
+    const { files: _f, ...rest } = desiredFull();
+    const net: HostState = { ...rest, files: [], sysctls: [] };
+    const r = await applyHost(target, net, { confirmTimeoutS: 60, confirm: "manual" });
+    expect(r.result, JSON.stringify(r.error)).toBe("applied");
+    const plans = join(NETNS_RUN_ROOT, ns, "fleetnet/revert");
+    const armed = readdirSync(plans).filter((id) => existsSync(join(plans, id, "armed")));
+    expect(armed).toHaveLength(1);
+    const timer = Number(readFileSync(join(plans, armed[0] as string, "timer.sub"), "utf8"));
+    // alive: not gone, and not a zombie left for this machine's init to reap
+    const alive = (pid: number) => {
+      try {
+        return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+      } catch {
+        return false;
+      }
+    };
+    const childrenOf = (pid: number) =>
+      readdirSync("/proc")
+        .filter((e) => /^\d+$/.test(e))
+        .filter((e) => {
+          try {
+            return (
+              readFileSync(`/proc/${e}/stat`, "utf8")
+                .replace(/^.*\) /, "")
+                .split(" ")[1] === String(pid)
+            );
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    expect(alive(timer)).toBe(true);
+    const [sleeper] = childrenOf(timer);
+    expect(sleeper).toBeDefined();
+    expect(readFileSync(`/proc/${sleeper}/comm`, "utf8").trim()).toBe("sleep");
+    process.kill(timer, "SIGTERM");
+    process.kill(timer, "SIGHUP");
+    process.kill(sleeper as number, "SIGTERM");
+    await new Promise((res) => setTimeout(res, 300));
+    expect(alive(timer)).toBe(true);
+    expect(alive(sleeper as number)).toBe(true);
+    expect(await confirmHost(target)).toEqual(armed);
+    for (let i = 0; i < 50 && (alive(timer) || alive(sleeper as number)); i++)
+      await new Promise((res) => setTimeout(res, 100));
+    expect(alive(timer)).toBe(false);
+    expect(alive(sleeper as number)).toBe(false);
+    expect((await lab.run(ns, ["ip", "link", "show", "brfnx"], { allowFailure: true })).code).toBe(0);
+    expect((await applyHost(target, emptyHostState())).result).toBe("applied");
   });
 
   it("lets only one transaction at a time change a host (lock: the other gets HOST_BUSY or sees it done)", async () => {

@@ -149,9 +149,10 @@ describe("--try (commit-confirmed)", () => {
     expect(r.stdout.trim()).toBe("reverted");
     expect(await bridgeExists()).toBe(false);
     expect(await forwarding()).toBe("0");
-    // the timer of that plan is gone (killed by its session id), and it can never fire again
+    // the timer of that plan (a subshell of the apply script: timer.sub) is gone, and it can
+    // never fire again
     expect(existsSync(join(planDir, "armed"))).toBe(false);
-    const timerPid = readFileSync(join(planDir, "timer.pid"), "utf8").trim();
+    const timerPid = readFileSync(join(planDir, "timer.sub"), "utf8").trim();
     await new Promise((r) => setTimeout(r, 200));
     // gone, or a zombie waiting for this machine's init to reap it
     const stat = existsSync(`/proc/${timerPid}/stat`) ? readFileSync(`/proc/${timerPid}/stat`, "utf8") : "";

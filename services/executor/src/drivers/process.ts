@@ -9,7 +9,8 @@
  *
  * Per-host cost: a process start costs the executor several ms of CPU (more under load),
  * and a transaction used to start ~45. The file bookkeeping commands the engine issues
- * (`true`, `mkdir`, `rm -rf`, `ls -1`, `mv`, `kill -TERM -- -PGID` — lock, plans, confirm)
+ * (`true`, `mkdir`, `rm -rf`, `ls -1`, `mv`, `kill -TERM -- -PGID`, `kill -USR1 -- PID` — lock,
+ * plans, confirm)
  * touch only the machine's filesystem and process table, which both drivers share with
  * this process; {@link inProcess} performs exactly those argv shapes with node:fs and
  * returns what the command would have returned. Any other argv, or one naming a path
@@ -142,9 +143,15 @@ async function inProcess(
         return failed("mv", e);
       }
     }
-    if (cmd === "kill" && a[0] === "-TERM" && a[1] === "--" && a.length === 3 && /^-?\d+$/.test(a[2] ?? "")) {
+    if (
+      cmd === "kill" &&
+      (a[0] === "-TERM" || a[0] === "-USR1") &&
+      a[1] === "--" &&
+      a.length === 3 &&
+      /^-?\d+$/.test(a[2] ?? "")
+    ) {
       try {
-        process.kill(Number(a[2]), "SIGTERM");
+        process.kill(Number(a[2]), a[0] === "-TERM" ? "SIGTERM" : "SIGUSR1");
         return ok();
       } catch (e) {
         return failed("kill", e);
