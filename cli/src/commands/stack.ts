@@ -229,6 +229,16 @@ async function plannerAnswers(client: PlannerClient, timeoutMs: number): Promise
   }
 }
 
+/**
+ * The local stack's heartbeat period without `--heartbeat`: 2 s (a dead executor shows within
+ * seconds in a lab), longer for a big pool so that the fleet's heartbeats stay at most ~50
+ * messages a second (200 hosts: 4 s) — each one is encoded, routed and parsed by the planner
+ * and telemetry, and at 2 s a 200-host pool's heartbeats alone took ~0.3 CPU-s of every 10 s.
+ */
+function defaultHeartbeatS(hosts: number): number {
+  return Math.max(2, Math.ceil(hosts / 50));
+}
+
 function parseSeconds(v: string | undefined, what: string, def: number): number {
   if (v === undefined) return def;
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v);
@@ -257,7 +267,7 @@ async function runUp(opts: UpOptions): Promise<number> {
   const labStateDir = opts.labStateDir ? resolve(opts.labStateDir) : previous?.labStateDir;
   const heartbeat = opts.heartbeat ?? previous?.heartbeat;
   const stateReport = opts.stateReport ?? previous?.stateReport;
-  const heartbeatS = parseSeconds(heartbeat, "--heartbeat", 2);
+  const heartbeatS = parseSeconds(heartbeat, "--heartbeat", defaultHeartbeatS(hosts.length));
   for (const [what, p] of Object.entries(progs))
     if (!existsSync(p))
       throw new UsageError(`${what}: ${p} not found (run pnpm build, or set its FLEETNET_*_BIN)`);
@@ -451,7 +461,10 @@ export function registerStack(program: Command): void {
       "state dir of the lab whose namespaces the pool serves (default $FLEETNET_STATE_DIR/lab)",
     )
     .option("--timeout <duration>", "how long to wait for the planner and every host's heartbeat", "60s")
-    .option("--heartbeat <duration>", "executor heartbeat period (default 2s)")
+    .option(
+      "--heartbeat <duration>",
+      "executor heartbeat period (default 2s; 1s per 50 hosts for bigger pools: at most ~50 a second)",
+    )
     .option("--state-report <duration>", "executor state-report period (default the executor's, 60s)")
     .action(async (opts: UpOptions) => {
       process.exitCode = await runUp(opts).catch((err: unknown) => {
