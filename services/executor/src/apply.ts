@@ -14,8 +14,12 @@ import type { Op } from "@fleetnet/netstate";
 import type { HostDriver } from "./driver.js";
 import { ExecutorError } from "./errors.js";
 import {
+  FDB_READ_LINE,
+  IP_READ_FLAGS,
+  IP_READ_LINES,
   KERNEL_READ_STDIN,
   type KernelRead,
+  type KernelReadDone,
   kernelReadScript,
   parseKernelRead,
   sysctlPath,
@@ -132,6 +136,9 @@ const APPLY_VERIFY_SCRIPT =
   'run() { if [ "$1" = @@sysctl ]; then shift; while [ $# -ge 2 ]; do ' +
   'printf "%s\\n" "$2" > "$1" || { echo "cannot write \\"$2\\" to $1" >&2; echo "@@fleetnet-apply 1 sysctl"; exit 1; }; ' +
   "shift 2; done; " +
+  // `@@read TOOL …`: a batch ending in show lines (the verify read): its output framed
+  'elif [ "$1" = @@read ]; then shift; echo "@@fleetnet-read $1"; ' +
+  '"$@" </dev/null || { r=$?; echo; echo "@@fleetnet-apply $r $1"; exit 1; }; echo "@@fleetnet-read-end"; ' +
   'else "$@" </dev/null || { r=$?; echo "@@fleetnet-apply $r $1"; exit 1; }; fi; }; ' +
   '( set --; while IFS= read -r line || [ -n "$line" ]; do ' +
   'if [ -n "$line" ]; then set -- "$@" "$line"; continue; fi; ' +
@@ -171,12 +178,25 @@ export async function applyAndVerify(
   const cmds: string[] = [];
   const writes: Promise<void>[] = [];
   let n = 0;
-  for (const seg of segments(ops)) {
+  const segs = segments(ops);
+  // The last ip and the last bridge batch end with the verify read's show lines: the same
+  // process prints the kernel's tables once its ops went through (bridge ops only touch the
+  // FDB, sysctls neither; so nothing after those batches changes what they print) — two
+  // program starts fewer than reading them afterwards.
+  const lastIp = segs.map((x) => x.tool).lastIndexOf("ip");
+  const lastBridge = segs.map((x) => x.tool).lastIndexOf("bridge");
+  for (const [i, seg] of segs.entries()) {
     const file = at(`${String(++n).padStart(2, "0")}.${seg.tool}`);
     if (seg.tool === "ip" || seg.tool === "bridge") {
-      const step = batchStep(d, seg, file, false);
+      const read =
+        i === lastIp
+          ? { lines: IP_READ_LINES, flags: IP_READ_FLAGS }
+          : i === lastBridge
+            ? { lines: [FDB_READ_LINE], flags: ["-j"] }
+            : undefined;
+      const step = batchStep(d, seg, file, false, read);
       writes.push(step.write);
-      cmds.push(argvBlock(step.argv));
+      cmds.push(argvBlock(read ? ["@@read", ...step.argv] : step.argv));
     } else if (seg.tool === "sysctl") {
       // `sysctl -w` writes the value to the key's /proc/sys file; the script does the same
       // with a redirection (one process less). The key is checked by sysctlAssignment.
@@ -192,7 +212,8 @@ export async function applyAndVerify(
   }
   writes.push(d.writeFileAtomic(at("commands"), cmds.join(""), 0o644, SCRATCH));
   await Promise.all(writes);
-  const kernel = kernelReadScript(sysctlKeys, pingAddrs);
+  const skip = { ...(lastIp >= 0 ? { ip: "" } : {}), ...(lastBridge >= 0 ? { fdb: "" } : {}) };
+  const kernel = kernelReadScript(sysctlKeys, pingAddrs, skip);
   const r = await d.run(
     [
       "sh",
@@ -226,12 +247,20 @@ export async function applyAndVerify(
       ),
     };
   }
+  const done: KernelReadDone = {};
+  for (const x of r.stdout
+    .slice(0, m.index)
+    .matchAll(/^@@fleetnet-read (ip|bridge)\n([\s\S]*?)^@@fleetnet-read-end$/gm))
+    done[x[1] === "ip" ? "ip" : "fdb"] = x[2] ?? "";
+  if ((lastIp >= 0 && done.ip === undefined) || (lastBridge >= 0 && done.fdb === undefined))
+    throw new ExecutorError("COMMAND_FAILED", `the apply on ${d.host} printed no verify read`, true);
   const read = parseKernelRead(
     d.host,
     r.stdout.slice(m.index + m[0].length + 1),
     r.stderr,
     sysctlKeys,
     pingAddrs,
+    done,
   );
   return {
     ok: true,

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import {
   isV6Route,
+  kernelReadScript,
   normSysctl,
   parseAddresses,
   parseFdb,
+  parseKernelRead,
   parseLinks,
   parseRoutes,
   sysctlPath,
@@ -129,5 +131,39 @@ describe("observe parsers (ip -j / bridge -j output captured on this machine)", 
   it("maps sysctl keys to /proc/sys paths (a / in a key is a . in an interface name)", () => {
     expect(sysctlPath("net.ipv4.ip_forward")).toBe("/proc/sys/net/ipv4/ip_forward");
     expect(sysctlPath("net.ipv4.conf.eth0/100.rp_filter")).toBe("/proc/sys/net/ipv4/conf/eth0.100/rp_filter");
+  });
+
+  it.each([
+    ["nothing done before", {}],
+    ["ip printed by the apply batch", { ip: true }],
+    ["fdb printed by the apply batch", { fdb: true }],
+    ["both printed by the apply batches", { ip: true, fdb: true }],
+  ] as const)("parses a kernel read with %s (the read script skips exactly those parts)", (_, which) => {
+    const ipDocs =
+      '[{"ifname":"br0","flags":["UP"],"mtu":1450,"linkinfo":{"info_kind":"bridge"}}]\n' +
+      '[{"ifname":"br0","addr_info":[{"local":"10.9.0.1","prefixlen":24,"family":"inet"}]}]\n' +
+      '[{"dst":"10.8.0.0/24","gateway":"10.9.0.2","dev":"br0","table":"254","protocol":"250"}]\n';
+    const fdb =
+      '[{"mac":"00:00:00:00:00:00","ifname":"vx0","dst":"10.9.0.3","flags":["self"],"state":"permanent"}]\n';
+    const sys = "rw net.ipv4.ip_forward\n--\nnet.ipv4.ip_forward = 1\n";
+    const done = { ...("ip" in which ? { ip: ipDocs } : {}), ...("fdb" in which ? { fdb } : {}) };
+    const args = kernelReadScript(["net.ipv4.ip_forward"], [], done).args;
+    // NPING=0, then READ_IP READ_FDB: 1 = read here, 0 = already printed
+    expect(args.slice(0, 3)).toEqual(["0", "ip" in which ? "0" : "1", "fdb" in which ? "0" : "1"]);
+    const out =
+      "@@fleetnet-probed\n" +
+      ("ip" in which ? "" : `${ipDocs}\n@@fleetnet 0\n`) +
+      ("fdb" in which ? "" : `${fdb}\n@@fleetnet 0\n`) +
+      sys;
+    const k = parseKernelRead("h", out, "", ["net.ipv4.ip_forward"], [], done);
+    expect(k.links.map((l) => l.ifname)).toEqual(["br0"]);
+    expect(k.addrs[0]?.addr_info?.[0]?.local).toBe("10.9.0.1");
+    expect(k.routes[0]?.gateway).toBe("10.9.0.2");
+    expect(k.fdb.map((f) => f.dst)).toEqual(["10.9.0.3"]);
+    expect(k.sysctls.get("net.ipv4.ip_forward")).toEqual({ value: "1", writable: true });
+    // a read that lost a part is an error, not an empty table
+    expect(() =>
+      parseKernelRead("h", "@@fleetnet-probed\n" + sys, "", ["net.ipv4.ip_forward"], [], {}),
+    ).toThrow(/observing the kernel/);
   });
 });

@@ -60,12 +60,21 @@ function sysctlArgs(keys: readonly string[]): string[] {
  * observation's cost): `ip -j -d -N -batch -` (`link show`, `addr show`, `route show table
  * all`, from stdin; a route listing without `-4`/`-6` holds both families, {@link isV6Route}
  * tells them apart), `bridge -j fdb show`, then the sysctl part of {@link SYSCTL_SCRIPT} for
- * the positional arguments. Each section is followed by `@@fleetnet <exit status>`. CONSTANT
- * text: keys and paths arrive only as positional arguments.
+ * the positional arguments. Each section is followed by `@@fleetnet <exit status>`.
+ * Args: READ_IP READ_FDB (`1`, or `0` when the caller's apply batch already printed that part:
+ * apply.ts), then {@link SYSCTL_SCRIPT}'s. CONSTANT text: keys and paths arrive only as
+ * positional arguments.
  */
 const KERNEL_SCRIPT =
-  'ip -j -d -N -batch -; r=$?; echo; echo "@@fleetnet $r"; ' +
-  `bridge -j fdb show; r=$?; echo; echo "@@fleetnet $r"; ${SYSCTL_SCRIPT}`;
+  'ki=$1; kf=$2; shift 2; if [ "$ki" = 1 ]; then ip -j -d -N -batch -; r=$?; echo; echo "@@fleetnet $r"; fi; ' +
+  `if [ "$kf" = 1 ]; then bridge -j fdb show; r=$?; echo; echo "@@fleetnet $r"; fi; ${SYSCTL_SCRIPT}`;
+
+/** The read lines of {@link KERNEL_SCRIPT}'s `ip -batch` (its stdin, or an apply batch's tail). */
+export const IP_READ_LINES = ["link show", "addr show", "route show table all"] as const;
+/** The flags {@link KERNEL_SCRIPT}'s `ip` read runs with. */
+export const IP_READ_FLAGS = ["-j", "-d", "-N"] as const;
+/** The read line of {@link KERNEL_SCRIPT}'s `bridge` part, and its flag. */
+export const FDB_READ_LINE = "fdb show";
 
 /**
  * Args: NPING, NPING addresses, then {@link KERNEL_SCRIPT}'s. Pings the addresses first
@@ -92,7 +101,7 @@ export interface KernelRead {
 }
 
 /** What {@link KERNEL_SCRIPT} reads with `ip -batch -`: its stdin. */
-export const KERNEL_READ_STDIN = "link show\naddr show\nroute show table all\n";
+export const KERNEL_READ_STDIN = `${IP_READ_LINES.join("\n")}\n`;
 
 /**
  * The ping round + kernel read as a script suffix for a caller that runs it in a host process
@@ -103,11 +112,29 @@ export const KERNEL_READ_STDIN = "link show\naddr show\nroute show table all\n";
 export function kernelReadScript(
   sysctlKeys: readonly string[],
   pingAddrs: readonly string[] = [],
+  done: KernelReadDone = {},
 ): { script: string; args: string[] } {
   return {
     script: PINGS_THEN_KERNEL,
-    args: [String(pingAddrs.length), ...pingAddrs, ...sysctlArgs(sysctlKeys)],
+    args: [
+      String(pingAddrs.length),
+      ...pingAddrs,
+      done.ip === undefined ? "1" : "0",
+      done.fdb === undefined ? "1" : "0",
+      ...sysctlArgs(sysctlKeys),
+    ],
   };
+}
+
+/**
+ * Parts of the kernel read another process already printed (the apply's own `ip -j -batch`
+ * and `bridge -j -batch` ending in the read lines): their output, which the read skips.
+ */
+export interface KernelReadDone {
+  /** `ip -j -d -N` output of {@link IP_READ_LINES}: one JSON document per line. */
+  ip?: string;
+  /** `bridge -j` output of {@link FDB_READ_LINE}. */
+  fdb?: string;
 }
 
 /** Parse {@link kernelReadScript}'s output (`stderr` names the cause when a part failed). */
@@ -117,13 +144,16 @@ export function parseKernelRead(
   stderr: string,
   sysctlKeys: readonly string[],
   pingAddrs: readonly string[] = [],
+  done: KernelReadDone = {},
 ): KernelRead {
   const fail = (what: string) =>
     new ExecutorError("COMMAND_FAILED", `${what} failed on ${host}: ${stderr.trim()}`, true);
   const cut = stdout.indexOf("@@fleetnet-probed\n");
   if (cut < 0) throw fail("observing the kernel (ping, ip -batch, bridge fdb, sysctl)");
   const parts = stdout.slice(cut + "@@fleetnet-probed\n".length).split(/^@@fleetnet (\d+)$/m);
-  // [ip output, ip status, bridge output, bridge status, sysctl part]
+  // [ip output, ip status, bridge output, bridge status, sysctl part], without the parts done
+  if (done.ip !== undefined) parts.unshift(done.ip, "0");
+  if (done.fdb !== undefined) parts.splice(2, 0, done.fdb, "0");
   const [ipOut = "", ipRc, fdbOut = "", fdbRc, sysOut = ""] = parts;
   if (parts.length !== 5) throw fail("observing the kernel (ip -batch, bridge fdb, sysctl)");
   if (ipRc !== "0") throw fail("ip -j -d -N -batch - (link show, addr show, route show table all)");

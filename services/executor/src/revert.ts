@@ -113,18 +113,22 @@ export function argvBlock(argv: readonly string[]): string {
 /**
  * One ip or bridge segment as a step of a `commands` file: its batch input written to `file`
  * (a scratch file of the plan) and the argv that runs it — with `-force` for a revert, which
- * must go on past ops a failed apply never reached.
+ * must go on past ops a failed apply never reached. `read`: the batch ends with `read` lines
+ * (show commands) and runs with `readFlags` (e.g. `-j`): the same process prints them once
+ * the ops went through (`ip -batch` stops at a failing line, so a failed apply prints nothing).
  */
 export function batchStep(
   d: HostDriver,
   seg: Segment,
   file: string,
   force: boolean,
+  read?: { lines: readonly string[]; flags: readonly string[] },
 ): { write: Promise<void>; argv: string[] } {
   const lines = seg.tool === "ip" ? seg.ops.flatMap(ipLines) : seg.ops.map(bridgeLine);
+  if (read) lines.push(...read.lines);
   return {
     write: d.writeFileAtomic(file, `${lines.join("\n")}\n`, 0o644, SCRATCH),
-    argv: [seg.tool, ...(force ? ["-force"] : []), "-batch", d.hostPath(file)],
+    argv: [seg.tool, ...(force ? ["-force"] : []), ...(read?.flags ?? []), "-batch", d.hostPath(file)],
   };
 }
 
