@@ -101,16 +101,6 @@ export function networkOnly(ops: readonly Op[]): boolean {
 }
 
 /**
- * Args: REVERT_SCRIPT PLAN_DIR DELAY COMMANDS, then the ping round's and kernel read's
- * arguments (observe.ts `kernelReadScript`). (1) Starts the revert timer: a subshell of this
- * script ({@link TIMER_SUBSHELL}), its pid in PLAN_DIR/timer.sub, (2) runs COMMANDS (revert.sh's
- * format: one argument per line, a blank line ends a command, each run as "$@" — the shell
- * never parses their content) and stops at the first failure, printing `@@fleetnet-apply
- * STATUS COMMAND` (0 when all passed), (3) pings the addresses and reads the kernel
- * (observe.ts's script, last: it ends with `exec`).
- * CONSTANT text: every value arrives as a positional argument or in the plan's files.
- */
-/**
  * The revert timer as a forked subshell of the apply script: it sleeps DELAY seconds, then runs
  * revert.sh's logic (sourced: `mv armed firing || exit 0`, the plan's commands) — the same
  * timer revert.sh is, without the two program starts (`setsid`, `sh`) a detached one costs
@@ -128,6 +118,18 @@ const TIMER_SUBSHELL =
   "( trap '' HUP INT TERM; trap 'kill -KILL \"$sp\" 2>/dev/null; exit 0' USR1; " +
   'sleep "$delay" & sp=$!; wait "$sp"; set -- "$dir" 0; . "$rs" ) </dev/null >/dev/null 2>&1 & ';
 
+/**
+ * Args: REVERT_SCRIPT PLAN_DIR DELAY COMMANDS, then the ping round's and kernel read's
+ * arguments (observe.ts `kernelReadScript`). (1) Starts the revert timer: a subshell of this
+ * script ({@link TIMER_SUBSHELL}), its pid in PLAN_DIR/timer.sub, (2) runs COMMANDS (revert.sh's
+ * format: one argument per line, a blank line ends a command, each run as "$@" — the shell
+ * never parses their content; `@@sysctl PATH VALUE…` is written by redirection, `@@read TOOL
+ * …` has its output framed by `@@fleetnet-read TOOL` / `@@fleetnet-read-end`) and stops at the
+ * first failure, printing `@@fleetnet-apply STATUS COMMAND` (0 when all passed), (3) pings the
+ * addresses and reads what the batches did not print (observe.ts's script, last: it ends with
+ * `exec`).
+ * CONSTANT text: every value arrives as a positional argument or in the plan's files.
+ */
 const APPLY_VERIFY_SCRIPT =
   "rs=$1; dir=$2; delay=$3; cmds=$4; shift 4; " +
   `${TIMER_SUBSHELL} ` +
