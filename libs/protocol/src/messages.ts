@@ -215,8 +215,8 @@ export const ResultSchema = ResultObjectSchema.refine(errorMatchesStatus, ERROR_
 /**
  * A result read by a consumer that does not use its op list (the planner: it needs the
  * status and error): every field checked like {@link ResultSchema} except the ops, which are
- * only required to be an array — a 200-peer mesh's apply result lists ~200 ops, and checking
- * each of them for every result cost the planner more than the rest of a rollout's bookkeeping.
+ * only required to be an array: a 200-peer mesh's apply result lists ~200 ops, and the planner
+ * would check each of them for every result only to drop them.
  */
 export const ResultSummarySchema = ResultObjectSchema.extend({ ops: z.array(z.unknown()) }).refine(
   errorMatchesStatus,

@@ -14,9 +14,8 @@ import type { Op } from "@fleetnet/netstate";
 import type { HostDriver } from "./driver.js";
 import { ExecutorError } from "./errors.js";
 import {
-  FDB_READ_LINE,
-  IP_READ_FLAGS,
-  IP_READ_LINES,
+  FDB_READ,
+  IP_READ,
   KERNEL_READ_STDIN,
   type KernelRead,
   type KernelReadDone,
@@ -190,12 +189,7 @@ export async function applyAndVerify(
   for (const [i, seg] of segs.entries()) {
     const file = at(`${String(++n).padStart(2, "0")}.${seg.tool}`);
     if (seg.tool === "ip" || seg.tool === "bridge") {
-      const read =
-        i === lastIp
-          ? { lines: IP_READ_LINES, flags: IP_READ_FLAGS }
-          : i === lastBridge
-            ? { lines: [FDB_READ_LINE], flags: ["-j"] }
-            : undefined;
+      const read = i === lastIp ? IP_READ : i === lastBridge ? FDB_READ : undefined;
       const step = batchStep(d, seg, file, false, read);
       writes.push(step.write);
       cmds.push(argvBlock(read ? ["@@read", ...step.argv] : step.argv));
@@ -214,8 +208,7 @@ export async function applyAndVerify(
   }
   writes.push(d.writeFileAtomic(at("commands"), cmds.join(""), 0o644, SCRATCH));
   await Promise.all(writes);
-  const skip = { ...(lastIp >= 0 ? { ip: "" } : {}), ...(lastBridge >= 0 ? { fdb: "" } : {}) };
-  const kernel = kernelReadScript(sysctlKeys, pingAddrs, skip);
+  const kernel = kernelReadScript(sysctlKeys, pingAddrs, { ip: lastIp >= 0, fdb: lastBridge >= 0 });
   const r = await d.run(
     [
       "sh",

@@ -147,7 +147,10 @@ describe("observe parsers (ip -j / bridge -j output captured on this machine)", 
       '[{"mac":"00:00:00:00:00:00","ifname":"vx0","dst":"10.9.0.3","flags":["self"],"state":"permanent"}]\n';
     const sys = "rw net.ipv4.ip_forward\n--\nnet.ipv4.ip_forward = 1\n";
     const done = { ...("ip" in which ? { ip: ipDocs } : {}), ...("fdb" in which ? { fdb } : {}) };
-    const args = kernelReadScript(["net.ipv4.ip_forward"], [], done).args;
+    const args = kernelReadScript(["net.ipv4.ip_forward"], [], {
+      ip: "ip" in which,
+      fdb: "fdb" in which,
+    }).args;
     // NPING=0, then READ_IP READ_FDB: 1 = read here, 0 = already printed
     expect(args.slice(0, 3)).toEqual(["0", "ip" in which ? "0" : "1", "fdb" in which ? "0" : "1"]);
     const out =

@@ -69,12 +69,15 @@ const KERNEL_SCRIPT =
   'ki=$1; kf=$2; shift 2; if [ "$ki" = 1 ]; then ip -j -d -N -batch -; r=$?; echo; echo "@@fleetnet $r"; fi; ' +
   `if [ "$kf" = 1 ]; then bridge -j fdb show; r=$?; echo; echo "@@fleetnet $r"; fi; ${SYSCTL_SCRIPT}`;
 
-/** The read lines of {@link KERNEL_SCRIPT}'s `ip -batch` (its stdin, or an apply batch's tail). */
-export const IP_READ_LINES = ["link show", "addr show", "route show table all"] as const;
-/** The flags {@link KERNEL_SCRIPT}'s `ip` read runs with. */
-export const IP_READ_FLAGS = ["-j", "-d", "-N"] as const;
-/** The read line of {@link KERNEL_SCRIPT}'s `bridge` part, and its flag. */
-export const FDB_READ_LINE = "fdb show";
+/**
+ * {@link KERNEL_SCRIPT}'s reads as batch lines and the flags they run with, for an apply batch
+ * that ends with them (apply.ts): `ip`'s (also its stdin here) and `bridge`'s.
+ */
+export const IP_READ = {
+  lines: ["link show", "addr show", "route show table all"],
+  flags: ["-j", "-d", "-N"],
+};
+export const FDB_READ = { lines: ["fdb show"], flags: ["-j"] };
 
 /**
  * Args: NPING, NPING addresses, then {@link KERNEL_SCRIPT}'s. Pings the addresses first
@@ -101,7 +104,7 @@ export interface KernelRead {
 }
 
 /** What {@link KERNEL_SCRIPT} reads with `ip -batch -`: its stdin. */
-export const KERNEL_READ_STDIN = `${IP_READ_LINES.join("\n")}\n`;
+export const KERNEL_READ_STDIN = `${IP_READ.lines.join("\n")}\n`;
 
 /**
  * The ping round + kernel read as a script suffix for a caller that runs it in a host process
@@ -112,15 +115,15 @@ export const KERNEL_READ_STDIN = `${IP_READ_LINES.join("\n")}\n`;
 export function kernelReadScript(
   sysctlKeys: readonly string[],
   pingAddrs: readonly string[] = [],
-  done: KernelReadDone = {},
+  printed: { ip?: boolean; fdb?: boolean } = {},
 ): { script: string; args: string[] } {
   return {
     script: PINGS_THEN_KERNEL,
     args: [
       String(pingAddrs.length),
       ...pingAddrs,
-      done.ip === undefined ? "1" : "0",
-      done.fdb === undefined ? "1" : "0",
+      printed.ip ? "0" : "1",
+      printed.fdb ? "0" : "1",
       ...sysctlArgs(sysctlKeys),
     ],
   };
@@ -131,9 +134,9 @@ export function kernelReadScript(
  * and `bridge -j -batch` ending in the read lines): their output, which the read skips.
  */
 export interface KernelReadDone {
-  /** `ip -j -d -N` output of {@link IP_READ_LINES}: one JSON document per line. */
+  /** `ip -j -d -N` output of {@link IP_READ}'s lines: one JSON document per line. */
   ip?: string;
-  /** `bridge -j` output of {@link FDB_READ_LINE}. */
+  /** `bridge -j` output of {@link FDB_READ}'s line. */
   fdb?: string;
 }
 

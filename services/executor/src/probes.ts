@@ -126,8 +126,9 @@ export function keepalivedVips(conf: string): string[] {
 
 /**
  * Pings its arguments, 1 s timeout each. With `fping` on the host: ONE process for all of
- * them (1 ms between targets: its default 10 ms made a 4-peer round ~35 ms of a transaction), printing `ADDR is alive (0.045 ms)` / `ADDR is unreachable`; without it, one `ping`
- * each in parallel, printing `ADDR RTT-SUMMARY` (`10.0.0.2 0.045/0.045/0.045/0.000 ms`) for
+ * them (1 ms between targets: its default 10 ms made a 4-peer round ~35 ms of a transaction),
+ * printing `ADDR is alive (0.045 ms)` / `ADDR is unreachable`; without it, one `ping` each in
+ * parallel, printing `ADDR RTT-SUMMARY` (`10.0.0.2 0.045/0.045/0.045/0.000 ms`) for
  * each that answered. CONSTANT text: the addresses are positional arguments, never shell text.
  */
 export const PING_SCRIPT =

@@ -492,7 +492,7 @@ export async function applyHost(
  * Host path of the per-host transaction lock (a directory: mkdir is atomic). Under /run: a
  * reboot ends every transaction, so it ends their locks too.
  */
-const LOCK_DIR = "/run/fleetnet/lock";
+export const LOCK_DIR = "/run/fleetnet/lock";
 
 /**
  * Take the host's transaction lock: `mkdir` (atomic) with the owner and an expiry inside.

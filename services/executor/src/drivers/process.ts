@@ -4,14 +4,14 @@
  *
  * The netns driver prefixes commands with `ip netns exec NS`, except `ip`/`bridge`
  * which take `-n NS` directly and fleetnet's own `sh -c` scripts, which run under `nsenter
- * --net` (both save the mount-namespace setup and /sys remount `ip netns exec` does). Its files live under `<stateDir>/hosts/<host>/`, its `/run` under
- * {@link NETNS_RUN_ROOT}`/<netns>/` (tmpfs).
+ * --net` (both save the mount-namespace setup and /sys remount `ip netns exec` does). Its
+ * files live under `<stateDir>/hosts/<host>/`, its `/run` under {@link NETNS_RUN_ROOT}`/<netns>/`
+ * (tmpfs).
  *
  * Per-host cost: a process start costs the executor several ms of CPU (more under load),
  * and a transaction used to start ~45. The file bookkeeping commands the engine issues
  * (`true`, `mkdir`, `rm -rf`, `ls -1`, `mv`, `kill -TERM -- -PGID`, `kill -USR1 -- PID` — lock,
- * plans, confirm)
- * touch only the machine's filesystem and process table, which both drivers share with
+ * plans, confirm) touch only the machine's filesystem and process table, which both drivers share with
  * this process; {@link inProcess} performs exactly those argv shapes with node:fs and
  * returns what the command would have returned. Any other argv, or one naming a path
  * outside the driver's fsRoot (`/proc/net`, `/sys` differ inside a namespace), still

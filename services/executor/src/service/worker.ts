@@ -73,7 +73,7 @@ import { type ObserveResult, observe } from "../observe.js";
 import { type PingLog, pingResults, underlayPeers } from "../probes.js";
 import { confirmPlan, planStatus, REVERT_DIR, type RevertPlan, revertNow } from "../revert.js";
 import { serviceManager } from "../services.js";
-import { applyHost, type HostTarget, pendingPlans, type TxResult } from "../transaction.js";
+import { applyHost, type HostTarget, LOCK_DIR, pendingPlans, type TxResult } from "../transaction.js";
 import { collectObservations } from "./observations.js";
 import { type ApplyRecord, FileReplayCache, HostJournal, hostStateDir } from "./store.js";
 import { readingsFrom, readSysctls } from "./sysctls.js";
@@ -136,9 +136,6 @@ function txTime(txId: string): number {
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   return Date.UTC(y, mo - 1, d, h, mi, s);
 }
-
-/** The engine's per-host transaction lock (transaction.ts `LOCK_DIR`, not exported). */
-const ENGINE_LOCK_DIR = "/run/fleetnet/lock";
 
 const planOf = (txId: string): RevertPlan => ({ id: txId, dir: `${REVERT_DIR}/${txId}` });
 
@@ -258,10 +255,10 @@ export class HostWorker {
         // ends (confirm timeout + minutes). WORKAROUND until the engine exports a release (or
         // records the owner's pid, which its takeover check reads): release it here, only when
         // its owner is the transaction this process left unfinished.
-        const owner = await d.readFile(`${ENGINE_LOCK_DIR}/owner`);
+        const owner = await d.readFile(`${LOCK_DIR}/owner`);
         const lockTx = /"txId":"([0-9A-Za-z-]+)"/.exec(owner ?? "")?.[1];
         if (lockTx && orphan(lockTx)) {
-          await d.run(["rm", "-rf", "--", d.hostPath(ENGINE_LOCK_DIR)]);
+          await d.run(["rm", "-rf", "--", d.hostPath(LOCK_DIR)]);
           this.#log.warn({ txId: lockTx }, "released the host lock of the unfinished transaction");
         }
       } finally {
