@@ -8,15 +8,16 @@
  * sysctl ops, the bulk of a fleet rollout): the revert timer (a subshell of it), the apply,
  * the first ping round after it and the verify read of the kernel run in ONE host process — a
  * process start costs more than most of what it does, and a transaction used to start five
- * for these steps.
+ * for these steps. That process is the one that observed the host ({@link observeStaged}): it
+ * paused after the observation while the executor diffed and wrote the revert plan, and goes
+ * on only when told to (`HostDriver.runStaged`).
  */
 import type { Op } from "@fleetnet/netstate";
-import type { HostDriver } from "./driver.js";
+import type { HostDriver, RunResult, StagedRun } from "./driver.js";
 import { ExecutorError } from "./errors.js";
 import {
   FDB_READ,
   IP_READ,
-  KERNEL_READ_STDIN,
   type KernelRead,
   type KernelReadDone,
   kernelReadScript,
@@ -148,6 +149,74 @@ const APPLY_VERIFY_SCRIPT =
   'if [ $# -gt 0 ]; then run "$@"; fi ) || exit 0; ' +
   'echo "@@fleetnet-apply 0"; ';
 
+/** The staged process's pause line, printed after the observation. */
+const PAUSE = "@@fleetnet-pause";
+/** Ends the apply's arguments on the staged process's stdin. */
+const ARGS_END = "@@fleetnet-args-end";
+
+/**
+ * The transaction's host process ({@link observeStaged}): the observation (`kernel`, the
+ * ping round before the change and the kernel read: observe.ts `kernelReadScript`, in a
+ * subshell), the pause line; then, only when stdin brings `apply`, the apply's arguments one per
+ * line and {@link ARGS_END}, {@link APPLY_VERIFY_SCRIPT} (+ `kernel` again for the verify read).
+ * Anything else, or end-of-file before {@link ARGS_END} (the diff was empty or not
+ * network-only; the executor or its ssh session died), ends it having changed nothing.
+ * Args: the observation's. CONSTANT text (`kernel` is observe.ts's constant script).
+ */
+function stagedScript(kernel: string): string {
+  return (
+    `( ${kernel} ) </dev/null; echo ${PAUSE}; ` +
+    'IFS= read -r go || exit 0; [ "$go" = apply ] || exit 0; set --; ok=0; ' +
+    `while IFS= read -r a; do if [ "$a" = ${ARGS_END} ]; then ok=1; break; fi; set -- "$@" "$a"; done; ` +
+    `[ "$ok" = 1 ] || exit 0; ${APPLY_VERIFY_SCRIPT}${kernel}`
+  );
+}
+
+/** A transaction's host process, paused after its observation ({@link observeStaged}). */
+export interface StagedTx {
+  /** The observation: the kernel and the ping round before the change. */
+  kernel: KernelRead;
+  /**
+   * The paused process: {@link applyAndVerify} goes on with it; `finish("")` ends it (it has
+   * changed nothing). `finish` is idempotent: the transaction calls it on every way out.
+   */
+  run: StagedRun;
+}
+
+/**
+ * Observe a host's kernel (with `sysctlKeys`) and ping `pingAddrs` in a host process that then
+ * waits for the executor: the apply of a network-only change continues in it
+ * ({@link applyAndVerify} with `staged`), saving the program starts of a second process
+ * (`nsenter` + `sh` on a namespace host, a channel over ssh).
+ */
+export async function observeStaged(
+  d: HostDriver,
+  sysctlKeys: readonly string[],
+  pingAddrs: readonly string[],
+): Promise<StagedTx> {
+  const k = kernelReadScript(sysctlKeys, pingAddrs);
+  const run = await d.runStaged(
+    ["sh", "-c", stagedScript(k.script), "sh", ...k.args],
+    PAUSE,
+    pingAddrs.length > 0 ? { timeoutMs: 60_000 } : {},
+  );
+  if (!run.first.paused) {
+    const why = run.first.code === 124 ? "timed out" : `ended (exit status ${run.first.code})`;
+    throw new ExecutorError(
+      "COMMAND_FAILED",
+      `observing ${d.host} (ping, ip -batch, bridge fdb, sysctl) ${why}: ${run.first.stderr.trim() || "no message"}`,
+      true,
+    );
+  }
+  try {
+    const kernel = parseKernelRead(d.host, run.first.stdout, run.first.stderr, sysctlKeys, pingAddrs);
+    return { kernel, run };
+  } catch (e) {
+    await run.finish("").catch(() => {});
+    throw e;
+  }
+}
+
 /** What {@link applyAndVerify} found. */
 export type ApplyVerifyResult =
   | {
@@ -164,7 +233,8 @@ export type ApplyVerifyResult =
  * of `plan` (already written and marked armed) with `delayS`, apply, ping `pingAddrs`, read
  * the kernel tables and `sysctlKeys`. The batch files and the command list are written into
  * the plan dir first. A failed apply step is `{ ok: false }` with `APPLY_FAILED` and the
- * tool's message (the caller reverts); a lost session throws.
+ * tool's message (the caller reverts); a lost session throws. With `staged` (the process that
+ * observed the host, {@link observeStaged}), the apply continues in it instead of a new one.
  */
 export async function applyAndVerify(
   d: HostDriver,
@@ -173,6 +243,7 @@ export async function applyAndVerify(
   ops: readonly Op[],
   sysctlKeys: readonly string[],
   pingAddrs: readonly string[],
+  staged?: StagedRun,
 ): Promise<ApplyVerifyResult> {
   // in the plan dir itself (a directory more per transaction is measurable on a 200-host lab)
   const at = (name: string) => `${plan.dir}/apply-${name}`;
@@ -209,20 +280,20 @@ export async function applyAndVerify(
   writes.push(d.writeFileAtomic(at("commands"), cmds.join(""), 0o644, SCRATCH));
   await Promise.all(writes);
   const kernel = kernelReadScript(sysctlKeys, pingAddrs, { ip: lastIp >= 0, fdb: lastBridge >= 0 });
-  const r = await d.run(
-    [
-      "sh",
-      "-c",
-      APPLY_VERIFY_SCRIPT + kernel.script,
-      "sh",
-      d.hostPath(REVERT_SCRIPT_PATH),
-      d.hostPath(plan.dir),
-      String(delayS),
-      d.hostPath(at("commands")),
-      ...kernel.args,
-    ],
-    { stdin: KERNEL_READ_STDIN },
-  );
+  const args = [
+    d.hostPath(REVERT_SCRIPT_PATH),
+    d.hostPath(plan.dir),
+    String(delayS),
+    d.hostPath(at("commands")),
+    ...kernel.args,
+  ];
+  let r: RunResult;
+  if (staged) {
+    // one argument per line: none may hold a newline (paths, keys and addresses never do)
+    if (args.some((a) => a.includes("\n")))
+      throw new ExecutorError("UNSAFE_ARGUMENT", `an apply argument for ${d.host} holds a newline`);
+    r = await staged.finish(["apply", ...args, ARGS_END].map((a) => `${a}\n`).join(""));
+  } else r = await d.run(["sh", "-c", APPLY_VERIFY_SCRIPT + kernel.script, "sh", ...args]);
   const m = /^@@fleetnet-apply (\d+)(?: (\S+))?$/m.exec(r.stdout);
   if (m?.[1] !== "0") {
     const tool = m?.[2];

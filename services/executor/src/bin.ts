@@ -11,7 +11,7 @@
  *       commands through `fleetnet-executor spawner` (internal: drivers/spawner.ts)
  */
 import { availableParallelism } from "node:os";
-import { localDriver, netnsDriver, startProcess } from "./drivers/process.js";
+import { localDriver, netnsDriver, startProcess, startStaged } from "./drivers/process.js";
 import { spawnerMain, useSpawner } from "./drivers/spawner.js";
 import { EXIT, runOnce } from "./once.js";
 import { REVERT_DIR, revertNow } from "./revert.js";
@@ -71,7 +71,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return (await import("./service/index.js")).runServiceCommand(rest);
     }
     case "spawner":
-      return spawnerMain(startProcess);
+      return spawnerMain(startProcess, startStaged);
     default:
       process.stderr.write(
         "usage: fleetnet-executor once observe|apply|confirm --host NAME -f PATH... [--json] [--try DURATION]\n" +

@@ -23,6 +23,32 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
+/** Options of {@link HostDriver.runStaged}. */
+export interface StagedOptions {
+  /** Kill the command when it has not reached its pause line after this many ms (code 124 then). */
+  timeoutMs?: number;
+}
+
+/**
+ * A host process started by {@link HostDriver.runStaged}: stopped at its pause line (a line
+ * of its stdout that is exactly the pause string), waiting for the caller's input on stdin.
+ */
+export interface StagedRun {
+  /**
+   * What it printed before the pause line (stdout) and until then (stderr), `code` 0; or, when
+   * it ended before pausing, its whole result and `paused: false`.
+   */
+  readonly first: RunResult & { paused: boolean };
+  /**
+   * Write `input` to its stdin and close it (`""` only closes it: a staged script must then
+   * stop without doing anything); resolves with what it printed after the pause line and its
+   * exit status. Call exactly once, also when it did not pause (resolves at once then).
+   * Rejects `CONNECTION_LOST` (ssh) or `COMMAND_FAILED` (the process starter died) when the
+   * process could not be told or followed.
+   */
+  finish(input: string): Promise<RunResult>;
+}
+
 /** Options of {@link HostDriver.writeFileAtomic}. */
 export interface WriteOptions {
   /**
@@ -46,6 +72,14 @@ export interface HostDriver {
   readonly fsRoot: string;
   /** Run one argv on the host (never through a shell built from input). */
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  /**
+   * Run one argv on the host in two stages: resolves when the process printed the line
+   * `pause` (or ended), and goes on only with the input the caller sends then. One process
+   * where two would be needed otherwise: the apply transaction observes the host, diffs in
+   * the executor, and applies in the same host process (transaction.ts). If the caller (the
+   * executor, or the ssh session) dies meanwhile, the process reads end-of-file.
+   */
+  runStaged(argv: readonly string[], pause: string, opts?: StagedOptions): Promise<StagedRun>;
   /** Contents of a host file, or `undefined` when it does not exist. */
   readFile(path: string): Promise<string | undefined>;
   /**

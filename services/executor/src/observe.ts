@@ -56,28 +56,35 @@ function sysctlArgs(keys: readonly string[]): string[] {
 }
 
 /**
- * What `observe` reads from the kernel, in ONE host process (a process start is most of an
- * observation's cost): `ip -j -d -N -batch -` (`link show`, `addr show`, `route show table
- * all`, from stdin; a route listing without `-4`/`-6` holds both families, {@link isV6Route}
- * tells them apart), `bridge -j fdb show`, then the sysctl part of {@link SYSCTL_SCRIPT} for
- * the positional arguments. Each section is followed by `@@fleetnet <exit status>`.
- * Args: READ_IP READ_FDB (`1`, or `0` when the caller's apply batch already printed that part:
- * apply.ts), then {@link SYSCTL_SCRIPT}'s. CONSTANT text: keys and paths arrive only as
- * positional arguments.
- */
-const KERNEL_SCRIPT =
-  'ki=$1; kf=$2; shift 2; if [ "$ki" = 1 ]; then ip -j -d -N -batch -; r=$?; echo; echo "@@fleetnet $r"; fi; ' +
-  `if [ "$kf" = 1 ]; then bridge -j fdb show; r=$?; echo; echo "@@fleetnet $r"; fi; ${SYSCTL_SCRIPT}`;
-
-/**
- * {@link KERNEL_SCRIPT}'s reads as batch lines and the flags they run with, for an apply batch
- * that ends with them (apply.ts): `ip`'s (also its stdin here) and `bridge`'s.
+ * {@link KERNEL_SCRIPT}'s reads as batch lines and the flags they run with, also for an apply
+ * batch that ends with them (apply.ts): `ip`'s and `bridge`'s.
  */
 export const IP_READ = {
   lines: ["link show", "addr show", "route show table all"],
   flags: ["-j", "-d", "-N"],
 };
 export const FDB_READ = { lines: ["fdb show"], flags: ["-j"] };
+
+/**
+ * What `observe` reads from the kernel, in ONE host process (a process start is most of an
+ * observation's cost): `ip -j -d -N -batch -` (`link show`, `addr show`, `route show table
+ * all`, piped from `printf` — the script's stdin stays free for apply.ts's staged transaction,
+ * and no line break in the script (ssh.ts quotes none);
+ * a route listing without `-4`/`-6` holds both families, {@link isV6Route} tells them apart),
+ * `bridge -j fdb show` — only when that listing has a VXLAN link: the remote entries observe
+ * reports (`dst`) live on VXLAN links only, so a host without one (every host before its first
+ * overlay) is spared the program start; `[]` then —, and the sysctl part of {@link SYSCTL_SCRIPT}
+ * for the positional arguments. Each section is followed by `@@fleetnet <exit status>`.
+ * Args: READ_IP READ_FDB (`1`, or `0` when the caller's apply batch already printed that part:
+ * apply.ts), then {@link SYSCTL_SCRIPT}'s. CONSTANT text: keys and paths arrive only as
+ * positional arguments.
+ */
+const KERNEL_SCRIPT =
+  `ki=$1; kf=$2; shift 2; vx=1; if [ "$ki" = 1 ]; then o=$(printf '%s\\n' ${IP_READ.lines.map((l) => `'${l}'`).join(" ")} | ` +
+  `ip ${IP_READ.flags.join(" ")} -batch -); r=$?; printf '%s\\n' "$o"; echo; echo "@@fleetnet $r"; ` +
+  `case $o in *'"info_kind":"vxlan"'*) ;; *) vx=0 ;; esac; fi; ` +
+  'if [ "$kf" = 1 ]; then if [ "$vx" = 1 ]; then bridge -j fdb show; r=$?; else echo "[]"; r=0; fi; ' +
+  `echo; echo "@@fleetnet $r"; fi; ${SYSCTL_SCRIPT}`;
 
 /**
  * Args: NPING, NPING addresses, then {@link KERNEL_SCRIPT}'s. Pings the addresses first
@@ -103,14 +110,10 @@ export interface KernelRead {
   pings: Map<string, number | undefined>;
 }
 
-/** What {@link KERNEL_SCRIPT} reads with `ip -batch -`: its stdin. */
-export const KERNEL_READ_STDIN = `${IP_READ.lines.join("\n")}\n`;
-
 /**
  * The ping round + kernel read as a script suffix for a caller that runs it in a host process
- * of its own (the apply transaction's apply-and-verify script): the CONSTANT text, the
- * positional arguments it takes (it must be the last part of a script: it ends with `exec
- * sysctl`), and the stdin its `ip -batch -` reads ({@link KERNEL_READ_STDIN}).
+ * of its own (the apply transaction's staged script): the CONSTANT text and the positional
+ * arguments it takes (it ends with `exec sysctl`: the last part of a script, or of a subshell).
  */
 export function kernelReadScript(
   sysctlKeys: readonly string[],
@@ -184,10 +187,10 @@ async function readKernel(
   pingAddrs: readonly string[],
 ): Promise<KernelRead> {
   const k = kernelReadScript(sysctlKeys, pingAddrs);
-  const r = await d.run(["sh", "-c", k.script, "sh", ...k.args], {
-    stdin: KERNEL_READ_STDIN,
-    ...(pingAddrs.length > 0 ? { timeoutMs: 60_000 } : {}),
-  });
+  const r = await d.run(
+    ["sh", "-c", k.script, "sh", ...k.args],
+    pingAddrs.length > 0 ? { timeoutMs: 60_000 } : {},
+  );
   return parseKernelRead(d.host, r.stdout, r.stderr, sysctlKeys, pingAddrs);
 }
 

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { emptyHostState, type HostState, type Op, ownerAlias } from "@fleetnet/netstate";
 import { type NetnsFabric, netnsFabric } from "@fleetnet/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { observeStaged } from "./apply.js";
 import { hasFeature } from "./capabilities.js";
 import { NETNS_RUN_ROOT, netnsDriver } from "./drivers/process.js";
 import { observe } from "./observe.js";
@@ -247,7 +248,7 @@ describe("apply transaction on a namespace host", () => {
     expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
   });
 
-  it("a network-only change takes two host processes: observe + pings before; timer, apply, pings and verify read", async () => {
+  it("a network-only change takes ONE host process: observe + pings before, pause, timer, apply, pings and verify read", async () => {
     const ns = h(0).ns;
     const { files: _f, ...rest } = desiredFull();
     const net: HostState = {
@@ -256,6 +257,7 @@ describe("apply transaction on a namespace host", () => {
       sysctls: [{ key: "net.ipv4.ip_forward", value: "1", persist: false }],
     };
     const runs: string[] = [];
+    const stagedRuns: { finished: string[]; paused: boolean }[] = [];
     let detached = 0;
     const counting: HostTarget = {
       ...target,
@@ -274,6 +276,18 @@ describe("apply transaction on a namespace host", () => {
             );
             return d.run(argv, o);
           },
+          runStaged: async (argv, pause, o) => {
+            const s = await d.runStaged(argv, pause, o);
+            const rec = { finished: [] as string[], paused: s.first.paused };
+            stagedRuns.push(rec);
+            return {
+              first: s.first,
+              finish: (input) => {
+                rec.finished.push(input.split("\n")[0] ?? "");
+                return s.finish(input);
+              },
+            };
+          },
           spawnDetached: (argv) => {
             detached++;
             return d.spawnDetached(argv);
@@ -289,16 +303,32 @@ describe("apply transaction on a namespace host", () => {
     const r = await applyHost(counting, net, { probes: { ping: [h(1).address] } });
     expect(r.result, JSON.stringify(r.error)).toBe("applied");
     expect(detached).toBe(0); // the timer started inside the apply process
-    expect(runs.filter((x) => x === "sh apply")).toHaveLength(1);
-    // the observation with the ping round before the change, then the apply process: no other shell
-    expect(runs.filter((x) => x.startsWith("sh"))).toHaveLength(2);
+    // the observation with the ping round before the change paused, then applied: no other shell
+    expect(runs.filter((x) => x.startsWith("sh"))).toEqual([]);
+    // told `apply` (the transaction's way out ends it again: a no-op then)
+    expect(stagedRuns.map((x) => [x.paused, x.finished[0]])).toEqual([[true, "apply"]]);
     expect(r.pings?.get(h(1).address)?.reachable).toBe(true); // the apply process's ping round
     expect(r.observed?.state.fdb).toHaveLength(2);
     expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("1");
     expect(JSON.stringify(await ipJson(ns, ["route", "show", "10.99.0.0/24"]))).toContain(h(2).address);
-    expect((await applyHost(target, net)).result).toBe("unchanged");
+    // no change: the paused process is told nothing (end-of-file) and ends
+    expect((await applyHost(counting, net)).result).toBe("unchanged");
+    expect(stagedRuns.map((x) => [x.paused, ...new Set(x.finished)])[1]).toEqual([true, ""]);
+    expect(runs.filter((x) => x.startsWith("sh"))).toEqual([]);
     expect((await applyHost(target, emptyHostState())).result).toBe("applied");
     expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
+  });
+
+  it("the paused transaction process applies nothing unless told `apply` with all its arguments", async () => {
+    const d = netnsDriver({ host: "h1", netns: h(0).ns, stateDir });
+    // end-of-file (the executor died, or no change), another word, arguments cut short
+    for (const input of ["", "stop\n", "apply\n/nonexistent/revert.sh\n/nonexistent/plan\n"]) {
+      const s = await observeStaged(d, ["net.ipv4.ip_forward"], [h(1).address]);
+      expect(s.kernel.sysctls.get("net.ipv4.ip_forward")?.value).toMatch(/^[01]$/);
+      expect(s.kernel.pings.has(h(1).address)).toBe(true);
+      expect(s.kernel.links.some((l) => l.ifname === "veth0")).toBe(true);
+      expect(await s.run.finish(input)).toEqual({ code: 0, stdout: "", stderr: "" });
+    }
   });
 
   it("a network-only change the kernel refuses mid-apply is reverted (state equals the snapshot)", async () => {

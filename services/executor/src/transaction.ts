@@ -28,7 +28,7 @@ import {
   resolveSecrets,
   secretIds,
 } from "@fleetnet/netstate";
-import { applyAndVerify, networkOnly, runOps } from "./apply.js";
+import { applyAndVerify, networkOnly, observeStaged, runOps, type StagedTx } from "./apply.js";
 import { checkKernel } from "./capabilities.js";
 import type { HostDriver } from "./driver.js";
 import { asExecutorError, ExecutorError } from "./errors.js";
@@ -312,6 +312,9 @@ export async function applyHost(
     mark = now;
   };
   let locked = false;
+  // the host process that observed the host and waits to apply (a network-only change) or
+  // to be ended (anything else): finished on every way out of this function
+  let staged: StagedTx | undefined;
   try {
     await acquireHostLock(d, txId, ((opts.confirmTimeoutS ?? 60) + 180) * 1000);
     locked = true;
@@ -329,7 +332,9 @@ export async function applyHost(
     const prefetch: PingPrefetch = new Map();
     const probes: Probe[] = probesFor(d, services, desired, opts.probes, pings, prefetch);
     const pingAddrs = probes.flatMap((p) => (p.pingAddr ? [p.pingAddr] : []));
-    const obs = await observe(d, services, { desired, ping: pingAddrs });
+    const observedKeys = [...new Set(desired.sysctls.map((s) => s.key))].sort(); // as observe reads them
+    staged = await observeStaged(d, observedKeys, pingAddrs);
+    const obs = await observe(d, services, { desired, ping: pingAddrs, kernel: staged.kernel });
     const answered = (addrs: readonly string[], got: ReadonlyMap<string, number | undefined>) => {
       for (const [addr, r] of pingResults(addrs, got)) prefetch.set(addr, r);
     };
@@ -340,6 +345,10 @@ export async function applyHost(
     } catch (e) {
       const err = e as { code?: string; message?: string };
       throw new ExecutorError("INVALID_INPUT", `${err.code ?? "DIFF_FAILED"}: ${err.message ?? String(e)}`);
+    }
+    if (ops.length === 0 || !networkOnly(ops)) {
+      await staged.run.finish("");
+      staged = undefined;
     }
     lap("observe");
     if (ops.length === 0) return { host: target.host, result: "unchanged", changed: 0, ops: [], timings };
@@ -372,7 +381,7 @@ export async function applyHost(
     const ledger = updateLedger(obs.ledger, ops, contents);
     const writeLedger = () => d.writeFileAtomic(LEDGER_PATH, `${JSON.stringify(ledger, null, 1)}\n`, 0o600);
     let after: ObserveResult;
-    if (networkOnly(ops)) {
+    if (staged && networkOnly(ops)) {
       // ---- timer + apply + first probe round + verify read: one host process (apply.ts)
       const delay = await markArmed(d, plan, timeout);
       lap("plan");
@@ -380,7 +389,7 @@ export async function applyHost(
       const sysctlKeys = touches("sysctl.") ? sysctlKeysOf(desired, ledger) : [];
       let done: Awaited<ReturnType<typeof applyAndVerify>>;
       try {
-        done = await applyAndVerify(d, plan, delay, ops, sysctlKeys, again);
+        done = await applyAndVerify(d, plan, delay, ops, sysctlKeys, again, staged.run);
         if (done.ok) await writeLedger();
       } catch (e) {
         const err = asExecutorError(e, "APPLY_FAILED");
@@ -483,6 +492,7 @@ export async function applyHost(
     }
     return { host: target.host, result: "failed", changed: 0, ops, txId, error: errorOf(err) };
   } finally {
+    await staged?.run.finish("").catch(() => {});
     if (locked) await releaseHostLock(d, txId).catch(() => {});
     await d.close().catch(() => {});
   }

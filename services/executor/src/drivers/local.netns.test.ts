@@ -68,7 +68,7 @@ if (inner) {
         numTotalTests: number;
       };
       expect(report.numFailedTests, err).toBe(0);
-      expect(report.numPassedTests).toBe(5);
+      expect(report.numPassedTests).toBe(6);
       expect(code).toBe(0);
     });
   });

@@ -23,10 +23,18 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { dirname } from "node:path";
-import type { DriverKind, HostDriver, RunOptions, RunResult, WriteOptions } from "../driver.js";
+import type {
+  DriverKind,
+  HostDriver,
+  RunOptions,
+  RunResult,
+  StagedOptions,
+  StagedRun,
+  WriteOptions,
+} from "../driver.js";
 import { joinRoot } from "../driver.js";
 import { ExecutorError } from "../errors.js";
-import { viaSpawner } from "./spawner.js";
+import { viaSpawner, viaSpawnerStaged } from "./spawner.js";
 
 /** Run argv on this machine, feeding stdin, collecting output. Never uses a shell. */
 export function runProcess(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -71,6 +79,96 @@ export function startProcess(argv: readonly string[], opts: RunOptions = {}): Pr
       });
     });
     child.stdin.end(opts.stdin ?? "");
+  });
+}
+
+/**
+ * Where `pause` ends the first stage of `text` (a line of its own): the index of its first
+ * character and of the character after its newline, or `undefined`.
+ */
+export function pauseAt(text: string, pause: string): [number, number] | undefined {
+  const line = `${pause}\n`;
+  if (text.startsWith(line)) return [0, line.length];
+  const i = text.indexOf(`\n${line}`);
+  return i < 0 ? undefined : [i + 1, i + 1 + line.length];
+}
+
+/** {@link HostDriver.runStaged} for a process of this machine, via the spawner when enabled. */
+export function runStagedProcess(
+  argv: readonly string[],
+  pause: string,
+  opts: StagedOptions = {},
+): Promise<StagedRun> {
+  return viaSpawnerStaged(argv, pause, opts) ?? startStaged(argv, pause, opts);
+}
+
+/** {@link runStagedProcess} in this process (what the spawner itself does). */
+export function startStaged(
+  argv: readonly string[],
+  pause: string,
+  opts: StagedOptions = {},
+): Promise<StagedRun> {
+  const [cmd, ...args] = argv;
+  if (cmd === undefined) return Promise.reject(new ExecutorError("UNSAFE_ARGUMENT", "empty argv"));
+  return new Promise((resolveFirst, rejectFirst) => {
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    let out = "";
+    let err = "";
+    let paused = false;
+    let timedOut = false;
+    let finishing: ((r: RunResult) => void) | undefined;
+    let ended: RunResult | undefined;
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, opts.timeoutMs);
+    let finished: Promise<RunResult> | undefined;
+    const finish = (input: string): Promise<RunResult> => {
+      if (ended) return Promise.resolve(paused ? ended : { code: ended.code, stdout: "", stderr: "" });
+      finished ??= new Promise((resolve) => {
+        finishing = resolve;
+        child.stdin.end(input);
+      });
+      return finished;
+    };
+    child.stdout.on("data", (t: string) => {
+      out += t;
+      if (paused) return;
+      const at = pauseAt(out, pause);
+      if (!at) return;
+      paused = true;
+      if (timer) clearTimeout(timer);
+      const first = { code: 0, stdout: out.slice(0, at[0]), stderr: err, paused: true };
+      out = out.slice(at[1]);
+      err = "";
+      resolveFirst({ first, finish });
+    });
+    child.stderr.on("data", (t: string) => {
+      err += t;
+    });
+    child.stdin.on("error", () => {}); // EPIPE when the command ended without reading its input
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      if (timer) clearTimeout(timer);
+      if (e.code === "ENOENT") {
+        ended = { code: 127, stdout: "", stderr: `${cmd}: not found\n` };
+        resolveFirst({ first: { ...ended, paused: false }, finish });
+      } else
+        rejectFirst(
+          new ExecutorError("COMMAND_FAILED", `cannot start ${cmd}: ${e.message}`, false, { cause: e }),
+        );
+    });
+    child.on("close", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const sig = signal ? ((constants.signals as Record<string, number>)[signal] ?? 0) : 0;
+      ended = { code: timedOut ? 124 : (code ?? 128 + sig), stdout: out, stderr: err };
+      if (!paused) resolveFirst({ first: { ...ended, paused: false }, finish });
+      finishing?.(ended);
+    });
   });
 }
 
@@ -207,6 +305,10 @@ class ProcessDriver implements HostDriver {
       if (done) return done;
     }
     return runProcess(this.#argv(argv), opts);
+  }
+
+  runStaged(argv: readonly string[], pause: string, opts?: StagedOptions): Promise<StagedRun> {
+    return runStagedProcess(this.#argv(argv), pause, opts);
   }
 
   hostPath(path: string): string {

@@ -3,10 +3,13 @@
  * `spawner` subcommand: same answers as starting the process directly, many in flight, and a
  * spawner that dies fails only the commands in flight.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runProcess, startProcess } from "./process.js";
+import { runProcess, runStagedProcess, startProcess } from "./process.js";
 import { spawnerPid, spawnerPids, useSpawner } from "./spawner.js";
 
 const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
@@ -37,6 +40,41 @@ describe("spawner", () => {
       Array.from({ length: 60 }, (_, i) => runProcess(["sh", "-c", 'echo "$1"', "sh", `n${i}`])),
     );
     expect(out.map((r) => r.stdout)).toEqual(Array.from({ length: 60 }, (_, i) => `n${i}\n`));
+  });
+
+  it("runs staged commands: the first stage at the pause line, the rest after the input", async () => {
+    const script = 'echo one; echo @@p; IFS= read -r x || { echo eof; exit 4; }; echo "two $x"';
+    const many = await Promise.all(
+      Array.from({ length: 10 }, () => runStagedProcess(["sh", "-c", script], "@@p")),
+    );
+    for (const s of many) expect(s.first).toEqual({ code: 0, stdout: "one\n", stderr: "", paused: true });
+    const done = await Promise.all(many.map((s, i) => s.finish(i % 2 === 0 ? `go${i}\n` : "")));
+    expect(done.map((r) => r.stdout)).toEqual(
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? `two go${i}\n` : "eof\n")),
+    );
+    expect(done.map((r) => r.code)).toEqual(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? 0 : 4)));
+    const early = await runStagedProcess(["sh", "-c", "echo x; exit 2"], "@@p");
+    expect(early.first).toEqual({ code: 2, stdout: "x\n", stderr: "", paused: false });
+    expect((await early.finish("y\n")).code).toBe(2);
+  });
+
+  it("a staged command whose spawner dies reads end-of-file; finishing it fails (retryable)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "fnx-spawner-"));
+    try {
+      const mark = join(dir, "eof");
+      const s = await runStagedProcess(
+        ["sh", "-c", 'echo @@p; IFS= read -r x || { echo eof > "$0"; exit 0; }; echo "$x" > "$0"', mark],
+        "@@p",
+      );
+      expect(s.first.paused).toBe(true);
+      process.kill(spawnerPid() as number, "SIGKILL");
+      const end = Date.now() + 5000;
+      while (!existsSync(mark) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(readFileSync(mark, "utf8")).toBe("eof\n");
+      await expect(s.finish("apply\n")).rejects.toMatchObject({ code: "COMMAND_FAILED", retryable: true });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("outlives a SIGTERM to the process group (the pool drains its jobs first)", async () => {

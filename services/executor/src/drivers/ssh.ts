@@ -16,10 +16,11 @@ import { createHmac } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Client, type ConnectConfig } from "ssh2";
-import type { HostDriver, RunOptions, RunResult, WriteOptions } from "../driver.js";
+import type { HostDriver, RunOptions, RunResult, StagedOptions, StagedRun, WriteOptions } from "../driver.js";
 import { joinRoot } from "../driver.js";
 import { ExecutorError } from "../errors.js";
 import { shJoin, shQuote } from "../quote.js";
+import { pauseAt } from "./process.js";
 
 /** Options of {@link sshDriver}. */
 export interface SshDriverOptions {
@@ -243,6 +244,94 @@ class SshDriver implements HostDriver {
 
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
     return this.#exec(shJoin(argv), opts);
+  }
+
+  // One exec channel whose stdin stays open until finish (a cut session: the remote shell
+  // reads end-of-file, or gets SIGHUP, before anything after its pause line runs).
+  runStaged(argv: readonly string[], pause: string, opts: StagedOptions = {}): Promise<StagedRun> {
+    const client = this.#client;
+    if (this.#lost) return Promise.reject(this.#lost);
+    if (!client || this.#closed)
+      return Promise.reject(
+        new ExecutorError("CONNECTION_LOST", `ssh driver for ${this.host} is closed`, true),
+      );
+    const lost = () =>
+      this.#lost ?? new ExecutorError("CONNECTION_LOST", `ssh session to ${this.host} closed`, true);
+    return new Promise((resolveFirst, rejectFirst) => {
+      client.exec(shJoin(argv), (err, stream) => {
+        if (err)
+          return rejectFirst(
+            this.#lost ??
+              new ExecutorError("CONNECTION_LOST", `ssh exec on ${this.host}: ${err.message}`, true),
+          );
+        let out = "";
+        let errText = "";
+        let paused = false;
+        let ended: RunResult | undefined;
+        let finishing: { resolve: (r: RunResult) => void; reject: (e: Error) => void } | undefined;
+        const timer =
+          opts.timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                ended = { code: 124, stdout: out, stderr: errText };
+                stream.close();
+                end();
+              }, opts.timeoutMs);
+        let finished: Promise<RunResult> | undefined;
+        let gone: ExecutorError | undefined;
+        const finish = (input: string): Promise<RunResult> => {
+          if (gone && !finished) return Promise.reject(gone);
+          if (ended && !finished)
+            return Promise.resolve(paused ? ended : { code: ended.code, stdout: "", stderr: "" });
+          finished ??= new Promise((resolve, reject) => {
+            finishing = { resolve, reject };
+            stream.end(input);
+          });
+          return finished;
+        };
+        const onLost = () => {
+          if (ended) return;
+          if (timer) clearTimeout(timer);
+          ended = { code: 255, stdout: "", stderr: "" };
+          gone = lost();
+          if (!paused) rejectFirst(gone);
+          finishing?.reject(gone);
+        };
+        const end = () => {
+          client.removeListener("close", onLost);
+          if (timer) clearTimeout(timer);
+          if (!ended) return;
+          if (!paused) resolveFirst({ first: { ...ended, paused: false }, finish });
+          finishing?.resolve(ended);
+        };
+        client.once("close", onLost);
+        stream.setEncoding("utf8");
+        stream.stderr.setEncoding("utf8");
+        stream.on("data", (t: string) => {
+          out += t;
+          if (paused) return;
+          const at = pauseAt(out, pause);
+          if (!at) return;
+          paused = true;
+          if (timer) clearTimeout(timer);
+          const first = { code: 0, stdout: out.slice(0, at[0]), stderr: errText, paused: true };
+          out = out.slice(at[1]);
+          errText = "";
+          resolveFirst({ first, finish });
+        });
+        stream.stderr.on("data", (t: string) => {
+          errText += t;
+        });
+        stream.on("close", (code: number | null, signal?: string) => {
+          ended ??= {
+            code: code ?? (signal ? 128 + (signalNumbers[signal] ?? 0) : 255),
+            stdout: out,
+            stderr: errText,
+          };
+          end();
+        });
+      });
+    });
   }
 
   hostPath(path: string): string {

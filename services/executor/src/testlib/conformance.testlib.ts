@@ -89,6 +89,27 @@ export function driverConformance(name: string, setup: () => Promise<Conformance
       await d.run(["ip", "link", "del", "fnxconf0"]);
     });
 
+    it("runs a command in two stages: its output up to the pause line, then what the caller sends", async () => {
+      const script =
+        'echo before; echo warn >&2; echo @@pause; IFS= read -r x || { echo stopped; exit 5; }; echo "got $x"; readlink /proc/self/ns/net';
+      const s = await d.runStaged(["sh", "-c", script], "@@pause");
+      expect(s.first).toMatchObject({ code: 0, stdout: "before\n", paused: true });
+      const r = await s.finish("go it's $x\n");
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`got go it's $x\nnet:[${statSync(`/run/netns/${t.netns}`).ino}]\n`);
+      expect(s.first.stderr + r.stderr).toBe("warn\n"); // stderr: what arrived by each stage's end
+      // closed stdin: the process reads end-of-file (the executor or the session died)
+      const eof = await d.runStaged(["sh", "-c", script], "@@pause");
+      expect(await eof.finish("")).toMatchObject({ code: 5, stdout: "stopped\n" });
+      // ended before pausing: the whole result in `first`
+      const early = await d.runStaged(["sh", "-c", "echo only; echo @@pausex; exit 3"], "@@pause");
+      expect(early.first).toEqual({ code: 3, stdout: "only\n@@pausex\n", stderr: "", paused: false });
+      expect((await early.finish("ignored\n")).code).toBe(3);
+      // no pause line in time: 124, like run's timeout
+      const slow = await d.runStaged(["sh", "-c", "sleep 3; echo @@pause"], "@@pause", { timeoutMs: 200 });
+      expect(slow.first).toMatchObject({ code: 124, paused: false });
+    });
+
     it("writes files atomically under its fsRoot, reads and removes them", async () => {
       const p = "/etc/fleetnet-conf/sub/a.conf";
       expect(d.hostPath(p)).toBe(d.fsRoot === "/" ? p : `${d.fsRoot}${p}`);
