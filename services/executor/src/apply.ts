@@ -22,6 +22,7 @@ import {
   type KernelReadDone,
   kernelReadScript,
   parseKernelRead,
+  scriptShell,
   sysctlPath,
 } from "./observe.js";
 import { bridgeLine, ipLines, segments, sysctlAssignment } from "./render.js";
@@ -156,8 +157,8 @@ const ARGS_END = "@@fleetnet-args-end";
 
 /**
  * The transaction's host process ({@link observeStaged}): the observation (`kernel`, the
- * ping round before the change and the kernel read: observe.ts `kernelReadScript`, in a
- * subshell), the pause line; then, only when stdin brings `apply`, the apply's arguments one per
+ * ping round before the change and the kernel read: observe.ts `kernelReadScript`), the pause
+ * line; then, only when stdin brings `apply`, the apply's arguments one per
  * line and {@link ARGS_END}, {@link APPLY_VERIFY_SCRIPT} (+ `kernel` again for the verify read).
  * Anything else, or end-of-file before {@link ARGS_END} (the diff was empty or not
  * network-only; the executor or its ssh session died), ends it having changed nothing.
@@ -165,7 +166,7 @@ const ARGS_END = "@@fleetnet-args-end";
  */
 function stagedScript(kernel: string): string {
   return (
-    `( ${kernel} ) </dev/null; echo ${PAUSE}; ` +
+    `${kernel}; echo ${PAUSE}; ` +
     'IFS= read -r go || exit 0; [ "$go" = apply ] || exit 0; set --; ok=0; ' +
     `while IFS= read -r a; do if [ "$a" = ${ARGS_END} ]; then ok=1; break; fi; set -- "$@" "$a"; done; ` +
     `[ "$ok" = 1 ] || exit 0; ${APPLY_VERIFY_SCRIPT}${kernel}`
@@ -196,7 +197,7 @@ export async function observeStaged(
 ): Promise<StagedTx> {
   const k = kernelReadScript(sysctlKeys, pingAddrs);
   const run = await d.runStaged(
-    ["sh", "-c", stagedScript(k.script), "sh", ...k.args],
+    [scriptShell(d), "-c", stagedScript(k.script), "sh", ...k.args],
     PAUSE,
     pingAddrs.length > 0 ? { timeoutMs: 60_000 } : {},
   );
@@ -293,7 +294,7 @@ export async function applyAndVerify(
     if (args.some((a) => a.includes("\n")))
       throw new ExecutorError("UNSAFE_ARGUMENT", `an apply argument for ${d.host} holds a newline`);
     r = await staged.finish(["apply", ...args, ARGS_END].map((a) => `${a}\n`).join(""));
-  } else r = await d.run(["sh", "-c", APPLY_VERIFY_SCRIPT + kernel.script, "sh", ...args]);
+  } else r = await d.run([scriptShell(d), "-c", APPLY_VERIFY_SCRIPT + kernel.script, "sh", ...args]);
   const m = /^@@fleetnet-apply (\d+)(?: (\S+))?$/m.exec(r.stdout);
   if (m?.[1] !== "0") {
     const tool = m?.[2];

@@ -14,6 +14,8 @@
  * state names is reported with the fields the desired route specifies (the kernel adds
  * `dev` to every gateway route; a desired route without `dev` must not differ for that).
  */
+
+import { existsSync } from "node:fs";
 import {
   type Address,
   type FdbEntry,
@@ -36,14 +38,30 @@ import type { ServiceManager } from "./services.js";
 
 /**
  * Args: N, then N `key path` pairs. Prints `rw KEY` / `ro KEY` for each existing path, a
- * `--` line, then execs `sysctl -e KEY…` (a /proc/sys integer file cannot be read byte by
- * byte, so the shell's `read` will not do). CONSTANT text; keys and paths arrive only as
- * positional arguments ({@link sysctlArgs}).
+ * `--` line, then `KEY = VALUE` lines: under bash read by its `read` builtin (one read() of
+ * the whole file: a /proc/sys integer file cannot be read byte by byte, which is how dash's
+ * `read` reads, so dash runs `sysctl -e KEY…` instead — a program start bash saves twice per
+ * transaction, see {@link scriptShell}). Ends by itself (no `exec`): callers append to it.
+ * CONSTANT text; keys and paths arrive only as positional arguments ({@link sysctlArgs}).
  */
 const SYSCTL_SCRIPT =
   'n=$1; shift; i=0; while [ $i -lt "$n" ]; do k=$1; p=$2; shift 2; ' +
   'if [ -w "$p" ]; then echo "rw $k"; elif [ -e "$p" ]; then echo "ro $k"; fi; ' +
-  'set -- "$@" "$k"; i=$((i+1)); done; echo --; if [ "$#" -gt 0 ]; then exec sysctl -e "$@"; fi';
+  'set -- "$@" "$k" "$p"; i=$((i+1)); done; echo --; ' +
+  'if [ -n "$BASH_VERSION" ]; then while [ $# -gt 1 ]; do ' +
+  'if { IFS= read -r v || :; } 2>/dev/null <"$2"; then printf "%s = %s\\n" "$1" "$v"; fi; shift 2; done; ' +
+  'elif [ $# -gt 0 ]; then c=0; for a; do if [ $((c % 2)) = 0 ]; then set -- "$@" "$a"; fi; c=$((c+1)); done; ' +
+  'shift $c; sysctl -e "$@"; fi';
+
+/**
+ * The shell for fleetnet's kernel-reading scripts on `d`: bash where this machine runs the
+ * host's commands and has it (local and netns hosts), for its `read` builtin; `sh` over ssh,
+ * where a remote host's shells are not known. Both run the same POSIX text.
+ */
+export function scriptShell(d: HostDriver): "bash" | "sh" {
+  return d.kind !== "ssh" && HAS_BASH ? "bash" : "sh";
+}
+const HAS_BASH = existsSync("/bin/bash");
 
 /** `/proc/sys` path of a sysctl key (sysctl's convention: `.` separates, `/` stands for a `.` in a name). */
 export function sysctlPath(key: string): string {
@@ -113,7 +131,7 @@ export interface KernelRead {
 /**
  * The ping round + kernel read as a script suffix for a caller that runs it in a host process
  * of its own (the apply transaction's staged script): the CONSTANT text and the positional
- * arguments it takes (it ends with `exec sysctl`: the last part of a script, or of a subshell).
+ * arguments it takes (it consumes them all: the caller sets its own afterwards).
  */
 export function kernelReadScript(
   sysctlKeys: readonly string[],
@@ -188,7 +206,7 @@ async function readKernel(
 ): Promise<KernelRead> {
   const k = kernelReadScript(sysctlKeys, pingAddrs);
   const r = await d.run(
-    ["sh", "-c", k.script, "sh", ...k.args],
+    [scriptShell(d), "-c", k.script, "sh", ...k.args],
     pingAddrs.length > 0 ? { timeoutMs: 60_000 } : {},
   );
   return parseKernelRead(d.host, r.stdout, r.stderr, sysctlKeys, pingAddrs);
@@ -425,7 +443,7 @@ async function readSysctls(
   d: HostDriver,
   keys: readonly string[],
 ): Promise<Map<string, { value: string; writable: boolean }>> {
-  const r = await d.run(["sh", "-c", SYSCTL_SCRIPT, "sh", ...sysctlArgs(keys)]);
+  const r = await d.run([scriptShell(d), "-c", SYSCTL_SCRIPT, "sh", ...sysctlArgs(keys)]);
   return parseSysctlOutput(r.stdout);
 }
 
