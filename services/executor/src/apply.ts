@@ -22,7 +22,6 @@ import {
   type KernelReadDone,
   kernelReadScript,
   parseKernelRead,
-  scriptShell,
   sysctlPath,
 } from "./observe.js";
 import { bridgeLine, ipLines, segments, sysctlAssignment } from "./render.js";
@@ -197,7 +196,7 @@ export async function observeStaged(
 ): Promise<StagedTx> {
   const k = kernelReadScript(sysctlKeys, pingAddrs);
   const run = await d.runStaged(
-    [scriptShell(d), "-c", stagedScript(k.script), "sh", ...k.args],
+    ["sh", "-c", stagedScript(k.script), "sh", ...k.args],
     PAUSE,
     pingAddrs.length > 0 ? { timeoutMs: 60_000 } : {},
   );
@@ -294,7 +293,7 @@ export async function applyAndVerify(
     if (args.some((a) => a.includes("\n")))
       throw new ExecutorError("UNSAFE_ARGUMENT", `an apply argument for ${d.host} holds a newline`);
     r = await staged.finish(["apply", ...args, ARGS_END].map((a) => `${a}\n`).join(""));
-  } else r = await d.run([scriptShell(d), "-c", APPLY_VERIFY_SCRIPT + kernel.script, "sh", ...args]);
+  } else r = await d.run(["sh", "-c", APPLY_VERIFY_SCRIPT + kernel.script, "sh", ...args]);
   const m = /^@@fleetnet-apply (\d+)(?: (\S+))?$/m.exec(r.stdout);
   if (m?.[1] !== "0") {
     const tool = m?.[2];

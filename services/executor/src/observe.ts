@@ -38,30 +38,16 @@ import type { ServiceManager } from "./services.js";
 
 /**
  * Args: N, then N `key path` pairs. Prints `rw KEY` / `ro KEY` for each existing path, a
- * `--` line, then `KEY = VALUE` lines: under bash read by its `read` builtin (one read() of
- * the whole file: a /proc/sys integer file cannot be read byte by byte, which is how dash's
- * `read` reads, so dash runs `sysctl -e KEY…` instead — a program start bash saves twice per
- * transaction, see {@link scriptShell}). Ends by itself (no `exec`): callers append to it.
- * CONSTANT text; keys and paths arrive only as positional arguments ({@link sysctlArgs}).
+ * `--` line, then runs `sysctl -e KEY…` (a /proc/sys integer file cannot be read byte by
+ * byte, which is how dash's `read` reads; bash's `read` could, but a bash script cost more
+ * than the `sysctl` start it saves: bench/RESULTS.md, fifth session). No `exec`: callers
+ * append to it. CONSTANT text; keys and paths arrive only as positional arguments
+ * ({@link sysctlArgs}).
  */
 const SYSCTL_SCRIPT =
   'n=$1; shift; i=0; while [ $i -lt "$n" ]; do k=$1; p=$2; shift 2; ' +
   'if [ -w "$p" ]; then echo "rw $k"; elif [ -e "$p" ]; then echo "ro $k"; fi; ' +
-  'set -- "$@" "$k" "$p"; i=$((i+1)); done; echo --; ' +
-  'if [ -n "$BASH_VERSION" ]; then while [ $# -gt 1 ]; do ' +
-  'if { IFS= read -r v || :; } 2>/dev/null <"$2"; then printf "%s = %s\\n" "$1" "$v"; fi; shift 2; done; ' +
-  'elif [ $# -gt 0 ]; then c=0; for a; do if [ $((c % 2)) = 0 ]; then set -- "$@" "$a"; fi; c=$((c+1)); done; ' +
-  'shift $c; sysctl -e "$@"; fi';
-
-/**
- * The shell for fleetnet's kernel-reading scripts on `d`: bash where this machine runs the
- * host's commands and has it (local and netns hosts), for its `read` builtin; `sh` over ssh,
- * where a remote host's shells are not known. Both run the same POSIX text.
- */
-export function scriptShell(d: HostDriver): "bash" | "sh" {
-  return d.kind !== "ssh" && HAS_BASH ? "bash" : "sh";
-}
-const HAS_BASH = existsSync("/bin/bash");
+  'set -- "$@" "$k"; i=$((i+1)); done; echo --; if [ "$#" -gt 0 ]; then sysctl -e "$@"; fi';
 
 /** `/proc/sys` path of a sysctl key (sysctl's convention: `.` separates, `/` stands for a `.` in a name). */
 export function sysctlPath(key: string): string {
@@ -206,7 +192,7 @@ async function readKernel(
 ): Promise<KernelRead> {
   const k = kernelReadScript(sysctlKeys, pingAddrs);
   const r = await d.run(
-    [scriptShell(d), "-c", k.script, "sh", ...k.args],
+    ["sh", "-c", k.script, "sh", ...k.args],
     pingAddrs.length > 0 ? { timeoutMs: 60_000 } : {},
   );
   return parseKernelRead(d.host, r.stdout, r.stderr, sysctlKeys, pingAddrs);
@@ -443,7 +429,7 @@ async function readSysctls(
   d: HostDriver,
   keys: readonly string[],
 ): Promise<Map<string, { value: string; writable: boolean }>> {
-  const r = await d.run([scriptShell(d), "-c", SYSCTL_SCRIPT, "sh", ...sysctlArgs(keys)]);
+  const r = await d.run(["sh", "-c", SYSCTL_SCRIPT, "sh", ...sysctlArgs(keys)]);
   return parseSysctlOutput(r.stdout);
 }
 

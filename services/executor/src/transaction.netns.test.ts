@@ -319,7 +319,7 @@ describe("apply transaction on a namespace host", () => {
     expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
   });
 
-  it("the kernel read answers the same under bash (sysctls by its read builtin) and sh (sysctl -e)", async () => {
+  it("the kernel read: sysctls (absent and write-only ones left out), the VXLAN FDB, and no bridge start without a VXLAN link", async () => {
     const ns = h(0).ns;
     const d = netnsDriver({ host: "h1", netns: ns, stateDir });
     await lab.run(ns, ["ip", "link", "add", "vxfnr", "type", "vxlan", "id", "77", "dstport", "4789"]);
@@ -341,22 +341,16 @@ describe("apply transaction on a namespace host", () => {
         "net.ipv4.route.flush",
       ];
       const k = kernelReadScript(keys, [h(1).address]);
-      const read = async (shell: string) => {
-        const r = await d.run([shell, "-c", k.script, "sh", ...k.args]);
-        return parseKernelRead("h1", r.stdout, r.stderr, keys, [h(1).address]);
-      };
-      const [viaBash, viaSh] = [await read("bash"), await read("sh")];
-      expect(viaBash.sysctls.get("net.ipv4.tcp_rmem")?.value).toMatch(/^\d+ \d+ \d+$/);
-      expect([...viaBash.sysctls.keys()].sort()).toEqual(["net.ipv4.ip_forward", "net.ipv4.tcp_rmem"]);
-      expect(viaBash.sysctls).toEqual(viaSh.sysctls);
-      expect(viaBash.fdb).toEqual(viaSh.fdb);
-      expect(viaBash.fdb.some((f) => f.ifname === "vxfnr" && f.dst === h(1).address)).toBe(true);
-      expect(viaBash.links.map((l) => l.ifname)).toEqual(viaSh.links.map((l) => l.ifname));
-      expect(viaBash.pings.has(h(1).address) && viaSh.pings.has(h(1).address)).toBe(true);
+      const r = await d.run(["sh", "-c", k.script, "sh", ...k.args]);
+      const read = parseKernelRead("h1", r.stdout, r.stderr, keys, [h(1).address]);
+      expect(read.sysctls.get("net.ipv4.tcp_rmem")?.value).toMatch(/^\d+ \d+ \d+$/);
+      expect([...read.sysctls.keys()].sort()).toEqual(["net.ipv4.ip_forward", "net.ipv4.tcp_rmem"]);
+      expect(read.fdb.some((f) => f.ifname === "vxfnr" && f.dst === h(1).address)).toBe(true);
+      expect(read.pings.has(h(1).address)).toBe(true);
     } finally {
       await lab.run(ns, ["ip", "link", "del", "vxfnr"], { allowFailure: true });
     }
-    // no VXLAN link: no bridge started, no remote FDB entry reported
+    // no VXLAN link: no remote FDB entry can exist, `bridge` is not started
     const k0 = kernelReadScript([], []);
     const r0 = await d.run(["sh", "-c", k0.script, "sh", ...k0.args]);
     expect(parseKernelRead("h1", r0.stdout, r0.stderr, [], []).fdb).toEqual([]);

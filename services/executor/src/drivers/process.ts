@@ -288,10 +288,10 @@ class ProcessDriver implements HostDriver {
     if (this.#netns !== undefined && (cmd === "ip" || cmd === "bridge")) {
       return [cmd, "-n", this.#netns, ...rest];
     }
-    // fleetnet's own constant `sh -c` / `bash -c` scripts (observe, probes, apply, service pid checks) need
+    // fleetnet's own constant `sh -c` scripts (observe, probes, apply, service pid checks) need
     // the network namespace only: `nsenter --net` skips the mount namespace and /sys remount
     // `ip netns exec` does for every call (~1 ms of a 3 ms start with 200 namespaces mounted)
-    if (this.#netns !== undefined && (cmd === "sh" || cmd === "bash") && rest[0] === "-c" && NSENTER) {
+    if (this.#netns !== undefined && cmd === "sh" && rest[0] === "-c" && NSENTER) {
       return [NSENTER, `--net=${NETNS_DIR}/${this.#netns}`, "--", ...argv];
     }
     return [...this.#prefix, ...argv];
