@@ -22,6 +22,7 @@ import {
   type KernelReadDone,
   kernelReadScript,
   parseKernelRead,
+  readBatchFile,
   sysctlPath,
 } from "./observe.js";
 import { bridgeLine, ipLines, segments, sysctlAssignment } from "./render.js";
@@ -194,7 +195,7 @@ export async function observeStaged(
   sysctlKeys: readonly string[],
   pingAddrs: readonly string[],
 ): Promise<StagedTx> {
-  const k = kernelReadScript(sysctlKeys, pingAddrs);
+  const k = kernelReadScript(sysctlKeys, pingAddrs, {}, await readBatchFile(d));
   const run = await d.runStaged(
     ["sh", "-c", stagedScript(k.script), "sh", ...k.args],
     PAUSE,
@@ -279,7 +280,12 @@ export async function applyAndVerify(
   }
   writes.push(d.writeFileAtomic(at("commands"), cmds.join(""), 0o644, SCRATCH));
   await Promise.all(writes);
-  const kernel = kernelReadScript(sysctlKeys, pingAddrs, { ip: lastIp >= 0, fdb: lastBridge >= 0 });
+  const kernel = kernelReadScript(
+    sysctlKeys,
+    pingAddrs,
+    { ip: lastIp >= 0, fdb: lastBridge >= 0 },
+    lastIp >= 0 ? "" : await readBatchFile(d),
+  );
   const args = [
     d.hostPath(REVERT_SCRIPT_PATH),
     d.hostPath(plan.dir),

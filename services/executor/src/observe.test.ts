@@ -152,7 +152,7 @@ describe("observe parsers (ip -j / bridge -j output captured on this machine)", 
       fdb: "fdb" in which,
     }).args;
     // NPING=0, then READ_IP READ_FDB: 1 = read here, 0 = already printed
-    expect(args.slice(0, 3)).toEqual(["0", "ip" in which ? "0" : "1", "fdb" in which ? "0" : "1"]);
+    expect(args.slice(0, 4)).toEqual(["0", "ip" in which ? "0" : "1", "fdb" in which ? "0" : "1", ""]);
     const out =
       "@@fleetnet-probed\n" +
       ("ip" in which ? "" : `${ipDocs}\n@@fleetnet 0\n`) +

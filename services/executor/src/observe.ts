@@ -15,7 +15,7 @@
  * `dev` to every gateway route; a desired route without `dev` must not differ for that).
  */
 
-import { existsSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import {
   type Address,
   type FdbEntry,
@@ -33,7 +33,7 @@ import {
 import type { HostDriver } from "./driver.js";
 import { ExecutorError } from "./errors.js";
 import { type Ledger, readLedger } from "./ledger.js";
-import { keepalivedVips, PING_SCRIPT, parsePings } from "./probes.js";
+import { keepalivedVips, parsePings } from "./probes.js";
 import type { ServiceManager } from "./services.js";
 
 /**
@@ -80,26 +80,37 @@ export const FDB_READ = { lines: ["fdb show"], flags: ["-j"] };
  * overlay) is spared the program start; `[]` then —, and the sysctl part of {@link SYSCTL_SCRIPT}
  * for the positional arguments. Each section is followed by `@@fleetnet <exit status>`.
  * Args: READ_IP READ_FDB (`1`, or `0` when the caller's apply batch already printed that part:
- * apply.ts), then {@link SYSCTL_SCRIPT}'s. CONSTANT text: keys and paths arrive only as
+ * apply.ts), BATCH_FILE (the read's batch lines as a file, {@link readBatchFile}: `ip` reads
+ * it in the command substitution's own process; `""` pipes them from `printf`, a process
+ * more — on the lab machine every process, even a shell's fork, costs milliseconds), then
+ * {@link SYSCTL_SCRIPT}'s. CONSTANT text: keys and paths arrive only as
  * positional arguments.
  */
 const KERNEL_SCRIPT =
-  `ki=$1; kf=$2; shift 2; vx=1; if [ "$ki" = 1 ]; then o=$(printf '%s\\n' ${IP_READ.lines.map((l) => `'${l}'`).join(" ")} | ` +
-  `ip ${IP_READ.flags.join(" ")} -batch -); r=$?; printf '%s\\n' "$o"; echo; echo "@@fleetnet $r"; ` +
+  'ki=$1; kf=$2; bf=$3; shift 3; vx=1; if [ "$ki" = 1 ]; then ' +
+  `if [ -n "$bf" ] && [ -f "$bf" ]; then o=$(ip ${IP_READ.flags.join(" ")} -batch "$bf"); ` +
+  `else o=$(printf '%s\\n' ${IP_READ.lines.map((l) => `'${l}'`).join(" ")} | ip ${IP_READ.flags.join(" ")} -batch -); fi; ` +
+  `r=$?; printf '%s\\n' "$o"; echo; echo "@@fleetnet $r"; ` +
   `case $o in *'"info_kind":"vxlan"'*) ;; *) vx=0 ;; esac; fi; ` +
   'if [ "$kf" = 1 ]; then if [ "$vx" = 1 ]; then bridge -j fdb show; r=$?; else echo "[]"; r=0; fi; ' +
   `echo; echo "@@fleetnet $r"; fi; ${SYSCTL_SCRIPT}`;
 
 /**
  * Args: NPING, NPING addresses, then {@link KERNEL_SCRIPT}'s. Pings the addresses first
- * (probes.ts's script; nothing started when there are none), prints `@@fleetnet-probed`, then
+ * (probes.ts's `PING_SCRIPT`, inline: the addresses as words of one variable — IP addresses,
+ * checked by {@link kernelReadScript}, globbing off — so no subshell is forked; nothing
+ * started when there are none), prints `@@fleetnet-probed`, then
  * reads the kernel: an observation and the probe round that goes with it in ONE host process.
  * CONSTANT text.
  */
 const PINGS_THEN_KERNEL =
-  'np=$1; shift; if [ "$np" -gt 0 ]; then ' +
-  '( c=0; for a; do if [ $c -lt "$np" ]; then set -- "$@" "$a"; fi; c=$((c+1)); done; shift $c; ' +
-  `${PING_SCRIPT} ) </dev/null; fi; echo "@@fleetnet-probed"; shift "$np"; ${KERNEL_SCRIPT}`;
+  'np=$1; shift; if [ "$np" -gt 0 ]; then pa=; c=0; ' +
+  'for a; do if [ $c -lt "$np" ]; then pa="$pa $a"; fi; c=$((c+1)); done; set -f; ' +
+  "if command -v fping >/dev/null 2>&1; then fping -e -i 1 -t 1000 -r 0 -- $pa </dev/null 2>/dev/null; " +
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion in a constant script
+  'else ps=; for a in $pa; do { r=$(ping -n -q -c 1 -W 1 "$a" 2>/dev/null) && echo "$a ${r##*= }"; } </dev/null & ' +
+  'ps="$ps $!"; done; wait $ps; fi; set +f; fi; ' +
+  `echo "@@fleetnet-probed"; shift "$np"; ${KERNEL_SCRIPT}`;
 
 /** The kernel tables and sysctl readings of one {@link PINGS_THEN_KERNEL} run. */
 export interface KernelRead {
@@ -123,7 +134,11 @@ export function kernelReadScript(
   sysctlKeys: readonly string[],
   pingAddrs: readonly string[] = [],
   printed: { ip?: boolean; fdb?: boolean } = {},
+  batchFile = "",
 ): { script: string; args: string[] } {
+  const bad = pingAddrs.find((a) => !/^[0-9A-Fa-f:.]+$/.test(a));
+  if (bad !== undefined)
+    throw new ExecutorError("UNSAFE_ARGUMENT", `ping address ${JSON.stringify(bad)} is not an IP address`);
   return {
     script: PINGS_THEN_KERNEL,
     args: [
@@ -131,9 +146,31 @@ export function kernelReadScript(
       ...pingAddrs,
       printed.ip ? "0" : "1",
       printed.fdb ? "0" : "1",
+      batchFile,
       ...sysctlArgs(sysctlKeys),
     ],
   };
+}
+
+/** Host path of the kernel read's batch lines: a constant file, like revert.sh. */
+const READ_BATCH_PATH = "/run/fleetnet/read.batch";
+const READ_BATCH = `${IP_READ.lines.join("\n")}\n`;
+
+/**
+ * The kernel read's batch file on `d` (written when absent or not as it must be), as the
+ * path its commands use; `""` over ssh, where checking it would cost a round trip of its own
+ * (the script pipes the lines then). Local and netns hosts keep their files on this machine.
+ */
+export async function readBatchFile(d: HostDriver): Promise<string> {
+  if (d.kind === "ssh") return "";
+  const path = d.hostPath(READ_BATCH_PATH);
+  try {
+    if (readFileSync(path, "utf8") === READ_BATCH) return path;
+  } catch {
+    /* absent: written below */
+  }
+  await d.writeFileAtomic(READ_BATCH_PATH, READ_BATCH, 0o644, { scratch: true });
+  return path;
 }
 
 /**
@@ -190,7 +227,7 @@ async function readKernel(
   sysctlKeys: readonly string[],
   pingAddrs: readonly string[],
 ): Promise<KernelRead> {
-  const k = kernelReadScript(sysctlKeys, pingAddrs);
+  const k = kernelReadScript(sysctlKeys, pingAddrs, {}, await readBatchFile(d));
   const r = await d.run(
     ["sh", "-c", k.script, "sh", ...k.args],
     pingAddrs.length > 0 ? { timeoutMs: 60_000 } : {},

@@ -131,7 +131,7 @@ export function keepalivedVips(conf: string): string[] {
  * parallel, printing `ADDR RTT-SUMMARY` (`10.0.0.2 0.045/0.045/0.045/0.000 ms`) for
  * each that answered. CONSTANT text: the addresses are positional arguments, never shell text.
  */
-export const PING_SCRIPT =
+const PING_SCRIPT =
   'if command -v fping >/dev/null 2>&1; then fping -e -i 1 -t 1000 -r 0 -- "$@" 2>/dev/null; exit 0; fi; ' +
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion in a constant script
   'for a; do { r=$(ping -n -q -c 1 -W 1 "$a" 2>/dev/null) && echo "$a ${r##*= }"; } & done; wait';

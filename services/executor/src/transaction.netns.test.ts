@@ -6,7 +6,7 @@
 
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { emptyHostState, type HostState, type Op, ownerAlias } from "@fleetnet/netstate";
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { observeStaged } from "./apply.js";
 import { hasFeature } from "./capabilities.js";
 import { NETNS_RUN_ROOT, netnsDriver } from "./drivers/process.js";
-import { kernelReadScript, observe, parseKernelRead } from "./observe.js";
+import { kernelReadScript, observe, parseKernelRead, readBatchFile } from "./observe.js";
 import { serviceManager } from "./services.js";
 import { applyHost, confirmHost, type HostTarget } from "./transaction.js";
 
@@ -319,8 +319,14 @@ describe("apply transaction on a namespace host", () => {
     expect(await sysctl(ns, "net.ipv4.ip_forward")).toBe("0");
   });
 
-  it("the kernel read: sysctls (absent and write-only ones left out), the VXLAN FDB, and no bridge start without a VXLAN link", async () => {
+  it("the kernel read: sysctls (absent and write-only ones left out), the VXLAN FDB, pings, and no bridge start without a VXLAN link", async () => {
     const ns = h(0).ns;
+    // a PATH with the read's programs but no fping: the script pings with `ping`
+    const noFping = await mkdtemp(join(tmpdir(), "fnx-nofping-"));
+    for (const tool of ["ip", "bridge", "sysctl", "ping"]) {
+      const at = spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim();
+      await symlink(at, join(noFping, tool));
+    }
     const d = netnsDriver({ host: "h1", netns: ns, stateDir });
     await lab.run(ns, ["ip", "link", "add", "vxfnr", "type", "vxlan", "id", "77", "dstport", "4789"]);
     try {
@@ -340,15 +346,29 @@ describe("apply transaction on a namespace host", () => {
         "net.ipv4.fnx_absent",
         "net.ipv4.route.flush",
       ];
-      const k = kernelReadScript(keys, [h(1).address]);
-      const r = await d.run(["sh", "-c", k.script, "sh", ...k.args]);
-      const read = parseKernelRead("h1", r.stdout, r.stderr, keys, [h(1).address]);
-      expect(read.sysctls.get("net.ipv4.tcp_rmem")?.value).toMatch(/^\d+ \d+ \d+$/);
-      expect([...read.sysctls.keys()].sort()).toEqual(["net.ipv4.ip_forward", "net.ipv4.tcp_rmem"]);
-      expect(read.fdb.some((f) => f.ifname === "vxfnr" && f.dst === h(1).address)).toBe(true);
-      expect(read.pings.has(h(1).address)).toBe(true);
+      const peers = [h(1).address, h(2).address];
+      const reads = [];
+      // the batch lines piped from printf, from the batch file, and pinged by `ping` (no fping)
+      for (const [bf, env] of [
+        ["", []],
+        [await readBatchFile(d), []],
+        ["", ["env", `PATH=${noFping}`]],
+      ] as const) {
+        const k = kernelReadScript(keys, peers, {}, bf);
+        const r = await d.run([...env, env.length > 0 ? "/bin/sh" : "sh", "-c", k.script, "sh", ...k.args]);
+        reads.push(parseKernelRead("h1", r.stdout, r.stderr, keys, peers));
+      }
+      for (const read of reads) {
+        expect(read.sysctls.get("net.ipv4.tcp_rmem")?.value).toMatch(/^\d+ \d+ \d+$/);
+        expect([...read.sysctls.keys()].sort()).toEqual(["net.ipv4.ip_forward", "net.ipv4.tcp_rmem"]);
+        expect(read.fdb.some((f) => f.ifname === "vxfnr" && f.dst === h(1).address)).toBe(true);
+        expect([...read.pings.keys()].sort()).toEqual([...peers].sort());
+        expect(read.links.map((l) => l.ifname)).toEqual(reads[0]?.links.map((l) => l.ifname));
+      }
+      expect(() => kernelReadScript([], ["10.0.0.1 *"])).toThrow(/not an IP address/);
     } finally {
       await lab.run(ns, ["ip", "link", "del", "vxfnr"], { allowFailure: true });
+      await rm(noFping, { recursive: true, force: true });
     }
     // no VXLAN link: no remote FDB entry can exist, `bridge` is not started
     const k0 = kernelReadScript([], []);

@@ -124,6 +124,16 @@ const BUSY_RETRIES = 6;
 const BUSY_RETRY_DELAY_MS = 5_000;
 
 /** A job that could not start for a transient reason: NAKed for redelivery, no result. */
+/**
+ * Whether a host's periodic state report is due: not while its last report is less than half a
+ * period old. A report right after a job (or an observe job's) is as fresh as a periodic one;
+ * observing the host again seconds later would cost a host process for nothing (a 200-host
+ * pool's periodic reports are ~800 program starts per period).
+ */
+export function periodicReportDue(now: number, lastReportAt: number, periodMs: number): boolean {
+  return now - lastReportAt >= periodMs / 2;
+}
+
 class RetryLater extends Error {}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -158,6 +168,8 @@ export class HostWorker {
   #timings: Record<string, number> | undefined;
   /** How many host operations have started under the host lock (see {@link #report}'s `observed`). */
   #lockedRuns = 0;
+  /** When this host's last state report was published (ms since epoch). */
+  #lastReportAt = 0;
   #hbSeq = 0;
   readonly #startedAt = Date.now();
 
@@ -200,7 +212,10 @@ export class HostWorker {
       const first = setTimeout(
         () => {
           void this.#report();
-          this.#timers.push(setInterval(() => void this.#report(), this.#o.stateReportMs));
+          const tick = () => {
+            if (periodicReportDue(Date.now(), this.#lastReportAt, this.#o.stateReportMs)) void this.#report();
+          };
+          this.#timers.push(setInterval(tick, this.#o.stateReportMs));
         },
         Math.floor(Math.random() * Math.min(this.#o.stateReportMs, 10_000)),
       );
@@ -851,6 +866,7 @@ export class HostWorker {
           subjects.state(this.host),
           encodeMessage(StateReportSchema, report, "state report"),
         );
+        this.#lastReportAt = Date.now();
       } finally {
         await d.close();
       }
