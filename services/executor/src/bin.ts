@@ -10,13 +10,16 @@
  *       agent/pool service mode over NATS JetStream (see service/command.ts); starts its host
  *       commands through `fleetnet-executor spawner` (internal: drivers/spawner.ts)
  */
+// Only the drivers are imported up front: the `spawner` subcommand must stay a small process.
+// Every start forks it, and a fork copies its page tables — loading the engine's modules (zod,
+// netstate) made each fork ~50 % dearer on the fifth session's machine (bench/RESULTS.md).
 import { availableParallelism } from "node:os";
 import { localDriver, netnsDriver, startProcess, startStaged } from "./drivers/process.js";
 import { spawnerMain, useSpawner } from "./drivers/spawner.js";
-import { EXIT, runOnce } from "./once.js";
-import { REVERT_DIR, revertNow } from "./revert.js";
+import { EXIT } from "./exit.js";
 
 async function revertCmd(args: readonly string[]): Promise<number> {
+  const { REVERT_DIR, revertNow } = await import("./revert.js");
   let planDir: string | undefined;
   let ns: string | undefined;
   for (let i = 0; i < args.length; i++) {
@@ -56,7 +59,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case "once":
-      return runOnce(rest);
+      return (await import("./once.js")).runOnce(rest);
     case "revert":
       return revertCmd(rest);
     case "run": {

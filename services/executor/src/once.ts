@@ -9,11 +9,13 @@
  * Exit status: 0 applied/unchanged/observed/confirmed, 1 reverted/failed/invalid input,
  * 2 usage error.
  */
+
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { loadAndValidate } from "@fleetnet/intent";
 import { compile, type HostState, HostStateSchema, type Op } from "@fleetnet/netstate";
 import { ExecutorError } from "./errors.js";
+import { EXIT } from "./exit.js";
 import { observe, observeDaemons } from "./observe.js";
 import { confirmPlan, planStatus, REVERT_DIR, type RevertPlan } from "./revert.js";
 import { serviceManager } from "./services.js";
@@ -21,7 +23,7 @@ import { targetFor } from "./target.js";
 import { applyHost, confirmHost, type HostTarget, type TxResult } from "./transaction.js";
 
 /** Exit statuses. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export { EXIT };
 
 /** A usage problem (exit 2). */
 export class UsageProblem extends Error {}
