@@ -13,7 +13,7 @@
  * on only when told to (`HostDriver.runStaged`).
  */
 import type { Op } from "@fleetnet/netstate";
-import type { HostDriver, RunResult, StagedRun } from "./driver.js";
+import type { HostDriver, StagedRun } from "./driver.js";
 import { ExecutorError } from "./errors.js";
 import {
   FDB_READ,
@@ -127,8 +127,7 @@ const TIMER_SUBSHELL =
  * never parses their content; `@@sysctl PATH VALUE…` is written by redirection, `@@read TOOL
  * …` has its output framed by `@@fleetnet-read TOOL` / `@@fleetnet-read-end`) and stops at the
  * first failure, printing `@@fleetnet-apply STATUS COMMAND` (0 when all passed), (3) pings the
- * addresses and reads what the batches did not print (observe.ts's script, last: it ends with
- * `exec`).
+ * addresses and reads what the batches did not print (observe.ts's script, last).
  * CONSTANT text: every value arrives as a positional argument or in the plan's files.
  */
 const APPLY_VERIFY_SCRIPT =
@@ -187,7 +186,7 @@ export interface StagedTx {
 /**
  * Observe a host's kernel (with `sysctlKeys`) and ping `pingAddrs` in a host process that then
  * waits for the executor: the apply of a network-only change continues in it
- * ({@link applyAndVerify} with `staged`), saving the program starts of a second process
+ * ({@link applyAndVerify}), saving the program starts of a second process
  * (`nsenter` + `sh` on a namespace host, a channel over ssh).
  */
 export async function observeStaged(
@@ -230,12 +229,12 @@ export type ApplyVerifyResult =
   | { ok: false; error: ExecutorError };
 
 /**
- * Apply network-only `ops` ({@link networkOnly}) as one host process: start the revert timer
+ * Apply network-only `ops` ({@link networkOnly}) in `staged`, the host process that observed
+ * the host ({@link observeStaged}) and waits at its pause line: start the revert timer
  * of `plan` (already written and marked armed) with `delayS`, apply, ping `pingAddrs`, read
  * the kernel tables and `sysctlKeys`. The batch files and the command list are written into
  * the plan dir first. A failed apply step is `{ ok: false }` with `APPLY_FAILED` and the
- * tool's message (the caller reverts); a lost session throws. With `staged` (the process that
- * observed the host, {@link observeStaged}), the apply continues in it instead of a new one.
+ * tool's message (the caller reverts); a lost session throws.
  */
 export async function applyAndVerify(
   d: HostDriver,
@@ -244,7 +243,7 @@ export async function applyAndVerify(
   ops: readonly Op[],
   sysctlKeys: readonly string[],
   pingAddrs: readonly string[],
-  staged?: StagedRun,
+  staged: StagedRun,
 ): Promise<ApplyVerifyResult> {
   // in the plan dir itself (a directory more per transaction is measurable on a 200-host lab)
   const at = (name: string) => `${plan.dir}/apply-${name}`;
@@ -293,13 +292,10 @@ export async function applyAndVerify(
     d.hostPath(at("commands")),
     ...kernel.args,
   ];
-  let r: RunResult;
-  if (staged) {
-    // one argument per line: none may hold a newline (paths, keys and addresses never do)
-    if (args.some((a) => a.includes("\n")))
-      throw new ExecutorError("UNSAFE_ARGUMENT", `an apply argument for ${d.host} holds a newline`);
-    r = await staged.finish(["apply", ...args, ARGS_END].map((a) => `${a}\n`).join(""));
-  } else r = await d.run(["sh", "-c", APPLY_VERIFY_SCRIPT + kernel.script, "sh", ...args]);
+  // one argument per line: none may hold a newline (paths, keys and addresses never do)
+  if (args.some((a) => a.includes("\n")))
+    throw new ExecutorError("UNSAFE_ARGUMENT", `an apply argument for ${d.host} holds a newline`);
+  const r = await staged.finish(["apply", ...args, ARGS_END].map((a) => `${a}\n`).join(""));
   const m = /^@@fleetnet-apply (\d+)(?: (\S+))?$/m.exec(r.stdout);
   if (m?.[1] !== "0") {
     const tool = m?.[2];

@@ -484,6 +484,15 @@ function parseSysctlOutput(stdout: string): Map<string, { value: string; writabl
   return out;
 }
 
+/**
+ * The sysctl keys an observation reads with the kernel tables: the desired state's (sorted,
+ * once each); the ledger's own ones are read after. A caller that runs the kernel read itself
+ * and hands it to {@link observe} (`scope.kernel`) must ask for these.
+ */
+export function kernelSysctlKeys(desired: HostState | undefined): string[] {
+  return [...new Set((desired?.sysctls ?? []).map((s) => s.key))].sort();
+}
+
 /** Observe a host. */
 export async function observe(
   d: HostDriver,
@@ -496,7 +505,7 @@ export async function observe(
   // the desired state's sysctls are read with the kernel tables; ledger-only ones after
   const [ledger, kernel] = await Promise.all([
     scope.ledger ? Promise.resolve(scope.ledger) : readLedger(d),
-    scope.kernel ?? readKernel(d, reuse?.sysctls ? [] : [...desiredSys.keys()].sort(), scope.ping ?? []),
+    scope.kernel ?? readKernel(d, reuse?.sysctls ? [] : kernelSysctlKeys(desired), scope.ping ?? []),
   ]);
   const { links: rawLinks, addrs: rawAddrs, routes: rawRoutes, fdb: rawFdb } = kernel;
   const { links, ports } = parseLinks(rawLinks);

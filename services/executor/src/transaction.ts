@@ -33,7 +33,7 @@ import { checkKernel } from "./capabilities.js";
 import type { HostDriver } from "./driver.js";
 import { asExecutorError, ExecutorError } from "./errors.js";
 import { LEDGER_PATH, updateLedger } from "./ledger.js";
-import { type ObserveResult, observe, sysctlKeysOf } from "./observe.js";
+import { kernelSysctlKeys, type ObserveResult, observe, sysctlKeysOf } from "./observe.js";
 import {
   type PingLog,
   type PingPrefetch,
@@ -332,8 +332,7 @@ export async function applyHost(
     const prefetch: PingPrefetch = new Map();
     const probes: Probe[] = probesFor(d, services, desired, opts.probes, pings, prefetch);
     const pingAddrs = probes.flatMap((p) => (p.pingAddr ? [p.pingAddr] : []));
-    const observedKeys = [...new Set(desired.sysctls.map((s) => s.key))].sort(); // as observe reads them
-    staged = await observeStaged(d, observedKeys, pingAddrs);
+    staged = await observeStaged(d, kernelSysctlKeys(desired), pingAddrs);
     const obs = await observe(d, services, { desired, ping: pingAddrs, kernel: staged.kernel });
     const answered = (addrs: readonly string[], got: ReadonlyMap<string, number | undefined>) => {
       for (const [addr, r] of pingResults(addrs, got)) prefetch.set(addr, r);
@@ -381,7 +380,8 @@ export async function applyHost(
     const ledger = updateLedger(obs.ledger, ops, contents);
     const writeLedger = () => d.writeFileAtomic(LEDGER_PATH, `${JSON.stringify(ledger, null, 1)}\n`, 0o600);
     let after: ObserveResult;
-    if (staged && networkOnly(ops)) {
+    if (staged) {
+      // still held exactly when the change is network-only (ended above otherwise)
       // ---- timer + apply + first probe round + verify read: one host process (apply.ts)
       const delay = await markArmed(d, plan, timeout);
       lap("plan");

@@ -51,29 +51,22 @@ export function startProcess(argv: readonly string[], opts: RunOptions = {}): Pr
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    let timedOut = false;
-    const timer =
-      opts.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            child.kill("SIGKILL");
-          }, opts.timeoutMs);
+    const timer = killAfter(child, opts.timeoutMs);
     child.stdout.on("data", (b: Buffer) => out.push(b));
     child.stderr.on("data", (b: Buffer) => err.push(b));
     child.stdin.on("error", () => {}); // EPIPE when the command does not read stdin
     child.on("error", (e: NodeJS.ErrnoException) => {
-      if (timer) clearTimeout(timer);
+      timer.clear();
       // Like a shell: a missing command is exit status 127 (uniform across drivers).
       if (e.code === "ENOENT") resolve({ code: 127, stdout: "", stderr: `${cmd}: not found\n` });
       else
         reject(new ExecutorError("COMMAND_FAILED", `cannot start ${cmd}: ${e.message}`, false, { cause: e }));
     });
     child.on("close", (code, signal) => {
-      if (timer) clearTimeout(timer);
+      timer.clear();
       const sig = signal ? ((constants.signals as Record<string, number>)[signal] ?? 0) : 0;
       resolve({
-        code: timedOut ? 124 : (code ?? 128 + sig),
+        code: timer.fired ? 124 : (code ?? 128 + sig),
         stdout: Buffer.concat(out).toString("utf8"),
         stderr: Buffer.concat(err).toString("utf8"),
       });
@@ -82,15 +75,52 @@ export function startProcess(argv: readonly string[], opts: RunOptions = {}): Pr
   });
 }
 
+/** SIGKILL `child` after `ms` (none when undefined); `fired` tells a timeout (exit 124) apart. */
+function killAfter(child: { kill(signal: NodeJS.Signals): boolean }, ms: number | undefined) {
+  const t = {
+    fired: false,
+    handle: undefined as NodeJS.Timeout | undefined,
+    clear: () => clearTimeout(t.handle),
+  };
+  if (ms !== undefined)
+    t.handle = setTimeout(() => {
+      t.fired = true;
+      child.kill("SIGKILL");
+    }, ms);
+  return t;
+}
+
 /**
- * Where `pause` ends the first stage of `text` (a line of its own): the index of its first
- * character and of the character after its newline, or `undefined`.
+ * A staged process's output (`HostDriver.runStaged`), shared by the process and ssh drivers:
+ * stdout and stderr collected, and split once at the pause line (a line of its own).
  */
-export function pauseAt(text: string, pause: string): [number, number] | undefined {
-  const line = `${pause}\n`;
-  if (text.startsWith(line)) return [0, line.length];
-  const i = text.indexOf(`\n${line}`);
-  return i < 0 ? undefined : [i + 1, i + 1 + line.length];
+export class StagedOutput {
+  out = "";
+  err = "";
+  paused = false;
+  readonly #line: string;
+
+  constructor(pause: string) {
+    this.#line = `${pause}\n`;
+  }
+
+  /** Add stdout; returns the first stage when this chunk completed the pause line. */
+  stdout(text: string): (RunResult & { paused: true }) | undefined {
+    this.out += text;
+    if (this.paused) return undefined;
+    // the line's first character: 0, or just after a newline (indexOf -1 → 0: not there)
+    const at = this.out.startsWith(this.#line) ? 0 : this.out.indexOf(`\n${this.#line}`) + 1;
+    if (at === 0 && !this.out.startsWith(this.#line)) return undefined;
+    this.paused = true;
+    const first = { code: 0, stdout: this.out.slice(0, at), stderr: this.err, paused: true as const };
+    this.out = this.out.slice(at + this.#line.length);
+    this.err = "";
+    return first;
+  }
+
+  stderr(text: string): void {
+    this.err += text;
+  }
 }
 
 /** {@link HostDriver.runStaged} for a process of this machine, via the spawner when enabled. */
@@ -114,22 +144,13 @@ export function startStaged(
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
     child.stdout.setEncoding("utf8");
     child.stderr.setEncoding("utf8");
-    let out = "";
-    let err = "";
-    let paused = false;
-    let timedOut = false;
+    const o = new StagedOutput(pause);
     let finishing: ((r: RunResult) => void) | undefined;
     let ended: RunResult | undefined;
-    const timer =
-      opts.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            child.kill("SIGKILL");
-          }, opts.timeoutMs);
+    const timer = killAfter(child, opts.timeoutMs);
     let finished: Promise<RunResult> | undefined;
     const finish = (input: string): Promise<RunResult> => {
-      if (ended) return Promise.resolve(paused ? ended : { code: ended.code, stdout: "", stderr: "" });
+      if (ended) return Promise.resolve(o.paused ? ended : { code: ended.code, stdout: "", stderr: "" });
       finished ??= new Promise((resolve) => {
         finishing = resolve;
         child.stdin.end(input);
@@ -137,23 +158,15 @@ export function startStaged(
       return finished;
     };
     child.stdout.on("data", (t: string) => {
-      out += t;
-      if (paused) return;
-      const at = pauseAt(out, pause);
-      if (!at) return;
-      paused = true;
-      if (timer) clearTimeout(timer);
-      const first = { code: 0, stdout: out.slice(0, at[0]), stderr: err, paused: true };
-      out = out.slice(at[1]);
-      err = "";
+      const first = o.stdout(t);
+      if (!first) return;
+      timer.clear();
       resolveFirst({ first, finish });
     });
-    child.stderr.on("data", (t: string) => {
-      err += t;
-    });
+    child.stderr.on("data", (t: string) => o.stderr(t));
     child.stdin.on("error", () => {}); // EPIPE when the command ended without reading its input
     child.on("error", (e: NodeJS.ErrnoException) => {
-      if (timer) clearTimeout(timer);
+      timer.clear();
       if (e.code === "ENOENT") {
         ended = { code: 127, stdout: "", stderr: `${cmd}: not found\n` };
         resolveFirst({ first: { ...ended, paused: false }, finish });
@@ -163,10 +176,10 @@ export function startStaged(
         );
     });
     child.on("close", (code, signal) => {
-      if (timer) clearTimeout(timer);
+      timer.clear();
       const sig = signal ? ((constants.signals as Record<string, number>)[signal] ?? 0) : 0;
-      ended = { code: timedOut ? 124 : (code ?? 128 + sig), stdout: out, stderr: err };
-      if (!paused) resolveFirst({ first: { ...ended, paused: false }, finish });
+      ended = { code: timer.fired ? 124 : (code ?? 128 + sig), stdout: o.out, stderr: o.err };
+      if (!o.paused) resolveFirst({ first: { ...ended, paused: false }, finish });
       finishing?.(ended);
     });
   });

@@ -20,7 +20,7 @@ import type { HostDriver, RunOptions, RunResult, StagedOptions, StagedRun, Write
 import { joinRoot } from "../driver.js";
 import { ExecutorError } from "../errors.js";
 import { shJoin, shQuote } from "../quote.js";
-import { pauseAt } from "./process.js";
+import { StagedOutput } from "./process.js";
 
 /** Options of {@link sshDriver}. */
 export interface SshDriverOptions {
@@ -264,16 +264,14 @@ class SshDriver implements HostDriver {
             this.#lost ??
               new ExecutorError("CONNECTION_LOST", `ssh exec on ${this.host}: ${err.message}`, true),
           );
-        let out = "";
-        let errText = "";
-        let paused = false;
+        const o = new StagedOutput(pause);
         let ended: RunResult | undefined;
         let finishing: { resolve: (r: RunResult) => void; reject: (e: Error) => void } | undefined;
         const timer =
           opts.timeoutMs === undefined
             ? undefined
             : setTimeout(() => {
-                ended = { code: 124, stdout: out, stderr: errText };
+                ended = { code: 124, stdout: o.out, stderr: o.err };
                 stream.close();
                 end();
               }, opts.timeoutMs);
@@ -282,7 +280,7 @@ class SshDriver implements HostDriver {
         const finish = (input: string): Promise<RunResult> => {
           if (gone && !finished) return Promise.reject(gone);
           if (ended && !finished)
-            return Promise.resolve(paused ? ended : { code: ended.code, stdout: "", stderr: "" });
+            return Promise.resolve(o.paused ? ended : { code: ended.code, stdout: "", stderr: "" });
           finished ??= new Promise((resolve, reject) => {
             finishing = { resolve, reject };
             stream.end(input);
@@ -294,39 +292,31 @@ class SshDriver implements HostDriver {
           if (timer) clearTimeout(timer);
           ended = { code: 255, stdout: "", stderr: "" };
           gone = lost();
-          if (!paused) rejectFirst(gone);
+          if (!o.paused) rejectFirst(gone);
           finishing?.reject(gone);
         };
         const end = () => {
           client.removeListener("close", onLost);
           if (timer) clearTimeout(timer);
           if (!ended) return;
-          if (!paused) resolveFirst({ first: { ...ended, paused: false }, finish });
+          if (!o.paused) resolveFirst({ first: { ...ended, paused: false }, finish });
           finishing?.resolve(ended);
         };
         client.once("close", onLost);
         stream.setEncoding("utf8");
         stream.stderr.setEncoding("utf8");
         stream.on("data", (t: string) => {
-          out += t;
-          if (paused) return;
-          const at = pauseAt(out, pause);
-          if (!at) return;
-          paused = true;
+          const first = o.stdout(t);
+          if (!first) return;
           if (timer) clearTimeout(timer);
-          const first = { code: 0, stdout: out.slice(0, at[0]), stderr: errText, paused: true };
-          out = out.slice(at[1]);
-          errText = "";
           resolveFirst({ first, finish });
         });
-        stream.stderr.on("data", (t: string) => {
-          errText += t;
-        });
+        stream.stderr.on("data", (t: string) => o.stderr(t));
         stream.on("close", (code: number | null, signal?: string) => {
           ended ??= {
             code: code ?? (signal ? 128 + (signalNumbers[signal] ?? 0) : 255),
-            stdout: out,
-            stderr: errText,
+            stdout: o.out,
+            stderr: o.err,
           };
           end();
         });
